@@ -1,0 +1,5 @@
+"""Catalog dataset classes of our own (used only where kedro-datasets has none)."""
+
+from peft_pipelines.io.atomic_arrow_dataset import AtomicArrowDataset
+
+__all__ = ["AtomicArrowDataset"]

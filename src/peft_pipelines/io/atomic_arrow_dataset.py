@@ -1,0 +1,63 @@
+"""An all-or-nothing variant of kedro-datasets' ``huggingface.ArrowDataset``."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+from datasets import Dataset, DatasetDict
+from kedro_datasets.huggingface import ArrowDataset
+
+
+class AtomicArrowDataset(ArrowDataset):
+    """``ArrowDataset`` whose save either completes or leaves nothing loadable behind.
+
+    ``Dataset.save_to_disk`` writes shards straight into the target folder, so a
+    run killed mid-save leaves a folder that a later ``kedro run --from-nodes``
+    would load as if it were whole. Here the data is written to a hidden staging
+    folder beside the target and renamed into place only once complete; a killed
+    save leaves either the previous complete version or no dataset at all, and
+    its staging folder is swept away by the next save. Remote filesystems
+    (``s3://``...) have no atomic rename, so they keep the plain behaviour.
+
+    Example catalog entry::
+
+        whisper_zh.corpus_16k:
+          type: peft_pipelines.io.AtomicArrowDataset
+          path: data/03_primary/whisper_zh/corpus_16k
+    """
+
+    def _save_dataset(self, data: Dataset, save_path: str) -> None:
+        self._write_then_rename(
+            lambda path: super(AtomicArrowDataset, self)._save_dataset(data, path), save_path
+        )
+
+    def _save_dataset_dict(self, data: DatasetDict, save_path: str) -> None:
+        self._write_then_rename(
+            lambda path: super(AtomicArrowDataset, self)._save_dataset_dict(data, path), save_path
+        )
+
+    def _write_then_rename(self, write: Callable[[str], None], save_path: str) -> None:
+        if self._protocol != "file":
+            write(save_path)
+            return
+        target = Path(save_path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        for stale in target.parent.glob(f".{target.name}.partial-*"):
+            shutil.rmtree(stale, ignore_errors=True)
+        staging = target.parent / f".{target.name}.partial-{uuid.uuid4().hex[:12]}"
+        try:
+            write(str(staging))
+            if target.exists():
+                retired = target.parent / f".{target.name}.partial-retired-{uuid.uuid4().hex[:12]}"
+                os.replace(target, retired)
+                os.replace(staging, target)
+                shutil.rmtree(retired, ignore_errors=True)
+            else:
+                os.replace(staging, target)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise

@@ -1,0 +1,1 @@
+"""Speech data handling shared by the Whisper pipelines (corpus reading, audio, features)."""

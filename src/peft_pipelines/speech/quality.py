@@ -1,0 +1,87 @@
+"""Stage reports: how many rows each data stage received, kept, and dropped, and why.
+
+Every data stage returns one of these beside its dataset, so a dropped row is
+always counted and named (split, clip path as in the corpus, reason) and the
+final ``data_quality.json`` can prove ``rows_in - dropped == kept`` per split.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from datasets import Dataset
+
+ERROR_COLUMN = "_drop_reason"
+DETAIL_COLUMN = "_drop_detail"
+
+
+def stage_report(stage: str) -> dict[str, Any]:
+    """An empty report for ``stage``; fill it with :func:`record_split`."""
+    return {"stage": stage, "rows_in": {}, "rows_out": {}, "dropped": []}
+
+
+def record_split(
+    report: dict[str, Any], split: str, rows_in: int, kept: int, dropped: list[dict[str, Any]]
+) -> None:
+    """Add one split's counts and dropped rows to ``report`` (mutates it)."""
+    if rows_in - len(dropped) != kept:
+        raise AssertionError(
+            f"{report['stage']}/{split}: {rows_in} rows in, {len(dropped)} dropped, {kept} kept: rows were lost"
+        )
+    report["rows_in"][split] = rows_in
+    report["rows_out"][split] = kept
+    report["dropped"].extend({"split": split, "stage": report["stage"], **row} for row in dropped)
+
+
+def split_off_failures(split: str, data: Dataset, report: dict[str, Any]) -> Dataset:
+    """Drop the rows a ``map`` marked in ``ERROR_COLUMN`` and record them in ``report``.
+
+    Marking rows in a column and filtering afterwards (rather than collecting
+    errors from inside ``map``) keeps the bookkeeping correct with ``num_proc > 1``.
+    """
+    reasons = data[ERROR_COLUMN]
+    failed = [i for i, reason in enumerate(reasons) if reason]
+    dropped = []
+    if failed:
+        failures = data.select(failed).select_columns(["path", ERROR_COLUMN, DETAIL_COLUMN])
+        dropped = [
+            {"path": row["path"], "reason": row[ERROR_COLUMN], "detail": row[DETAIL_COLUMN]}
+            for row in failures
+        ]
+        data = data.select([i for i, reason in enumerate(reasons) if not reason])
+    kept = data.remove_columns([ERROR_COLUMN, DETAIL_COLUMN])
+    record_split(report, split, rows_in=len(reasons), kept=len(kept), dropped=dropped)
+    return kept
+
+
+def summarise_data_quality(corpus: str, reports: list[dict[str, Any]]) -> dict[str, Any]:
+    """Merge the stage reports of one run into the ``data_quality.json`` layout.
+
+    Per split: rows read from the corpus, rows that reached the last stage, and
+    drops counted by reason; then every dropped row. Raises if the counts of
+    consecutive stages do not chain (a row vanished between two stages).
+    """
+    first, last = reports[0], reports[-1]
+    for earlier, later in zip(reports, reports[1:], strict=False):
+        if earlier["rows_out"] != later["rows_in"]:
+            raise AssertionError(
+                f"stage {later['stage']} received {later['rows_in']} rows but {earlier['stage']} "
+                f"produced {earlier['rows_out']}"
+            )
+    dropped = [row for report in reports for row in report["dropped"]]
+    splits = {}
+    for split, rows_in in first["rows_in"].items():
+        by_reason = Counter(row["reason"] for row in dropped if row["split"] == split)
+        splits[split] = {
+            "rows_in": rows_in,
+            "kept": last["rows_out"][split],
+            "dropped": sum(by_reason.values()),
+            "dropped_by_reason": dict(sorted(by_reason.items())),
+        }
+    return {
+        "corpus": corpus,
+        "stages": [report["stage"] for report in reports],
+        "splits": splits,
+        "dropped": dropped,
+    }

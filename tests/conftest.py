@@ -1,0 +1,122 @@
+"""Shared fixtures: the bundled corpus, a small corpus with every kind of bad row, a scratch project."""
+
+from __future__ import annotations
+
+import csv
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+BUNDLED_CORPUS = PROJECT_ROOT / "data" / "01_raw" / "common_voice_zh_sample"
+PROCESSOR_DIR = PROJECT_ROOT / "data" / "01_raw" / "whisper_processor"
+CV_COLUMNS = [
+    "client_id",
+    "path",
+    "sentence",
+    "up_votes",
+    "down_votes",
+    "age",
+    "gender",
+    "accent",
+    "locale",
+    "segment",
+]
+
+
+def read_tsv(path: Path) -> list[dict[str, str]]:
+    with path.open(encoding="utf-8", newline="") as handle:
+        return list(csv.DictReader(handle, delimiter="\t", quoting=csv.QUOTE_NONE))
+
+
+def write_tsv(path: Path, rows: list[dict[str, str]], extra_lines: tuple[str, ...] = ()) -> None:
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.DictWriter(
+            handle,
+            fieldnames=CV_COLUMNS,
+            delimiter="\t",
+            quoting=csv.QUOTE_NONE,
+            lineterminator="\n",
+        )
+        writer.writeheader()
+        writer.writerows(rows)
+        for line in extra_lines:
+            handle.write(line + "\n")
+
+
+@pytest.fixture(scope="session")
+def processor_dir() -> Path:
+    return PROCESSOR_DIR
+
+
+@pytest.fixture(scope="session")
+def bundled_corpus() -> Path:
+    return BUNDLED_CORPUS
+
+
+# The bad rows planted in the train split of `small_corpus`, by clip path -> expected drop reason.
+BAD_TRAIN_ROWS = {
+    "missing.mp3": "missing_clip",
+    "blank.mp3": "blank_sentence",
+    "broken.mp3": "undecodable_audio",
+    "too_long.wav": "audio_too_long",
+    "long_label.mp3": "label_too_long",
+    "malformed.mp3": "malformed_tsv_row",
+}
+
+
+@pytest.fixture(scope="session")
+def small_corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A Common Voice-format corpus: a few bundled clips per split, and one train row of each bad kind."""
+    root = tmp_path_factory.mktemp("small_corpus")
+    clips = root / "clips"
+    clips.mkdir()
+    for split, good in (("train", 4), ("dev", 2), ("test", 2)):
+        rows = read_tsv(BUNDLED_CORPUS / f"{split}.tsv")[:good]
+        for row in rows:
+            shutil.copy(BUNDLED_CORPUS / "clips" / row["path"], clips / row["path"])
+        extra: tuple[str, ...] = ()
+        if split == "train":
+            template = dict(rows[0])
+            good_clip = clips / rows[0]["path"]
+            shutil.copy(good_clip, clips / "blank.mp3")
+            shutil.copy(good_clip, clips / "long_label.mp3")
+            shutil.copy(good_clip, clips / "malformed.mp3")
+            (clips / "broken.mp3").write_bytes(b"ID3 this is not audio at all" * 20)
+            # 31 s of 44.1 kHz stereo: also exercises resampling of another rate and channel count.
+            seconds, rate = 31, 44100
+            t = np.arange(seconds * rate) / rate
+            tone = 0.1 * np.sin(2 * np.pi * 220 * t)
+            soundfile.write(clips / "too_long.wav", np.stack([tone, tone], axis=1), rate)
+            all_sentences = "".join(r["sentence"] for r in read_tsv(BUNDLED_CORPUS / "train.tsv"))
+            rows += [
+                {**template, "path": "missing.mp3"},
+                {**template, "path": "blank.mp3", "sentence": "   "},
+                {**template, "path": "broken.mp3"},
+                {**template, "path": "too_long.wav"},
+                {**template, "path": "long_label.mp3", "sentence": (all_sentences * 3)[:900]},
+            ]
+            extra = ("c0ffee\tmalformed.mp3\t只有三列",)
+        write_tsv(root / f"{split}.tsv", rows, extra)
+    return root
+
+
+@pytest.fixture
+def scratch_project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A copy of this Kedro project's config in a temporary folder (the cwd), bundled inputs linked in.
+
+    Pipeline runs write their outputs there, never into the real data/ folder.
+    """
+    monkeypatch.chdir(tmp_path)
+    for name in ("pyproject.toml", ".telemetry"):
+        shutil.copy(PROJECT_ROOT / name, tmp_path / name)
+    shutil.copytree(
+        PROJECT_ROOT / "conf", tmp_path / "conf", ignore=shutil.ignore_patterns("local")
+    )
+    (tmp_path / "conf" / "local").mkdir()
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "01_raw").symlink_to(PROJECT_ROOT / "data" / "01_raw")
+    return tmp_path

@@ -1,0 +1,173 @@
+"""Each data stage on small inputs, and every kind of bad row it must drop and report."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from datasets import Audio, Dataset
+
+from peft_pipelines.pipelines.whisper_zh.nodes import (
+    extract_features_and_labels,
+    ingest_corpus,
+    load_whisper_processor,
+    prune_columns,
+    report_data_quality,
+    resample_to_16k,
+)
+from peft_pipelines.speech.corpus import COMMON_VOICE_COLUMNS, CorpusNotFoundError
+from tests.conftest import BAD_TRAIN_ROWS, BUNDLED_CORPUS, read_tsv
+
+AUDIO = {"sampling_rate": 16000, "max_seconds": 30.0, "batch_size": 8}
+FEATURES = {"max_label_tokens": 448, "batch_size": 8}
+
+
+@pytest.fixture(scope="module")
+def model_params(processor_dir) -> dict:
+    return {"processor": str(processor_dir), "language": "zh", "task": "transcribe"}
+
+
+def _corpus_params(corpus_dir) -> dict:
+    return {
+        "source": "common_voice_release",
+        "dir": str(corpus_dir),
+        "splits": ["train", "dev", "test"],
+    }
+
+
+@pytest.fixture(scope="module")
+def stages(small_corpus, model_params) -> dict:
+    """Every data stage run once over the small corpus with its planted bad rows."""
+    corpus_params = _corpus_params(small_corpus)
+    raw, ingest = ingest_corpus(corpus_params)
+    pruned, prune = prune_columns(raw, ["audio", "sentence"])
+    resampled, resample = resample_to_16k(pruned, AUDIO)
+    features, featurise = extract_features_and_labels(resampled, model_params, FEATURES)
+    quality = report_data_quality(corpus_params, ingest, prune, resample, featurise)
+    return {
+        "raw": raw,
+        "pruned": pruned,
+        "resampled": resampled,
+        "features": features,
+        "reports": {"ingest": ingest, "prune": prune, "resample": resample, "features": featurise},
+        "quality": quality,
+    }
+
+
+def test_ingest_keeps_every_common_voice_column_and_the_encoded_clip(stages):
+    raw = stages["raw"]["dev"]
+    assert raw.column_names == [*COMMON_VOICE_COLUMNS, "audio"]
+    first = raw[0]
+    assert first["audio"] == (BUNDLED_CORPUS / "clips" / first["path"]).read_bytes()
+
+
+def test_prune_keeps_audio_sentence_and_the_row_id(stages):
+    assert sorted(stages["pruned"]["train"].column_names) == ["audio", "path", "sentence"]
+
+
+@pytest.mark.parametrize(("path", "reason"), sorted(BAD_TRAIN_ROWS.items()))
+def test_each_bad_row_is_dropped_and_reported_with_its_reason(stages, path, reason):
+    entries = [d for d in stages["quality"]["dropped"] if d["path"] == path]
+    assert [(e["split"], e["reason"]) for e in entries] == [("train", reason)]
+    assert path not in stages["features"]["train"]["path"]
+
+
+def test_good_rows_survive_every_stage_and_counts_add_up(stages):
+    splits = stages["quality"]["splits"]
+    assert splits["train"] == {
+        "rows_in": 4 + len(BAD_TRAIN_ROWS),
+        "kept": 4,
+        "dropped": len(BAD_TRAIN_ROWS),
+        "dropped_by_reason": {reason: 1 for reason in BAD_TRAIN_ROWS.values()},
+    }
+    assert splits["dev"]["kept"] == splits["test"]["kept"] == 2
+    assert [len(stages["features"][s]) for s in ("train", "dev", "test")] == [4, 2, 2]
+
+
+def test_resample_produces_16k_mono_float32_with_its_duration(stages):
+    row = stages["resampled"]["dev"].with_format("numpy")[0]
+    assert row["audio_16k"].dtype == np.float32
+    assert row["duration_s"] == pytest.approx(len(row["audio_16k"]) / 16000, rel=1e-5)
+
+
+def test_labels_carry_the_zh_transcribe_prefix_and_end_of_text(stages, model_params):
+    tokenizer = load_whisper_processor(model_params).tokenizer
+    row = stages["features"]["test"][0]
+    assert row["labels"][:4] == [
+        50258,
+        50260,
+        50359,
+        50363,
+    ]  # <|startoftranscript|><|zh|><|transcribe|><|notimestamps|>
+    assert row["labels"][-1] == 50257  # <|endoftext|>
+    assert tokenizer.decode(row["labels"], skip_special_tokens=True) == row["sentence"]
+
+
+def test_features_are_compact_float16_frames(stages):
+    row = stages["features"]["dev"].with_format("numpy")[0]
+    assert row["log_mel"].dtype == np.float16
+    assert row["log_mel"].shape == (row["n_frames"], 80)
+    assert row["n_frames"] < 3000
+
+
+def test_missing_corpus_folder_raises_one_line_naming_the_path_and_the_setting(tmp_path):
+    missing = tmp_path / "no_such_corpus"
+    with pytest.raises(CorpusNotFoundError) as error:
+        ingest_corpus(_corpus_params(missing))
+    message = str(error.value)
+    assert "\n" not in message
+    assert str(missing) in message and "corpus_dir" in message
+
+
+def test_seeded_subset_is_reproducible_and_sized(bundled_corpus):
+    params = {
+        **_corpus_params(bundled_corpus),
+        "splits": ["train"],
+        "subset": {"seed": 16, "rows": {"train": 5}},
+    }
+    first, report = ingest_corpus(params)
+    second, _ = ingest_corpus(params)
+    assert first["train"]["path"] == second["train"]["path"]
+    assert len(first["train"]) == 5
+    assert report["rows_available"]["train"] == len(read_tsv(bundled_corpus / "train.tsv"))
+
+
+def test_hf_datasets_source_reads_a_local_parquet_through_the_same_loader(
+    tmp_path, bundled_corpus, model_params
+):
+    rows = read_tsv(bundled_corpus / "test.tsv")[:3]
+    table = Dataset.from_dict(
+        {
+            "audio": [str(bundled_corpus / "clips" / r["path"]) for r in rows],
+            "transcription": [r["sentence"] for r in rows],
+        }
+    ).cast_column("audio", Audio(decode=False))
+    # Embed the bytes, as a Hub parquet export does, then forget the source files.
+    table = table.map(
+        lambda row: {
+            "audio": {
+                "bytes": open(row["audio"]["path"], "rb").read(),
+                "path": row["audio"]["path"],
+            }
+        }
+    )
+    table.to_parquet(str(tmp_path / "test.parquet"))
+    params = {
+        "source": "hf_datasets",
+        "hf_datasets": {
+            "path": "parquet",
+            "data_files": {"test": str(tmp_path / "test.parquet")},
+            "splits": {"test": "test"},
+            "audio_column": "audio",
+            "text_column": "transcription",
+        },
+    }
+    raw, report = ingest_corpus(params)
+    assert raw["test"]["path"] == [r["path"] for r in rows]
+    assert raw["test"]["sentence"] == [r["sentence"] for r in rows]
+    assert raw["test"][0]["audio"] == (bundled_corpus / "clips" / rows[0]["path"]).read_bytes()
+    assert report["rows_out"] == {"test": 3}
+    pruned, _ = prune_columns(raw, ["audio", "sentence"])
+    features, _ = extract_features_and_labels(
+        resample_to_16k(pruned, AUDIO)[0], model_params, FEATURES
+    )
+    assert len(features["test"]) == 3

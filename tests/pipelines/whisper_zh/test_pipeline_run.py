@@ -1,0 +1,97 @@
+"""The whisper_zh data stages run the way a user runs them: a Kedro session, and the CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from datasets import load_from_disk
+from kedro.framework.session import KedroSession
+from kedro.framework.startup import bootstrap_project
+
+from tests.conftest import BAD_TRAIN_ROWS, BUNDLED_CORPUS, read_tsv
+
+pytestmark = pytest.mark.slow
+
+FEATURES = Path("data/04_feature/whisper_zh/features")
+QUALITY = Path("data/08_reporting/whisper_zh/data_quality.json")
+
+
+def _run(project: Path, **kwargs) -> None:
+    bootstrap_project(project)
+    with KedroSession.create(
+        project_path=project, runtime_params=kwargs.pop("runtime_params", None)
+    ) as session:
+        session.run(pipeline_name="whisper_zh", **kwargs)
+
+
+def _kedro_cli(project: Path, *args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "1", "HF_HUB_OFFLINE": "1"}
+    kedro = Path(sys.executable).with_name("kedro")
+    return subprocess.run(
+        [str(kedro), "run", *args],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def test_data_stages_run_end_to_end_on_the_bundled_corpus_then_rerun_one_stage(scratch_project):
+    _run(scratch_project)
+
+    features = load_from_disk(str(scratch_project / FEATURES))
+    expected = {
+        split: len(read_tsv(BUNDLED_CORPUS / f"{split}.tsv")) for split in ("train", "dev", "test")
+    }
+    assert {split: len(rows) for split, rows in features.items()} == expected
+    quality = json.loads((scratch_project / QUALITY).read_text())
+    assert quality["dropped"] == []
+    assert {s: c["kept"] for s, c in quality["splits"].items()} == expected
+    for stage in ("ingest", "prune", "resample", "features"):
+        assert (scratch_project / f"data/08_reporting/whisper_zh/stages/{stage}.json").is_file()
+
+    # The README's rerun-one-stage command, from the persisted upstream outputs.
+    before = (scratch_project / FEATURES / "dataset_dict.json").stat().st_mtime_ns
+    (scratch_project / "data/02_intermediate/whisper_zh/corpus_raw").rename(
+        scratch_project / "corpus_raw_moved_away"
+    )
+    result = _kedro_cli(
+        scratch_project,
+        "--pipeline=whisper_zh",
+        "--from-nodes=whisper_zh.resample_to_16k",
+        "--to-nodes=whisper_zh.extract_features_and_labels",
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "Completed 2 out of 2 tasks" in result.stdout + result.stderr
+    assert (scratch_project / FEATURES / "dataset_dict.json").stat().st_mtime_ns > before
+    assert len(load_from_disk(str(scratch_project / FEATURES))["train"]) == expected["train"]
+
+
+def test_bad_rows_of_a_corpus_given_on_the_command_line_end_up_in_data_quality_json(
+    scratch_project, small_corpus
+):
+    _run(scratch_project, runtime_params={"corpus_dir": str(small_corpus)})
+    quality = json.loads((scratch_project / QUALITY).read_text(encoding="utf-8"))
+    assert quality["corpus"] == str(small_corpus)
+    assert {(d["split"], d["path"], d["reason"]) for d in quality["dropped"]} == {
+        ("train", path, reason) for path, reason in BAD_TRAIN_ROWS.items()
+    }
+    assert quality["splits"]["train"]["kept"] == 4
+
+
+def test_a_missing_corpus_folder_stops_the_run_with_one_clear_line(scratch_project, tmp_path):
+    missing = tmp_path / "nowhere" / "zh-CN"
+    result = _kedro_cli(
+        scratch_project, "--pipeline=whisper_zh", "--params", f"corpus_dir={missing}"
+    )
+    assert result.returncode != 0
+    output = result.stdout + result.stderr
+    assert f"Corpus folder not found: {missing}." in output
+    assert "--params corpus_dir=<path>" in output
+    assert not (scratch_project / "data/02_intermediate/whisper_zh/corpus_raw").exists()
