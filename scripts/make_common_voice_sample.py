@@ -43,6 +43,7 @@ from __future__ import annotations
 import argparse
 import csv
 import hashlib
+import importlib.util
 import re
 import shutil
 import subprocess
@@ -279,23 +280,52 @@ def validate_sentences() -> None:
         raise ValueError(f"sentences used twice: {duplicates}")
 
 
+# Readings pypinyin gets wrong in these sentences (it reads single characters
+# out of context): polyphones, and the neutral second syllable of kinship terms.
+PINYIN_FIXES: dict[str, str] = {
+    "很长": "hen3 chang2",
+    "只鸟": "zhi1 niao3",
+    "妈妈": "ma1 ma5",
+    "爸爸": "ba4 ba5",
+    "奶奶": "nai3 nai5",
+    "姐姐": "jie3 jie5",
+    "哥哥": "ge1 ge5",
+    "爷爷": "ye2 ye5",
+    "妹妹": "mei4 mei5",
+    "衣服": "yi1 fu5",
+}
+
+
 def to_pinyin(sentence: str) -> str:
     """Pinyin with tone digits (neutral tone = 5), one syllable per character.
 
-    espeak-ng applies third-tone sandhi itself, so pypinyin's is left off;
-    pypinyin's phrase dictionary handles polyphones and 一/不 tone changes.
+    espeak-ng applies third-tone sandhi to pinyin input itself, so that is left
+    to it; the tone changes of 一 and 不 are applied here (pypinyin only knows
+    them inside dictionary phrases), as are ``PINYIN_FIXES`` and neutral 得.
     """
-    from pypinyin import Style, lazy_pinyin
+    # Imported here so that importing this module (for CORPUS_VOICES and the
+    # sentence lists) does not need the script-only pypinyin dependency.
+    from pypinyin import Style, lazy_pinyin  # noqa: PLC0415
 
     syllables = lazy_pinyin(sentence, style=Style.TONE3, neutral_tone_with_five=True)
     if len(syllables) != len(sentence):
         raise ValueError(f"{sentence!r}: {len(syllables)} syllables for {len(sentence)} characters")
-    for i, (char, syllable) in enumerate(zip(sentence, syllables, strict=True)):
-        # pypinyin reads the complement particle 得 (跑得快) as de2; it is neutral.
-        if char == "得" and syllable == "de2" and sentence[i + 1 : i + 2] != "到":
-            syllables[i] = "de5"
-        if not _PINYIN_RE.match(syllables[i]):
-            raise ValueError(f"{sentence!r}: no pinyin for {char!r} ({syllables[i]!r})")
+    for phrase, reading in PINYIN_FIXES.items():
+        start = sentence.find(phrase)
+        while start != -1:
+            syllables[start : start + len(phrase)] = reading.split()
+            start = sentence.find(phrase, start + 1)
+    for i, char in enumerate(sentence):
+        next_tone = syllables[i + 1][-1] if i + 1 < len(sentence) else ""
+        if char == "得" and syllables[i] == "de2" and sentence[i + 1 : i + 2] != "到":
+            syllables[i] = "de5"  # complement particle (跑得快), not dé
+        elif char == "不" and syllables[i] == "bu4" and next_tone == "4":
+            syllables[i] = "bu2"
+        elif char == "一" and syllables[i] == "yi1" and next_tone:
+            syllables[i] = "yi2" if next_tone == "4" else "yi4"
+    for char, syllable in zip(sentence, syllables, strict=True):
+        if not _PINYIN_RE.match(syllable):
+            raise ValueError(f"{sentence!r}: no pinyin for {char!r} ({syllable!r})")
     return " ".join(syllables)
 
 
@@ -415,9 +445,7 @@ def main(argv: list[str] | None = None) -> int:
 
     if shutil.which(ESPEAK) is None:
         sys.exit(f"{ESPEAK} not found: install it with `apt-get install espeak-ng`.")
-    try:
-        import pypinyin  # noqa: F401
-    except ImportError:
+    if importlib.util.find_spec("pypinyin") is None:
         sys.exit("pypinyin not found: install it with `.venv/bin/pip install pypinyin`.")
     validate_sentences()
 

@@ -119,4 +119,5 @@ def scratch_project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     (tmp_path / "conf" / "local").mkdir()
     (tmp_path / "data").mkdir()
     (tmp_path / "data" / "01_raw").symlink_to(PROJECT_ROOT / "data" / "01_raw")
+    (tmp_path / "src").mkdir()  # the package itself is imported from the installed project
     return tmp_path

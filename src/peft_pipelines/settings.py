@@ -7,6 +7,10 @@ Common Voice release, a CUDA GPU) instead.
 
 from kedro.config import OmegaConfigLoader
 
+from peft_pipelines.hooks import CorpusLocationCheck
+
+HOOKS = (CorpusLocationCheck(),)
+
 CONFIG_LOADER_CLASS = OmegaConfigLoader
 CONFIG_LOADER_ARGS = {
     "base_env": "base",

@@ -177,7 +177,7 @@ def _audio_bytes_from_hf_rows(batch: dict[str, list], audio_column: str) -> dict
         paths.append(Path(path).name if path else f"row-{batch['_row'][index]}")
         reasons.append("" if data is not None else "missing_clip")
         details.append("" if data is not None else f"no audio bytes and no readable file {path!r}")
-    return {"audio": audio, "path": paths, ERROR_COLUMN: reasons, DETAIL_COLUMN: details}
+    return {"audio_bytes": audio, "path": paths, ERROR_COLUMN: reasons, DETAIL_COLUMN: details}
 
 
 def read_hf_audio_dataset(
@@ -225,7 +225,8 @@ def read_hf_audio_dataset(
             load_from_cache_file=False,
             desc=f"ingest {split}: read audio",
         )
-        corpus[split] = split_off_failures(split, with_bytes, report).cast_column(
-            "audio", Value("binary")
+        kept = split_off_failures(split, with_bytes, report)
+        corpus[split] = kept.cast_column("audio_bytes", Value("binary")).rename_column(
+            "audio_bytes", "audio"
         )
     return DatasetDict(corpus), report

@@ -43,7 +43,7 @@ def compact_log_mel(
     frames are kept. The result equals the extractor's padded output on those
     frames; :func:`pad_log_mel` restores the rest.
     """
-    if not waveforms:
+    if len(waveforms) == 0:
         return []
     padded = [
         np.concatenate([np.asarray(w, dtype=np.float32), np.zeros(extractor.n_fft, np.float32)])

@@ -22,6 +22,7 @@ QUALITY = Path("data/08_reporting/whisper_zh/data_quality.json")
 
 
 def _run(project: Path, **kwargs) -> None:
+    """Run whisper_zh in ``project`` in-process, as ``kedro run`` does."""
     bootstrap_project(project)
     with KedroSession.create(
         project_path=project, runtime_params=kwargs.pop("runtime_params", None)
@@ -63,7 +64,7 @@ def test_data_stages_run_end_to_end_on_the_bundled_corpus_then_rerun_one_stage(s
     )
     result = _kedro_cli(
         scratch_project,
-        "--pipeline=whisper_zh",
+        "--pipelines=whisper_zh",
         "--from-nodes=whisper_zh.resample_to_16k",
         "--to-nodes=whisper_zh.extract_features_and_labels",
     )
@@ -88,7 +89,7 @@ def test_bad_rows_of_a_corpus_given_on_the_command_line_end_up_in_data_quality_j
 def test_a_missing_corpus_folder_stops_the_run_with_one_clear_line(scratch_project, tmp_path):
     missing = tmp_path / "nowhere" / "zh-CN"
     result = _kedro_cli(
-        scratch_project, "--pipeline=whisper_zh", "--params", f"corpus_dir={missing}"
+        scratch_project, "--pipelines=whisper_zh", "--params", f"corpus_dir={missing}"
     )
     assert result.returncode != 0
     output = result.stdout + result.stderr

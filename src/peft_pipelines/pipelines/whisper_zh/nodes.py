@@ -176,7 +176,7 @@ def _features_batch(
     batch: dict[str, Any], processor: WhisperProcessor, max_label_tokens: int
 ) -> dict[str, list]:
     log_mel = compact_log_mel(batch["audio_16k"], processor.feature_extractor)
-    labels = processor.tokenizer(batch["sentence"]).input_ids
+    labels = processor.tokenizer([str(s) for s in batch["sentence"]]).input_ids
     reasons = ["label_too_long" if len(ids) > max_label_tokens else "" for ids in labels]
     details = [
         f"{len(ids)} tokens > {max_label_tokens}" if reason else ""
