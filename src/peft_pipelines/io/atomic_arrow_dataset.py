@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import shutil
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 
 from datasets import Dataset, DatasetDict
 from kedro_datasets.huggingface import ArrowDataset
+
+from peft_pipelines.io._atomic import replace_folder_atomically
 
 
 class AtomicArrowDataset(ArrowDataset):
@@ -44,20 +43,4 @@ class AtomicArrowDataset(ArrowDataset):
         if self._protocol != "file":
             write(save_path)
             return
-        target = Path(save_path)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        for stale in target.parent.glob(f".{target.name}.partial-*"):
-            shutil.rmtree(stale, ignore_errors=True)
-        staging = target.parent / f".{target.name}.partial-{uuid.uuid4().hex[:12]}"
-        try:
-            write(str(staging))
-            if target.exists():
-                retired = target.parent / f".{target.name}.partial-retired-{uuid.uuid4().hex[:12]}"
-                os.replace(target, retired)
-                os.replace(staging, target)
-                shutil.rmtree(retired, ignore_errors=True)
-            else:
-                os.replace(staging, target)
-        except BaseException:
-            shutil.rmtree(staging, ignore_errors=True)
-            raise
+        replace_folder_atomically(Path(save_path), lambda staging: write(str(staging)))

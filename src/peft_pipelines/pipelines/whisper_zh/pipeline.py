@@ -1,4 +1,4 @@
-"""``whisper_zh`` pipeline: the Common Voice-format corpus to Whisper-ready features.
+"""``whisper_zh`` pipeline: a Common Voice-format corpus to a LoRA adapter and its CER/WER.
 
 Every node and dataset lives in the ``whisper_zh`` namespace, so node names
 read ``whisper_zh.resample_to_16k`` and parameters ``params:whisper_zh.*``.
@@ -6,6 +6,12 @@ read ``whisper_zh.resample_to_16k`` and parameters ``params:whisper_zh.*``.
 
 from kedro.pipeline import Node, Pipeline
 
+from peft_pipelines.pipelines.whisper_zh.model_nodes import (
+    add_peft_adapter,
+    describe_base_model,
+    evaluate_transcription,
+    train_adapter,
+)
 from peft_pipelines.pipelines.whisper_zh.nodes import (
     extract_features_and_labels,
     ingest_corpus,
@@ -15,43 +21,81 @@ from peft_pipelines.pipelines.whisper_zh.nodes import (
 )
 
 
-def create_pipeline(**kwargs) -> Pipeline:
-    data_stages = [
-        Node(
-            func=ingest_corpus,
-            inputs="params:corpus",
-            outputs=["corpus_raw", "ingest_report"],
-            name="ingest_corpus",
-        ),
-        Node(
-            func=prune_columns,
-            inputs=["corpus_raw", "params:keep_columns"],
-            outputs=["corpus_pruned", "prune_report"],
-            name="prune_columns",
-        ),
-        Node(
-            func=resample_to_16k,
-            inputs=["corpus_pruned", "params:audio"],
-            outputs=["corpus_16k", "resample_report"],
-            name="resample_to_16k",
-        ),
-        Node(
-            func=extract_features_and_labels,
-            inputs=["corpus_16k", "params:model", "params:features"],
-            outputs=["features", "features_report"],
-            name="extract_features_and_labels",
-        ),
-        Node(
-            func=report_data_quality,
-            inputs=[
+def create_data_pipeline() -> Pipeline:
+    """Corpus -> pruned -> 16 kHz -> features and labels, and the data-quality report."""
+    return Pipeline(
+        [
+            Node(
+                ingest_corpus,
                 "params:corpus",
-                "ingest_report",
-                "prune_report",
-                "resample_report",
-                "features_report",
-            ],
-            outputs="data_quality",
-            name="report_data_quality",
-        ),
-    ]
-    return Pipeline(data_stages, namespace="whisper_zh")
+                ["corpus_raw", "ingest_report"],
+                name="ingest_corpus",
+            ),
+            Node(
+                prune_columns,
+                ["corpus_raw", "params:keep_columns"],
+                ["corpus_pruned", "prune_report"],
+                name="prune_columns",
+            ),
+            Node(
+                resample_to_16k,
+                ["corpus_pruned", "params:audio"],
+                ["corpus_16k", "resample_report"],
+                name="resample_to_16k",
+            ),
+            Node(
+                extract_features_and_labels,
+                ["corpus_16k", "params:model", "params:features"],
+                ["features", "features_report"],
+                name="extract_features_and_labels",
+            ),
+            Node(
+                report_data_quality,
+                [
+                    "params:corpus",
+                    "ingest_report",
+                    "prune_report",
+                    "resample_report",
+                    "features_report",
+                ],
+                "data_quality",
+                name="report_data_quality",
+            ),
+        ]
+    )
+
+
+def create_model_pipeline() -> Pipeline:
+    """Base model (8-bit) -> PEFT adapter -> Seq2SeqTrainer -> CER/WER before and after."""
+    return Pipeline(
+        [
+            Node(
+                describe_base_model,
+                ["params:base_model", "params:model"],
+                "base_model",
+                name="describe_base_model",
+            ),
+            Node(
+                add_peft_adapter,
+                ["base_model", "params:peft"],
+                ["peft_model", "peft_summary"],
+                name="add_peft_adapter",
+            ),
+            Node(
+                train_adapter,
+                ["peft_model", "features", "params:training", "params:peft"],
+                ["adapter", "training_log"],
+                name="train_adapter",
+            ),
+            Node(
+                evaluate_transcription,
+                ["adapter", "features", "params:model", "params:evaluation", "params:peft"],
+                ["metrics", "predictions"],
+                name="evaluate_transcription",
+            ),
+        ]
+    )
+
+
+def create_pipeline(**kwargs) -> Pipeline:
+    return Pipeline([create_data_pipeline(), create_model_pipeline()], namespace="whisper_zh")

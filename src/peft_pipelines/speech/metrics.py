@@ -1,0 +1,47 @@
+"""Character and word error rates for Chinese transcripts, computed with jiwer.
+
+Chinese is written without spaces, so WER on raw text counts whole sentences:
+CER is the figure that matters. Both sides are normalised first with
+:func:`normalise_transcript` (NFKC: full-width forms to half-width; lower case;
+punctuation and symbols removed; whitespace collapsed).
+"""
+
+from __future__ import annotations
+
+import unicodedata
+
+import jiwer
+
+NORMALISER = "NFKC, lower case, Unicode punctuation and symbols removed, whitespace collapsed"
+
+
+def normalise_transcript(text: str) -> str:
+    """The text as both sides are scored: see :data:`NORMALISER`."""
+    text = unicodedata.normalize("NFKC", text).lower()
+    text = "".join(" " if unicodedata.category(ch)[0] in "PS" else ch for ch in text)
+    return " ".join(text.split())
+
+
+def _pairs(references: list[str], predictions: list[str]) -> tuple[list[str], list[str]]:
+    if len(references) != len(predictions):
+        raise ValueError(f"{len(references)} references but {len(predictions)} predictions")
+    return [normalise_transcript(r) for r in references], [
+        normalise_transcript(p) for p in predictions
+    ]
+
+
+def character_error_rate(references: list[str], predictions: list[str]) -> float:
+    """Corpus CER: character edits over reference characters (spaces ignored), unclipped (>1 with insertions)."""
+    refs, hyps = _pairs(references, predictions)
+    refs, hyps = [r.replace(" ", "") for r in refs], [h.replace(" ", "") for h in hyps]
+    if not any(refs):
+        raise ValueError("every reference is empty after normalisation: CER is undefined")
+    return float(jiwer.cer(refs, hyps))
+
+
+def word_error_rate(references: list[str], predictions: list[str]) -> float:
+    """Corpus WER on whitespace-separated words, as the seed reported it (for Chinese: whole sentences)."""
+    refs, hyps = _pairs(references, predictions)
+    if not any(refs):
+        raise ValueError("every reference is empty after normalisation: WER is undefined")
+    return float(jiwer.wer(refs, hyps))

@@ -1,0 +1,100 @@
+"""Loading a base model quantized (8-bit, 4-bit NF4, or not) and prepared for k-bit training.
+
+A base model travels through the catalog as a *manifest* (model id or folder,
+revision, architecture, quantization, prepare settings): a few hundred bytes
+that :func:`load_base_model` turns back into the same prepared model, instead
+of a pickle of 8-bit tensors.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import torch
+from peft import prepare_model_for_kbit_training
+from transformers import (
+    AutoModelForCausalLM,
+    BitsAndBytesConfig,
+    PreTrainedModel,
+    WhisperForConditionalGeneration,
+)
+
+logger = logging.getLogger(__name__)
+
+ARCHITECTURES = {
+    "whisper": WhisperForConditionalGeneration,
+    "causal_lm": AutoModelForCausalLM,
+}
+QUANTIZATIONS = ("none", "int8", "nf4")
+
+
+def quantization_config(quantization: str) -> BitsAndBytesConfig | None:
+    """``none``: plain float; ``int8``: LLM.int8(); ``nf4``: 4-bit NF4 with double quantization (QLoRA).
+
+    transformers 5 takes quantization only through ``BitsAndBytesConfig``
+    (its ``load_in_8bit=`` argument is gone).
+    """
+    if quantization == "none":
+        return None
+    if quantization == "int8":
+        return BitsAndBytesConfig(load_in_8bit=True)
+    if quantization == "nf4":
+        return BitsAndBytesConfig(
+            load_in_4bit=True,
+            bnb_4bit_quant_type="nf4",
+            bnb_4bit_use_double_quant=True,
+            bnb_4bit_compute_dtype=torch.bfloat16 if torch.cuda.is_available() else torch.float32,
+        )
+    raise ValueError(f"quantization must be one of {QUANTIZATIONS}, not {quantization!r}")
+
+
+def training_device() -> str:
+    """The first GPU when there is one, else the CPU."""
+    return "cuda:0" if torch.cuda.is_available() else "cpu"
+
+
+def load_base_model(manifest: dict[str, Any]) -> PreTrainedModel:
+    """Load the model a manifest describes, quantized and prepared for adapter training.
+
+    Manifest keys: ``name_or_path``, ``revision``, ``architecture``
+    (``whisper`` | ``causal_lm``), ``quantization`` (``none`` | ``int8`` |
+    ``nf4``), ``config_overrides`` (set on ``model.config`` after loading, e.g.
+    the seed's ``forced_decoder_ids: null`` and ``suppress_tokens: []``) and
+    ``gradient_checkpointing``. Quantized models go through
+    ``peft.prepare_model_for_kbit_training`` (the seed's
+    ``prepare_model_for_int8_training`` was removed from PEFT): layer norms in
+    float32, input gradients enabled so checkpointing works with frozen embeddings.
+    """
+    model_class = ARCHITECTURES[manifest["architecture"]]
+    quantization = manifest.get("quantization", "none")
+    model = model_class.from_pretrained(
+        manifest["name_or_path"],
+        revision=manifest.get("revision"),
+        quantization_config=quantization_config(quantization),
+        device_map={"": training_device()},
+    )
+    for key, value in (manifest.get("config_overrides") or {}).items():
+        setattr(model.config, key, value)
+        if model.generation_config is not None and hasattr(model.generation_config, key):
+            setattr(model.generation_config, key, value)
+    model.config.use_cache = (
+        False  # the decoder cache is useless in training and clashes with checkpointing
+    )
+    checkpointing = bool(manifest.get("gradient_checkpointing", False))
+    if quantization != "none":
+        model = prepare_model_for_kbit_training(
+            model,
+            use_gradient_checkpointing=checkpointing,
+            gradient_checkpointing_kwargs={"use_reentrant": False} if checkpointing else None,
+        )
+    elif checkpointing:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    logger.info(
+        "Loaded %s (%s, %s) on %s",
+        manifest["name_or_path"],
+        manifest["architecture"],
+        quantization,
+        training_device(),
+    )
+    return model
