@@ -77,9 +77,9 @@ def fit_adapter(
     train_dataset: Dataset,
     eval_dataset: Dataset | None,
     data_collator: Callable,
+    *,
     training: dict[str, Any],
     fingerprint_parts: dict[str, Any],
-    *,
     seq2seq: bool = False,
 ) -> tuple[PeftModel, dict[str, Any]]:
     """Train the adapter of ``model`` with ``Trainer`` (``Seq2SeqTrainer`` if ``seq2seq``).

@@ -98,7 +98,7 @@ def train_adapter(
         features["train"].select_columns(columns),
         features["dev"].select_columns(columns) if "dev" in features else None,
         _collator(peft_model.get_base_model()),
-        dict(training),
+        training=dict(training),
         fingerprint_parts={"base_model": manifest, "peft": dict(peft)},
         seq2seq=True,
     )
