@@ -40,6 +40,7 @@ def transcribe_samples(
     model: PeftModel,
     processor: WhisperProcessor,
     samples: np.ndarray,
+    *,
     language: str,
     task: str,
     max_new_tokens: int,
@@ -99,7 +100,12 @@ def main(argv: list[str] | None = None) -> int:
     model.eval()
     processor = WhisperProcessor.from_pretrained(model.peft_pipelines_manifest["name_or_path"])
     text, _ = transcribe_samples(
-        model, processor, samples, args.language, args.task, args.max_new_tokens
+        model,
+        processor,
+        samples,
+        language=args.language,
+        task=args.task,
+        max_new_tokens=args.max_new_tokens,
     )
     print(text)
     return 0
