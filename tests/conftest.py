@@ -121,3 +121,70 @@ def scratch_project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     (tmp_path / "data" / "01_raw").symlink_to(PROJECT_ROOT / "data" / "01_raw")
     (tmp_path / "src").mkdir()  # the package itself is imported from the installed project
     return tmp_path
+
+
+# A Whisper small enough to train in seconds: 5 s window (500 frames), one layer each side.
+TINY_ARCHITECTURE = {
+    "d_model": 32,
+    "encoder_layers": 1,
+    "decoder_layers": 1,
+    "encoder_attention_heads": 2,
+    "decoder_attention_heads": 2,
+    "encoder_ffn_dim": 64,
+    "decoder_ffn_dim": 64,
+    "max_source_positions": 250,
+    "max_target_positions": 64,
+}
+LORA = {
+    "peft_type": "LORA",
+    "r": 4,
+    "lora_alpha": 64,
+    "target_modules": ["q_proj", "v_proj"],
+    "lora_dropout": 0.05,
+    "bias": "none",
+}
+
+
+@pytest.fixture(scope="session")
+def tiny_whisper_manifest(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    from peft_pipelines.speech.tiny_whisper import build_tiny_whisper  # noqa: PLC0415
+
+    folder = build_tiny_whisper(
+        str(PROCESSOR_DIR),
+        TINY_ARCHITECTURE,
+        seed=0,
+        out_dir=str(tmp_path_factory.mktemp("tiny_whisper")),
+    )
+    return {
+        "name_or_path": str(folder),
+        "revision": None,
+        "architecture": "whisper",
+        "quantization": "int8",
+        "gradient_checkpointing": False,
+        "config_overrides": {"forced_decoder_ids": None, "suppress_tokens": []},
+        "base_model_random": True,
+    }
+
+
+@pytest.fixture(scope="session")
+def bundled_features():
+    """Features of a seeded sample of the bundled corpus: 16 train, 4 dev, 4 test clips."""
+    from peft_pipelines.pipelines.whisper_zh.nodes import (  # noqa: PLC0415
+        extract_features_and_labels,
+        ingest_corpus,
+        prune_columns,
+        resample_to_16k,
+    )
+
+    corpus = {
+        "source": "common_voice_release",
+        "dir": str(BUNDLED_CORPUS),
+        "splits": ["train", "dev", "test"],
+        "subset": {"seed": 16, "rows": {"train": 16, "dev": 4, "test": 4}},
+    }
+    raw, _ = ingest_corpus(corpus)
+    pruned, _ = prune_columns(raw, ["audio", "sentence"])
+    resampled, _ = resample_to_16k(pruned, {"sampling_rate": 16000, "max_seconds": 5.0})
+    model = {"processor": str(PROCESSOR_DIR), "language": "zh", "task": "transcribe"}
+    features, _ = extract_features_and_labels(resampled, model, {"max_label_tokens": 64})
+    return features

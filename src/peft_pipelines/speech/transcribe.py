@@ -48,10 +48,12 @@ def transcribe_samples(
     """The transcript of 16 kHz mono ``samples``, and how many windows it took."""
     window = window_samples(model, processor)
     windows = split_into_windows(samples, window)
-    features = pad_log_mel(
-        compact_log_mel(windows, processor.feature_extractor),
-        window // processor.feature_extractor.hop_length,
-    )
+    window_frames = window // processor.feature_extractor.hop_length
+    # A full window's last two frames only see its final samples; the encoder takes window_frames.
+    compact = [
+        frames[:window_frames] for frames in compact_log_mel(windows, processor.feature_extractor)
+    ]
+    features = pad_log_mel(compact, window_frames)
     with torch.no_grad():
         ids = model.generate(
             input_features=torch.from_numpy(features).to(model.device),

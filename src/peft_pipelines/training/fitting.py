@@ -19,7 +19,13 @@ from typing import Any
 
 from datasets import Dataset
 from peft import PeftModel
-from transformers import Seq2SeqTrainer, Seq2SeqTrainingArguments, Trainer, TrainingArguments
+from transformers import (
+    Seq2SeqTrainer,
+    Seq2SeqTrainingArguments,
+    Trainer,
+    TrainerCallback,
+    TrainingArguments,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -72,6 +78,28 @@ def _checkpoint_to_resume(folder: Path, fingerprint: str, resume: bool) -> Path 
     return None
 
 
+class AdaLoraRankAllocation(TrainerCallback):
+    """Runs AdaLoRA's rank budgeting after each optimizer step, which the Trainer does not do itself.
+
+    AdaLoRA scores each singular value from the current gradients and prunes
+    toward ``target_r``; it must run after ``optimizer.step()`` and before the
+    gradients are zeroed, which is exactly ``on_optimizer_step``.
+    """
+
+    def __init__(self, model: PeftModel) -> None:
+        self.model = model
+
+    def on_optimizer_step(self, args, state, control, **kwargs):  # noqa: ARG002 (TrainerCallback signature)
+        self.model.base_model.update_and_allocate(state.global_step)
+
+
+def uses_adalora(model: PeftModel) -> bool:
+    return any(
+        str(getattr(c.peft_type, "value", c.peft_type)) == "ADALORA"
+        for c in model.peft_config.values()
+    )
+
+
 def fit_adapter(
     model: PeftModel,
     train_dataset: Dataset,
@@ -122,6 +150,7 @@ def fit_adapter(
         train_dataset=train_dataset,
         eval_dataset=eval_dataset,
         data_collator=data_collator,
+        callbacks=[AdaLoraRankAllocation(model)] if uses_adalora(model) else None,
     )
     trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
     log = {

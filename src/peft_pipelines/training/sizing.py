@@ -26,7 +26,7 @@ TRAINABLE_BYTES = 4 + 4 + 8
 GIB = 1024**3
 
 
-def estimate_memory(model: nn.Module, quantization: str) -> dict[str, float]:
+def estimate_memory(model: nn.Module, quantization: str) -> dict[str, float | int]:
     """Memory of the weights, quantized as configured, and of the adapter's training state.
 
     bitsandbytes quantizes the ``nn.Linear`` weights; everything else (embeddings,
@@ -46,6 +46,8 @@ def estimate_memory(model: nn.Module, quantization: str) -> dict[str, float]:
     weights = linear * BYTES_PER_WEIGHT[quantization] + frozen_other * 4
     training = trainable * TRAINABLE_BYTES
     return {
+        "base_weights_bytes": int(weights),
+        "adapter_training_state_bytes": int(training),
         "base_weights_gib": round(weights / GIB, 3),
         "adapter_training_state_gib": round(training / GIB, 3),
         "total_without_activations_gib": round((weights + training) / GIB, 3),

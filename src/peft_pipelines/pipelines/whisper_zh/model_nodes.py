@@ -7,6 +7,7 @@ The loading, wrapping and fitting are the shared training core
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -50,8 +51,12 @@ def describe_base_model(base_model: dict[str, Any], model: dict[str, Any]) -> di
             int(tiny["seed"]),
             base_model["name_or_path"],
         )
+    name_or_path = str(base_model["name_or_path"])
+    if Path(name_or_path).is_dir():
+        # An absolute folder, so the adapters saved with this manifest load from any working directory.
+        name_or_path = str(Path(name_or_path).resolve())
     return {
-        "name_or_path": str(base_model["name_or_path"]),
+        "name_or_path": name_or_path,
         "revision": base_model.get("revision"),
         "architecture": "whisper",
         "quantization": base_model.get("quantization", "int8"),

@@ -1,0 +1,149 @@
+"""The whole whisper_zh pipeline, corpus to adapter and metrics, and transcription of new audio."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import soundfile
+from kedro.framework.session import KedroSession
+from kedro.framework.startup import bootstrap_project
+
+from peft_pipelines.io import PeftAdapterDataset
+from peft_pipelines.speech.audio import decode_to_mono
+from peft_pipelines.speech.transcribe import transcribe_samples
+from tests.conftest import BUNDLED_CORPUS, TINY_ARCHITECTURE, read_tsv
+
+pytestmark = pytest.mark.slow
+
+REPORTS = Path("data/08_reporting/whisper_zh")
+ADAPTER = Path("data/06_models/whisper_zh/adapter")
+
+# A quick run: the tiny test architecture (5 s window), a small corpus sample, a few steps.
+QUICK_RUN = {
+    "whisper_zh": {
+        "corpus": {"subset": {"seed": 16, "rows": {"train": 16, "dev": 4, "test": 4}}},
+        "audio": {"max_seconds": 5.0},
+        "base_model": {"random_tiny": {"architecture": TINY_ARCHITECTURE}},
+        "training": {
+            "max_steps": 4,
+            "eval_steps": 2,
+            "save_steps": 2,
+            "logging_steps": 1,
+            "per_device_train_batch_size": 4,
+        },
+        "evaluation": {"max_new_tokens": 8},
+    }
+}
+
+
+def _speech_file(path: Path, seconds: float, rate: int = 44100) -> Path:
+    """Bundled test-split speech, repeated to ``seconds``, as a stereo wav at ``rate`` (not a corpus file)."""
+    rows = read_tsv(BUNDLED_CORPUS / "test.tsv")[:5]
+    speech = np.concatenate(
+        [decode_to_mono((BUNDLED_CORPUS / "clips" / r["path"]).read_bytes(), rate) for r in rows]
+    )
+    mono = np.resize(speech, int(seconds * rate))
+    soundfile.write(path, np.stack([mono, 0.5 * mono], axis=1), rate)
+    return path
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory) -> Path:
+    """One whole whisper_zh run in a scratch copy of the project."""
+    from tests.conftest import PROJECT_ROOT  # noqa: PLC0415
+
+    project = tmp_path_factory.mktemp("project")
+    for name in ("pyproject.toml", ".telemetry"):
+        (project / name).write_bytes((PROJECT_ROOT / name).read_bytes())
+    subprocess.run(["cp", "-r", str(PROJECT_ROOT / "conf"), str(project / "conf")], check=True)
+    (project / "data").mkdir()
+    (project / "data" / "01_raw").symlink_to(PROJECT_ROOT / "data" / "01_raw")
+    (project / "src").mkdir()
+    cwd = os.getcwd()
+    os.chdir(project)
+    try:
+        bootstrap_project(project)
+        with KedroSession.create(project_path=project, runtime_params=QUICK_RUN) as session:
+            session.run(pipeline_name="whisper_zh")
+    finally:
+        os.chdir(cwd)
+    return project
+
+
+def test_a_run_writes_adapter_metrics_predictions_and_summaries(finished_run):
+    metrics = json.loads((finished_run / REPORTS / "metrics.json").read_text())
+    for side in ("base", "finetuned"):
+        assert set(metrics[side]) == {"wer", "cer", "n"}
+        assert metrics[side]["n"] == 4
+        assert metrics[side]["cer"] >= 0
+    assert metrics["base_model_random"] is True
+    assert "not accuracy" in metrics["note"]
+    assert metrics["peft_config"]["r"] == 4
+    assert metrics["package_versions"]["peft"]
+
+    predictions = pd.read_csv(finished_run / REPORTS / "predictions.csv")
+    assert list(predictions.columns) == [
+        "path",
+        "reference",
+        "base_prediction",
+        "finetuned_prediction",
+        "base_cer",
+        "finetuned_cer",
+    ]
+    assert len(predictions) == 4
+
+    summary = json.loads((finished_run / REPORTS / "peft_summary.json").read_text())
+    assert summary["parameters"]["trainable"] > 0 and summary["base_model_random"] is True
+    log = json.loads((finished_run / REPORTS / "training_log.json").read_text())
+    assert [e["step"] for e in log["log_history"] if "loss" in e] == [1, 2, 3, 4]
+    assert len([e for e in log["log_history"] if "eval_loss" in e]) == 2
+    assert (finished_run / ADAPTER / "adapter_config.json").is_file()
+
+
+def test_a_75_second_stereo_44k1_file_is_transcribed_in_several_windows(finished_run, tmp_path):
+    model = PeftAdapterDataset(path=str(finished_run / ADAPTER)).load()
+    model.eval()
+    from transformers import WhisperProcessor  # noqa: PLC0415
+
+    processor = WhisperProcessor.from_pretrained(model.peft_pipelines_manifest["name_or_path"])
+    audio = _speech_file(tmp_path / "long.wav", seconds=75)
+    samples = decode_to_mono(audio.read_bytes(), 16000)
+    text, windows = transcribe_samples(
+        model, processor, samples, language="zh", task="transcribe", max_new_tokens=4
+    )
+    window_seconds = 2 * model.get_base_model().config.max_source_positions * 160 / 16000
+    assert windows == int(np.ceil(75 / window_seconds)) >= 3
+    assert isinstance(text, str)
+
+
+def _transcribe_cli(*args: str) -> subprocess.CompletedProcess:
+    script = Path(sys.executable).with_name("whisper-zh-transcribe")
+    return subprocess.run([str(script), *args], capture_output=True, text=True, check=False)
+
+
+def test_the_transcription_command_prints_text_for_a_new_file_and_one_line_for_a_bad_one(
+    finished_run, tmp_path
+):
+    audio = _speech_file(tmp_path / "new.flac", seconds=4, rate=22050)
+    result = _transcribe_cli(
+        str(audio), "--adapter", str(finished_run / ADAPTER), "--max-new-tokens", "4"
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+
+    missing = _transcribe_cli(str(tmp_path / "nope.mp3"), "--adapter", str(finished_run / ADAPTER))
+    assert missing.returncode == 2
+    assert (
+        missing.stderr.strip()
+        .splitlines()[-1]
+        .startswith(f"error: cannot read audio file {tmp_path / 'nope.mp3'}")
+    )
+    (tmp_path / "junk.wav").write_bytes(b"not audio at all")
+    junk = _transcribe_cli(str(tmp_path / "junk.wav"), "--adapter", str(finished_run / ADAPTER))
+    assert junk.returncode == 2 and "Traceback" not in junk.stderr

@@ -1,0 +1,173 @@
+"""The shared training core on a tiny Whisper: 8-bit load, PEFT from config, fitting, adapter round trip."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import bitsandbytes as bnb
+import torch
+from transformers import WhisperConfig, WhisperForConditionalGeneration
+
+from peft_pipelines.io import PeftAdapterDataset
+from peft_pipelines.speech.collator import WhisperBatchCollator
+from peft_pipelines.training.base_model import load_base_model
+from peft_pipelines.training.fitting import fit_adapter
+from peft_pipelines.training.peft_wrapping import wrap_with_peft
+from peft_pipelines.training.sizing import size_on_meta
+from tests.conftest import LORA, TINY_ARCHITECTURE
+
+
+def _collator(model) -> WhisperBatchCollator:
+    config = model.config
+    return WhisperBatchCollator(
+        window_frames=2 * config.max_source_positions,
+        decoder_start_token_id=config.decoder_start_token_id,
+    )
+
+
+def _lora_parameter_count(config: WhisperConfig, targets: list[str], r: int) -> int:
+    """LoRA adds r x (in + out) per adapted projection: count them from the config alone."""
+    d = config.d_model
+    per_layer = {"encoder": 1, "decoder": 2}  # self-attention; the decoder also has cross-attention
+    layers = {"encoder": config.encoder_layers, "decoder": config.decoder_layers}
+    return sum(layers[side] * per_layer[side] * len(targets) * r * (d + d) for side in layers)
+
+
+def _train(manifest, features, peft_params, training, tmp_path):
+    model, summary = wrap_with_peft(
+        load_base_model(manifest), peft_params, total_steps=training.get("max_steps")
+    )
+    model.peft_pipelines_manifest = manifest
+    columns = ["log_mel", "labels"]
+    trained, log = fit_adapter(
+        model,
+        features["train"].select_columns(columns),
+        features["dev"].select_columns(columns),
+        _collator(model.get_base_model()),
+        training={
+            "output_dir": str(tmp_path / "checkpoints"),
+            "per_device_train_batch_size": 4,
+            "report_to": [],
+            **training,
+        },
+        fingerprint_parts={"base_model": manifest, "peft": peft_params},
+        seq2seq=True,
+    )
+    return trained, summary, log
+
+
+def test_int8_base_with_lora_trains_and_only_the_adapter_changes(
+    tiny_whisper_manifest, bundled_features, tmp_path
+):
+    base = load_base_model(tiny_whisper_manifest)
+    assert isinstance(base.model.encoder.layers[0].self_attn.q_proj, bnb.nn.Linear8bitLt)
+    assert base.config.forced_decoder_ids is None and base.config.suppress_tokens == []
+
+    model, summary = wrap_with_peft(base, LORA)
+    expected = _lora_parameter_count(base.config, LORA["target_modules"], LORA["r"])
+    assert summary["parameters"]["trainable"] == expected
+    assert summary["unmatched_target_modules"] == []
+
+    batch = _collator(base)([bundled_features["train"][i] for i in range(4)])
+    loss = model(**batch).loss
+    loss.backward()
+    lora_grads = [p.grad for n, p in model.named_parameters() if "lora_" in n]
+    assert lora_grads and all(g is not None for g in lora_grads)
+    assert any(g.abs().sum() > 0 for g in lora_grads)
+    assert all(p.grad is None for n, p in model.named_parameters() if "lora_" not in n)
+
+
+def test_a_target_module_that_matches_nothing_is_a_warning_naming_it(tiny_whisper_manifest, caplog):
+    base = load_base_model({**tiny_whisper_manifest, "quantization": "none"})
+    with caplog.at_level(logging.WARNING):
+        _, summary = wrap_with_peft(base, {**LORA, "target_modules": ["q_proj", "fc_in"]})
+    assert summary["unmatched_target_modules"] == ["fc_in"]
+    assert "'fc_in' matches no module" in caplog.text
+
+
+def test_adalora_rank_allocation_really_runs(tiny_whisper_manifest, bundled_features, tmp_path):
+    adalora = {
+        "peft_type": "ADALORA",
+        "init_r": 6,
+        "target_r": 2,
+        "tinit": 1,
+        "tfinal": 2,
+        "deltaT": 1,
+        "target_modules": ["q_proj", "v_proj"],
+        "lora_alpha": 32,
+    }
+    trained, summary, _ = _train(
+        tiny_whisper_manifest,
+        bundled_features,
+        adalora,
+        {"max_steps": 6, "learning_rate": 1e-2},
+        tmp_path,
+    )
+    assert summary["peft_type"] == "ADALORA"
+    trained.save_pretrained(str(tmp_path / "adapter"))
+    saved = json.loads((tmp_path / "adapter" / "adapter_config.json").read_text())
+    ranks = [sum(bool(v) for v in mask) for mask in saved["rank_pattern"].values()]
+    assert ranks and sum(ranks) < adalora["init_r"] * len(ranks)  # budgeting pruned ranks
+
+
+def test_ia3_is_selectable_by_configuration_alone(
+    tiny_whisper_manifest, bundled_features, tmp_path
+):
+    ia3 = {
+        "peft_type": "IA3",
+        "target_modules": ["k_proj", "v_proj", "fc2"],
+        "feedforward_modules": ["fc2"],
+    }
+    trained, summary, log = _train(
+        tiny_whisper_manifest, bundled_features, ia3, {"max_steps": 2}, tmp_path
+    )
+    assert summary["peft_type"] == "IA3"
+    assert summary["parameters"]["trainable"] > 0
+    assert log["global_step"] == 2
+
+
+def test_adapter_round_trip_through_the_catalog_gives_the_same_outputs(
+    tiny_whisper_manifest, bundled_features, tmp_path
+):
+    trained, _, _ = _train(
+        tiny_whisper_manifest,
+        bundled_features,
+        LORA,
+        {"max_steps": 2, "learning_rate": 1e-2},
+        tmp_path,
+    )
+    trained.eval()
+    batch = _collator(trained.get_base_model())([bundled_features["test"][i] for i in range(2)])
+    with torch.no_grad():
+        before = trained(**batch).logits
+    dataset = PeftAdapterDataset(path=str(tmp_path / "adapter"))
+    dataset.save(trained)
+    reloaded = dataset.load()
+    reloaded.eval()
+    with torch.no_grad():
+        after = reloaded(**batch).logits
+    torch.testing.assert_close(after, before)
+    with torch.no_grad(), reloaded.disable_adapter():
+        assert not torch.allclose(
+            reloaded(**batch).logits, before
+        )  # the adapter did change the model
+
+
+def test_sizing_on_the_meta_device_is_computed_from_the_config():
+    special = {"pad_token_id": 1, "bos_token_id": 1, "eos_token_id": 1, "decoder_start_token_id": 2}
+    config = WhisperConfig(vocab_size=1000, num_mel_bins=80, **special, **TINY_ARCHITECTURE)
+    with torch.device("meta"):
+        model = WhisperForConditionalGeneration(config)
+    summary = size_on_meta(model, LORA, "int8")
+    base_total = sum(p.numel() for p in WhisperForConditionalGeneration(config).parameters())
+    lora = _lora_parameter_count(config, LORA["target_modules"], LORA["r"])
+    assert summary["parameters"]["trainable"] == lora
+    assert summary["parameters"]["total"] == base_total + lora
+    memory = summary["memory_estimate"]
+    assert (
+        memory["adapter_training_state_bytes"] == lora * 16
+    )  # float32 weight + gradient + two Adam moments
+    assert (
+        0 < memory["base_weights_bytes"] < base_total * 4
+    )  # int8 linears are smaller than float32
