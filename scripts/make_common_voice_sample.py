@@ -56,6 +56,9 @@ import numpy as np
 import soundfile as sf
 import soxr
 
+# The same column list the pipeline reads, so the sample cannot drift from it.
+from peft_pipelines.speech.corpus import COMMON_VOICE_COLUMNS
+
 
 class Voice(TypedDict):
     """One espeak-ng voice variant of the corpus."""
@@ -68,18 +71,7 @@ class Voice(TypedDict):
 
 LOCALE = "zh-CN"
 CLIP_PREFIX = f"common_voice_{LOCALE}_synthetic_"
-TSV_COLUMNS = [
-    "client_id",
-    "path",
-    "sentence",
-    "up_votes",
-    "down_votes",
-    "age",
-    "gender",
-    "accent",
-    "locale",
-    "segment",
-]
+TSV_COLUMNS = list(COMMON_VOICE_COLUMNS)
 TARGET_SAMPLE_RATE = 48_000
 MAX_CLIP_SECONDS = 4.5
 # libsndfile maps 0..1 onto LAME's bitrates; 0.9 gives ~56 kbps CBR mono.

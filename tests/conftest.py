@@ -10,21 +10,12 @@ import numpy as np
 import pytest
 import soundfile
 
+from peft_pipelines.speech.corpus import COMMON_VOICE_COLUMNS
+
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 BUNDLED_CORPUS = PROJECT_ROOT / "data" / "01_raw" / "common_voice_zh_sample"
 PROCESSOR_DIR = PROJECT_ROOT / "data" / "01_raw" / "whisper_processor"
-CV_COLUMNS = [
-    "client_id",
-    "path",
-    "sentence",
-    "up_votes",
-    "down_votes",
-    "age",
-    "gender",
-    "accent",
-    "locale",
-    "segment",
-]
+CV_COLUMNS = list(COMMON_VOICE_COLUMNS)
 
 
 def read_tsv(path: Path) -> list[dict[str, str]]:
