@@ -23,7 +23,9 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
 $(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e ".[dev]"
+	# --no-compile: byte-compiling all of torch and transformers up front costs minutes;
+	# Python compiles only the modules it imports, on first use.
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-compile -e ".[dev]"
 	touch $(STAMP)
 
 run: $(STAMP)
