@@ -171,3 +171,14 @@ def test_sizing_on_the_meta_device_is_computed_from_the_config():
     assert (
         0 < memory["base_weights_bytes"] < base_total * 4
     )  # int8 linears are smaller than float32
+
+
+def test_full_scale_sizing_reproduces_the_seed_notebooks_printed_count(capsys, monkeypatch):
+    from peft_pipelines.training.sizing import main as size_main  # noqa: PLC0415
+    from tests.conftest import PROJECT_ROOT  # noqa: PLC0415
+
+    monkeypatch.chdir(
+        PROJECT_ROOT
+    )  # the shipped architecture config is named relative to the project
+    assert size_main(["--env", "full", "--conf-source", str(PROJECT_ROOT / "conf")]) == 0
+    assert "trainable 1,966,080 of 1,545,271,040 (0.1272 %)" in capsys.readouterr().out
