@@ -24,6 +24,7 @@ from peft_pipelines.pipelines.whisper_zh.nodes import (
     prune_columns,
     resample_to_16k,
 )
+from peft_pipelines.speech.collator import input_window
 
 
 def folder_bytes(path: Path) -> int:
@@ -44,17 +45,21 @@ def main() -> None:
     }
     raw, _ = ingest_corpus(corpus)
     pruned, _ = prune_columns(raw, ["audio", "sentence"])
-    resampled, _ = resample_to_16k(pruned, {"sampling_rate": 16000, "max_seconds": 30.0})
     extractor = load_whisper_processor(model).feature_extractor
+    # The seed's model: real Whisper's 30 s window (max_source_positions 1500).
+    window = input_window(1500, extractor)
+    resampled, _ = resample_to_16k(pruned, {"sampling_rate": 16000}, window)
 
     with tempfile.TemporaryDirectory() as scratch:
         started = time.perf_counter()
-        ours, _ = extract_features_and_labels(resampled, model, {"max_label_tokens": 448})
+        ours, _ = extract_features_and_labels(resampled, model, {"max_label_tokens": 448}, window)
         ours.save_to_disk(f"{scratch}/ours")
         ours_seconds = time.perf_counter() - started
 
         started = time.perf_counter()
-        seed_features = Features({"input_features": Array2D(shape=(80, 3000), dtype="float32")})
+        seed_features = Features(
+            {"input_features": Array2D(shape=(80, window["frames"]), dtype="float32")}
+        )
         seed = resampled.with_format("numpy").map(
             lambda batch: {
                 "input_features": extractor(

@@ -11,16 +11,14 @@ one clip per sentence, spoken by espeak-ng.
 
 How the audio is made
 ---------------------
-* espeak-ng's ``cmn-latn-pinyin`` voice and a few of its variants (``+f3``,
-  ``+m3``, ...) at different speeds and pitches (``CORPUS_VOICES``), assigned
-  round-robin. That voice also accepts Chinese characters, but its character
-  dictionary misreads polyphones (银行 as yin2 xing2, 长得 as chang2), so the
-  script feeds it pinyin with tone digits from ``pypinyin`` (``Style.TONE3``,
-  neutral tone as ``5``). Do not use ``-v cmn`` / ``-v zh``: they read Latin
-  text as English, tone digits included ("ming two").
-* Each espeak command is ``espeak-ng -x -v VOICE -s SPEED -p PITCH -w OUT.wav
-  "ni3 chi1 fan4 le5 ma5"``; the phonemes it prints (``-x``) are checked to be
-  Mandarin only, one syllable per character.
+* espeak-ng's ``cmn-latn-pinyin`` voice variants ``+m1``, ``+f3``, ``+m3``,
+  ``+f2`` and ``+m5`` at different speeds and pitches (``CORPUS_VOICES``),
+  assigned round-robin. The plain voice is left to the ``whisper_demo_base``
+  pretraining set, so the corpus's voices are new to the demo base.
+* Sentences are spoken from pinyin with tone digits
+  (:mod:`peft_pipelines.speech.espeak`: pypinyin plus tone-change fixes),
+  and espeak's phonemes are checked to be Mandarin only, one syllable per
+  character.
 * The 22.05 kHz wav is resampled to 48 kHz with soxr and written as MP3
   (libsndfile/LAME through soundfile, constant ~56 kbps mono).
 * Every decoded clip must be 48 kHz, mono and at most ``MAX_CLIP_SECONDS``
@@ -46,11 +44,9 @@ import hashlib
 import importlib.util
 import re
 import shutil
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
-from typing import TypedDict
 
 import numpy as np
 import soundfile as sf
@@ -58,16 +54,7 @@ import soxr
 
 # The same column list the pipeline reads, so the sample cannot drift from it.
 from peft_pipelines.speech.corpus import COMMON_VOICE_COLUMNS
-
-
-class Voice(TypedDict):
-    """One espeak-ng voice variant of the corpus."""
-
-    voice: str
-    speed: int
-    pitch: int
-    gender: str
-
+from peft_pipelines.speech.espeak import ESPEAK, Voice, synthesize
 
 LOCALE = "zh-CN"
 CLIP_PREFIX = f"common_voice_{LOCALE}_synthetic_"
@@ -76,10 +63,9 @@ TARGET_SAMPLE_RATE = 48_000
 MAX_CLIP_SECONDS = 4.5
 # libsndfile maps 0..1 onto LAME's bitrates; 0.9 gives ~56 kbps CBR mono.
 MP3_COMPRESSION_LEVEL = 0.9
-ESPEAK = "espeak-ng"
 
 CORPUS_VOICES: list[Voice] = [
-    {"voice": "cmn-latn-pinyin", "speed": 165, "pitch": 50, "gender": "male"},
+    {"voice": "cmn-latn-pinyin+m1", "speed": 165, "pitch": 50, "gender": "male"},
     {"voice": "cmn-latn-pinyin+f3", "speed": 160, "pitch": 60, "gender": "female"},
     {"voice": "cmn-latn-pinyin+m3", "speed": 175, "pitch": 40, "gender": "male"},
     {"voice": "cmn-latn-pinyin+f2", "speed": 170, "pitch": 70, "gender": "female"},
@@ -252,9 +238,6 @@ SPLITS: dict[str, list[str]] = {
 }
 
 _SENTENCE_RE = re.compile(r"^[\u4e00-\u9fff]{5,12}$")
-_PINYIN_RE = re.compile(r"^[a-z]+[1-5]$")
-# espeak-ng marks a switch to another language's phonemes like "(en)".
-_LANGUAGE_SWITCH_RE = re.compile(r"\([a-z-]+\)")
 
 
 def validate_sentences() -> None:
@@ -272,83 +255,9 @@ def validate_sentences() -> None:
         raise ValueError(f"sentences used twice: {duplicates}")
 
 
-# Readings pypinyin gets wrong in these sentences (it reads single characters
-# out of context): polyphones, and the neutral second syllable of kinship terms.
-PINYIN_FIXES: dict[str, str] = {
-    "很长": "hen3 chang2",
-    "只鸟": "zhi1 niao3",
-    "妈妈": "ma1 ma5",
-    "爸爸": "ba4 ba5",
-    "奶奶": "nai3 nai5",
-    "姐姐": "jie3 jie5",
-    "哥哥": "ge1 ge5",
-    "爷爷": "ye2 ye5",
-    "妹妹": "mei4 mei5",
-    "衣服": "yi1 fu5",
-}
-
-
-def to_pinyin(sentence: str) -> str:
-    """Pinyin with tone digits (neutral tone = 5), one syllable per character.
-
-    espeak-ng applies third-tone sandhi to pinyin input itself, so that is left
-    to it; the tone changes of 一 and 不 are applied here (pypinyin only knows
-    them inside dictionary phrases), as are ``PINYIN_FIXES`` and neutral 得.
-    """
-    # Imported here so that importing this module (for CORPUS_VOICES and the
-    # sentence lists) does not need the script-only pypinyin dependency.
-    from pypinyin import Style, lazy_pinyin  # noqa: PLC0415
-
-    syllables = lazy_pinyin(sentence, style=Style.TONE3, neutral_tone_with_five=True)
-    if len(syllables) != len(sentence):
-        raise ValueError(f"{sentence!r}: {len(syllables)} syllables for {len(sentence)} characters")
-    for phrase, reading in PINYIN_FIXES.items():
-        start = sentence.find(phrase)
-        while start != -1:
-            syllables[start : start + len(phrase)] = reading.split()
-            start = sentence.find(phrase, start + 1)
-    for i, char in enumerate(sentence):
-        next_tone = syllables[i + 1][-1] if i + 1 < len(sentence) else ""
-        if char == "得" and syllables[i] == "de2" and sentence[i + 1 : i + 2] != "到":
-            syllables[i] = "de5"  # complement particle (跑得快), not dé
-        elif char == "不" and syllables[i] == "bu4" and next_tone == "4":
-            syllables[i] = "bu2"
-        elif char == "一" and syllables[i] == "yi1" and next_tone:
-            syllables[i] = "yi2" if next_tone == "4" else "yi4"
-    for char, syllable in zip(sentence, syllables, strict=True):
-        if not _PINYIN_RE.match(syllable):
-            raise ValueError(f"{sentence!r}: no pinyin for {char!r} ({syllable!r})")
-    return " ".join(syllables)
-
-
-def espeak_command(voice: Voice, text: str, wav_path: Path) -> list[str]:
-    """The espeak-ng command line that speaks ``text`` into ``wav_path``."""
-    return [
-        ESPEAK,
-        "-x",
-        "-v",
-        voice["voice"],
-        "-s",
-        str(voice["speed"]),
-        "-p",
-        str(voice["pitch"]),
-        "-w",
-        str(wav_path),
-        text,
-    ]
-
-
-def synthesize(voice: Voice, pinyin: str, n_syllables: int, wav_path: Path) -> np.ndarray:
-    """Speak ``pinyin`` with espeak-ng; return 48 kHz mono float32 audio."""
-    result = subprocess.run(
-        espeak_command(voice, pinyin, wav_path), capture_output=True, text=True, check=True
-    )
-    phonemes = result.stdout.strip()
-    if _LANGUAGE_SWITCH_RE.search(phonemes) or phonemes.count("_|") != n_syllables:
-        raise RuntimeError(f"{pinyin!r} with {voice['voice']}: not Mandarin phonemes: {phonemes!r}")
-    audio, sample_rate = sf.read(wav_path, dtype="float32", always_2d=False)
-    if audio.ndim != 1:
-        raise RuntimeError(f"espeak-ng wrote {audio.shape[1]} channels, expected 1")
+def synthesize_48k(voice: Voice, sentence: str, wav_path: Path) -> np.ndarray:
+    """Speak ``sentence`` with espeak-ng (checked to be Mandarin syllables); 48 kHz mono float32."""
+    audio, sample_rate = synthesize(sentence, voice, wav_path)
     return soxr.resample(audio, sample_rate, TARGET_SAMPLE_RATE).astype(np.float32)
 
 
@@ -396,7 +305,7 @@ def build(out_dir: Path) -> dict[str, list[float]]:
                     voice = CORPUS_VOICES[clip_number % len(CORPUS_VOICES)]
                     clip_number += 1
                     clip_name = f"{CLIP_PREFIX}{clip_number:06d}.mp3"
-                    audio = synthesize(voice, to_pinyin(sentence), len(sentence), wav_path)
+                    audio = synthesize_48k(voice, sentence, wav_path)
                     sf.write(
                         clips_dir / clip_name,
                         audio,

@@ -15,6 +15,8 @@ from peft_pipelines.speech.corpus import COMMON_VOICE_COLUMNS
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 BUNDLED_CORPUS = PROJECT_ROOT / "data" / "01_raw" / "common_voice_zh_sample"
 PROCESSOR_DIR = PROJECT_ROOT / "data" / "01_raw" / "whisper_processor"
+# The committed demo base (built by the whisper_demo_base pipeline).
+DEMO_BASE_DIR = PROJECT_ROOT / "data" / "06_models" / "whisper-tiny-zh-synthetic"
 CV_COLUMNS = list(COMMON_VOICE_COLUMNS)
 
 
@@ -110,6 +112,8 @@ def scratch_project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     (tmp_path / "conf" / "local").mkdir()
     (tmp_path / "data").mkdir()
     (tmp_path / "data" / "01_raw").symlink_to(PROJECT_ROOT / "data" / "01_raw")
+    (tmp_path / "data" / "06_models").mkdir()
+    (tmp_path / "data" / "06_models" / DEMO_BASE_DIR.name).symlink_to(DEMO_BASE_DIR)
     (tmp_path / "src").mkdir()  # the package itself is imported from the installed project
     return tmp_path
 
@@ -175,7 +179,18 @@ def bundled_features():
     }
     raw, _ = ingest_corpus(corpus)
     pruned, _ = prune_columns(raw, ["audio", "sentence"])
-    resampled, _ = resample_to_16k(pruned, {"sampling_rate": 16000, "max_seconds": 5.0})
+    window = tiny_window()
+    resampled, _ = resample_to_16k(pruned, {"sampling_rate": 16000}, window)
     model = {"processor": str(PROCESSOR_DIR), "language": "zh", "task": "transcribe"}
-    features, _ = extract_features_and_labels(resampled, model, {"max_label_tokens": 64})
+    features, _ = extract_features_and_labels(resampled, model, {"max_label_tokens": 64}, window)
     return features
+
+
+def tiny_window() -> dict:
+    """The input window of ``TINY_ARCHITECTURE`` (500 frames, 5 s)."""
+    from transformers import WhisperFeatureExtractor  # noqa: PLC0415
+
+    from peft_pipelines.speech.collator import input_window  # noqa: PLC0415
+
+    extractor = WhisperFeatureExtractor.from_pretrained(PROCESSOR_DIR)
+    return input_window(TINY_ARCHITECTURE["max_source_positions"], extractor)

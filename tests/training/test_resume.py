@@ -21,7 +21,7 @@ TRAIN_SCRIPT = textwrap.dedent(
     from datasets import load_from_disk
     from peft_pipelines.speech.collator import WhisperBatchCollator
     from peft_pipelines.training.base_model import load_base_model
-    from peft_pipelines.training.fitting import fit_adapter
+    from peft_pipelines.training.fitting import fit_model
     from peft_pipelines.training.peft_wrapping import wrap_with_peft
 
     manifest, lora, out = json.loads(sys.argv[1]), json.loads(sys.argv[2]), sys.argv[3]
@@ -29,7 +29,7 @@ TRAIN_SCRIPT = textwrap.dedent(
     model, _ = wrap_with_peft(load_base_model(manifest), lora)
     config = model.get_base_model().config
     collate = WhisperBatchCollator(2 * config.max_source_positions, config.decoder_start_token_id)
-    _, log = fit_adapter(
+    _, log = fit_model(
         model, features["train"], None, collate,
         training={"output_dir": out + "/checkpoints", "max_steps": 6, "save_steps": 2, "logging_steps": 1,
                   "per_device_train_batch_size": 2, "learning_rate": 1e-3, "seed": 0, "save_total_limit": 10},

@@ -10,20 +10,16 @@ import torch
 from transformers import WhisperConfig, WhisperForConditionalGeneration
 
 from peft_pipelines.io import PeftAdapterDataset
-from peft_pipelines.speech.collator import WhisperBatchCollator
+from peft_pipelines.speech.collator import WhisperBatchCollator, collator_for
 from peft_pipelines.training.base_model import load_base_model
-from peft_pipelines.training.fitting import fit_adapter
+from peft_pipelines.training.fitting import fit_model
 from peft_pipelines.training.peft_wrapping import wrap_with_peft
 from peft_pipelines.training.sizing import size_on_meta
 from tests.conftest import LORA, TINY_ARCHITECTURE
 
 
 def _collator(model) -> WhisperBatchCollator:
-    config = model.config
-    return WhisperBatchCollator(
-        window_frames=2 * config.max_source_positions,
-        decoder_start_token_id=config.decoder_start_token_id,
-    )
+    return collator_for(model.config)
 
 
 def _lora_parameter_count(config: WhisperConfig, targets: list[str], r: int) -> int:
@@ -40,7 +36,7 @@ def _train(manifest, features, peft_params, training, tmp_path):
     )
     model.peft_pipelines_manifest = manifest
     columns = ["log_mel", "labels"]
-    trained, log = fit_adapter(
+    trained, log = fit_model(
         model,
         features["train"].select_columns(columns),
         features["dev"].select_columns(columns),
@@ -182,3 +178,19 @@ def test_full_scale_sizing_reproduces_the_seed_notebooks_printed_count(capsys, m
     )  # the shipped architecture config is named relative to the project
     assert size_main(["--env", "full", "--conf-source", str(PROJECT_ROOT / "conf")]) == 0
     assert "trainable 1,966,080 of 1,545,271,040 (0.1272 %)" in capsys.readouterr().out
+
+
+def test_the_time_budget_stops_training_after_the_step_that_crosses_it_and_saves_it(
+    tiny_whisper_manifest, bundled_features, tmp_path
+):
+    training = {
+        "max_steps": 50,
+        "save_strategy": "steps",
+        "save_steps": 50,
+        "logging_steps": 1,
+        "time_budget_minutes": 1e-6,  # crossed by the first step
+    }
+    _, _, log = _train(tiny_whisper_manifest, bundled_features, LORA, training, tmp_path)
+    assert log["stopped_by_time_budget"] is True
+    assert log["global_step"] == 1
+    assert (tmp_path / "checkpoints" / "checkpoint-1" / "trainer_state.json").is_file()

@@ -11,24 +11,17 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import torch
 from peft import PeftModel
-from transformers import WhisperProcessor
+from transformers import PreTrainedModel, WhisperProcessor, WhisperTokenizer
 
 from peft_pipelines.speech.audio import UndecodableAudioError, decode_to_mono
+from peft_pipelines.speech.collator import encoder_window_frames
 from peft_pipelines.speech.features import compact_log_mel, pad_log_mel
-
-
-def window_samples(model: PeftModel, processor: WhisperProcessor) -> int:
-    """Samples per window: the encoder's ``2 x max_source_positions`` frames times the hop."""
-    return (
-        2
-        * model.get_base_model().config.max_source_positions
-        * processor.feature_extractor.hop_length
-    )
 
 
 def split_into_windows(samples: np.ndarray, window: int) -> list[np.ndarray]:
@@ -36,8 +29,35 @@ def split_into_windows(samples: np.ndarray, window: int) -> list[np.ndarray]:
     return [samples[start : start + window] for start in range(0, max(len(samples), 1), window)]
 
 
+def generate_transcripts(
+    model: PreTrainedModel | PeftModel,
+    tokenizer: WhisperTokenizer,
+    compact_features: Sequence[np.ndarray],
+    *,
+    language: str,
+    task: str,
+    max_new_tokens: int,
+) -> list[str]:
+    """Greedy transcripts of a batch of compact log-mel clips (``n_frames x n_mels`` each).
+
+    The clips are padded to the model's own window (:func:`encoder_window_frames`)
+    and decoded with the language/task prompt forced. Used by evaluation and by
+    this CLI alike.
+    """
+    config = model.config if not isinstance(model, PeftModel) else model.get_base_model().config
+    batch = pad_log_mel([np.asarray(c) for c in compact_features], encoder_window_frames(config))
+    with torch.no_grad():
+        ids = model.generate(
+            input_features=torch.from_numpy(batch).to(model.device),
+            language=language,
+            task=task,
+            max_new_tokens=max_new_tokens,
+        )
+    return tokenizer.batch_decode(ids, skip_special_tokens=True)
+
+
 def transcribe_samples(
-    model: PeftModel,
+    model: PreTrainedModel | PeftModel,
     processor: WhisperProcessor,
     samples: np.ndarray,
     *,
@@ -45,23 +65,21 @@ def transcribe_samples(
     task: str,
     max_new_tokens: int,
 ) -> tuple[str, int]:
-    """The transcript of 16 kHz mono ``samples``, and how many windows it took."""
-    window = window_samples(model, processor)
-    windows = split_into_windows(samples, window)
-    window_frames = window // processor.feature_extractor.hop_length
+    """The transcript of 16 kHz mono ``samples`` of any length, and how many windows it took."""
+    config = model.config if not isinstance(model, PeftModel) else model.get_base_model().config
+    window_frames = encoder_window_frames(config)
+    extractor = processor.feature_extractor
+    windows = split_into_windows(samples, window_frames * extractor.hop_length)
     # A full window's last two frames only see its final samples; the encoder takes window_frames.
-    compact = [
-        frames[:window_frames] for frames in compact_log_mel(windows, processor.feature_extractor)
-    ]
-    features = pad_log_mel(compact, window_frames)
-    with torch.no_grad():
-        ids = model.generate(
-            input_features=torch.from_numpy(features).to(model.device),
-            language=language,
-            task=task,
-            max_new_tokens=max_new_tokens,
-        )
-    texts = processor.tokenizer.batch_decode(ids, skip_special_tokens=True)
+    compact = [frames[:window_frames] for frames in compact_log_mel(windows, extractor)]
+    texts = generate_transcripts(
+        model,
+        processor.tokenizer,
+        compact,
+        language=language,
+        task=task,
+        max_new_tokens=max_new_tokens,
+    )
     return "".join(text.strip() for text in texts), len(windows)
 
 

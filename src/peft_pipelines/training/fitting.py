@@ -1,4 +1,7 @@
-"""Fitting an adapter with the Hugging Face Trainer: checkpoints, resume, and the log history.
+"""Fitting a model with the Hugging Face Trainer: checkpoints, resume, a time budget, the log history.
+
+One loop for every model the project trains: a PEFT adapter on a frozen
+(often 8-bit) base, or a small model trained from scratch (the demo base).
 
 Training resumes from the last complete checkpoint after an interruption, but
 only from a checkpoint made with the same data and parameters: a fingerprint
@@ -13,6 +16,7 @@ import json
 import logging
 import re
 import shutil
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -20,6 +24,7 @@ from typing import Any
 from datasets import Dataset
 from peft import PeftModel
 from transformers import (
+    PreTrainedModel,
     Seq2SeqTrainer,
     Seq2SeqTrainingArguments,
     Trainer,
@@ -31,7 +36,7 @@ logger = logging.getLogger(__name__)
 
 FINGERPRINT_FILE = "run_fingerprint.json"
 # Our own keys in the `training` parameters; everything else goes to TrainingArguments.
-CORE_KEYS = ("output_dir", "resume")
+CORE_KEYS = ("output_dir", "resume", "time_budget_minutes")
 
 
 def run_fingerprint(parts: dict[str, Any]) -> str:
@@ -93,15 +98,40 @@ class AdaLoraRankAllocation(TrainerCallback):
         self.model.base_model.update_and_allocate(state.global_step)
 
 
-def uses_adalora(model: PeftModel) -> bool:
+class WallClockBudget(TrainerCallback):
+    """Stops training once ``seconds`` of training time have passed, after a step, with a final save.
+
+    The stop is a normal end of training: the Trainer saves a checkpoint
+    (when saving by steps), evaluates, and loads the best model as configured.
+    Time spent before a resume is not counted again.
+    """
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.started = time.monotonic()
+        self.stopped_at_step: int | None = None
+
+    def on_train_begin(self, args, state, control, **kwargs):  # noqa: ARG002 (TrainerCallback signature)
+        self.started = time.monotonic()
+
+    def on_step_end(self, args, state, control, **kwargs):  # noqa: ARG002
+        if time.monotonic() - self.started >= self.seconds and not control.should_training_stop:
+            self.stopped_at_step = state.global_step
+            control.should_training_stop = True
+            control.should_save = args.save_strategy != "no"
+            control.should_evaluate = args.eval_strategy != "no"
+        return control
+
+
+def uses_adalora(model: Any) -> bool:
     return any(
         str(getattr(c.peft_type, "value", c.peft_type)) == "ADALORA"
-        for c in model.peft_config.values()
+        for c in getattr(model, "peft_config", {}).values()
     )
 
 
-def fit_adapter(
-    model: PeftModel,
+def fit_model(
+    model: PeftModel | PreTrainedModel,
     train_dataset: Dataset,
     eval_dataset: Dataset | None,
     data_collator: Callable,
@@ -109,10 +139,14 @@ def fit_adapter(
     training: dict[str, Any],
     fingerprint_parts: dict[str, Any],
     seq2seq: bool = False,
-) -> tuple[PeftModel, dict[str, Any]]:
-    """Train the adapter of ``model`` with ``Trainer`` (``Seq2SeqTrainer`` if ``seq2seq``).
+) -> tuple[PeftModel | PreTrainedModel, dict[str, Any]]:
+    """Train ``model`` with ``Trainer`` (``Seq2SeqTrainer`` if ``seq2seq``).
 
-    ``training`` holds ``output_dir`` (the checkpoint folder), ``resume`` and any
+    For a ``PeftModel`` only the adapter's parameters train (PEFT froze the
+    rest); a plain model trains all of its parameters.
+    ``training`` holds ``output_dir`` (the checkpoint folder), ``resume``,
+    ``time_budget_minutes`` (optional: stop after that much training time,
+    whatever ``max_steps`` says) and any
     ``TrainingArguments`` / ``Seq2SeqTrainingArguments`` field (``max_steps``,
     ``learning_rate``, ``save_steps``, ``save_total_limit``,
     ``load_best_model_at_end``, ``metric_for_best_model``...). Returns the
@@ -143,6 +177,13 @@ def fit_adapter(
             **{k: v for k, v in training.items() if k not in CORE_KEYS},
         },
     )
+    callbacks: list[TrainerCallback] = []
+    if uses_adalora(model):
+        callbacks.append(AdaLoraRankAllocation(model))
+    budget = None
+    if training.get("time_budget_minutes"):
+        budget = WallClockBudget(60.0 * float(training["time_budget_minutes"]))
+        callbacks.append(budget)
     trainer_class = Seq2SeqTrainer if seq2seq else Trainer
     trainer = trainer_class(
         model=model,
@@ -150,8 +191,9 @@ def fit_adapter(
         train_dataset=train_dataset,
         eval_dataset=eval_dataset,
         data_collator=data_collator,
-        callbacks=[AdaLoraRankAllocation(model)] if uses_adalora(model) else None,
+        callbacks=callbacks or None,
     )
+    started = time.monotonic()
     trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
     log = {
         "resumed_from": resume_from.name if resume_from else None,
@@ -159,6 +201,8 @@ def fit_adapter(
         "best_checkpoint": Path(trainer.state.best_model_checkpoint).name
         if trainer.state.best_model_checkpoint
         else None,
+        "train_seconds": round(time.monotonic() - started, 1),
+        "stopped_by_time_budget": budget is not None and budget.stopped_at_step is not None,
         "log_history": trainer.state.log_history,
     }
     return trainer.model, log

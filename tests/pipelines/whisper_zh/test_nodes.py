@@ -11,19 +11,31 @@ from peft_pipelines.pipelines.whisper_zh.nodes import (
     ingest_corpus,
     load_whisper_processor,
     prune_columns,
+    read_input_window,
     report_data_quality,
     resample_to_16k,
 )
 from peft_pipelines.speech.corpus import COMMON_VOICE_COLUMNS, CorpusNotFoundError
-from tests.conftest import BAD_TRAIN_ROWS, BUNDLED_CORPUS, read_tsv
+from tests.conftest import BAD_TRAIN_ROWS, BUNDLED_CORPUS, PROJECT_ROOT, read_tsv
 
-AUDIO = {"sampling_rate": 16000, "max_seconds": 30.0, "batch_size": 8}
+LARGE_V2_CONFIG = PROJECT_ROOT / "data/01_raw/model_configs/whisper-large-v2"
+
+AUDIO = {"sampling_rate": 16000, "batch_size": 8}
 FEATURES = {"max_label_tokens": 448, "batch_size": 8}
 
 
 @pytest.fixture(scope="module")
 def model_params(processor_dir) -> dict:
     return {"processor": str(processor_dir), "language": "zh", "task": "transcribe"}
+
+
+@pytest.fixture(scope="module")
+def window_30s(processor_dir) -> dict:
+    """Real Whisper's window, as read_input_window gives it for whisper-large-v2's config."""
+    return read_input_window(
+        {"init": "pretrained", "name_or_path": str(LARGE_V2_CONFIG)},
+        {"processor": str(processor_dir)},
+    )
 
 
 def _corpus_params(corpus_dir) -> dict:
@@ -35,13 +47,13 @@ def _corpus_params(corpus_dir) -> dict:
 
 
 @pytest.fixture(scope="module")
-def stages(small_corpus, model_params) -> dict:
+def stages(small_corpus, model_params, window_30s) -> dict:
     """Every data stage run once over the small corpus with its planted bad rows."""
     corpus_params = _corpus_params(small_corpus)
     raw, ingest = ingest_corpus(corpus_params)
     pruned, prune = prune_columns(raw, ["audio", "sentence"])
-    resampled, resample = resample_to_16k(pruned, AUDIO)
-    features, featurise = extract_features_and_labels(resampled, model_params, FEATURES)
+    resampled, resample = resample_to_16k(pruned, AUDIO, window_30s)
+    features, featurise = extract_features_and_labels(resampled, model_params, FEATURES, window_30s)
     quality = report_data_quality(corpus_params, ingest, prune, resample, featurise)
     return {
         "raw": raw,
@@ -137,7 +149,7 @@ def test_seeded_subset_is_reproducible_and_sized(bundled_corpus):
 
 
 def test_hf_datasets_source_reads_a_local_parquet_through_the_same_loader(
-    tmp_path, bundled_corpus, model_params
+    tmp_path, bundled_corpus, model_params, window_30s
 ):
     rows = read_tsv(bundled_corpus / "test.tsv")[:3]
     table = Dataset.from_dict(
@@ -173,6 +185,6 @@ def test_hf_datasets_source_reads_a_local_parquet_through_the_same_loader(
     assert report["rows_out"] == {"test": 3}
     pruned, _ = prune_columns(raw, ["audio", "sentence"])
     features, _ = extract_features_and_labels(
-        resample_to_16k(pruned, AUDIO)[0], model_params, FEATURES
+        resample_to_16k(pruned, AUDIO, window_30s)[0], model_params, FEATURES, window_30s
     )
     assert len(features["test"]) == 3

@@ -12,16 +12,15 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import torch
 from datasets import DatasetDict
 from peft import PeftModel
 from transformers import PreTrainedModel, WhisperProcessor
 
-from peft_pipelines.speech.collator import WhisperBatchCollator
-from peft_pipelines.speech.features import pad_log_mel
+from peft_pipelines.speech.collator import collator_for
 from peft_pipelines.speech.metrics import NORMALISER, character_error_rate, word_error_rate
 from peft_pipelines.speech.tiny_whisper import build_tiny_whisper
-from peft_pipelines.training.fitting import fit_adapter
+from peft_pipelines.speech.transcribe import generate_transcripts
+from peft_pipelines.training.fitting import fit_model
 from peft_pipelines.training.peft_wrapping import wrap_with_peft
 from peft_pipelines.training.provenance import git_commit, package_versions
 
@@ -63,6 +62,8 @@ def describe_base_model(base_model: dict[str, Any], model: dict[str, Any]) -> di
         "gradient_checkpointing": bool(base_model.get("gradient_checkpointing", False)),
         "config_overrides": dict(base_model.get("config_overrides") or {}),
         "base_model_random": random_weights,
+        # What the base is, for every report made with it (e.g. the synthetic-speech demo base).
+        "note": RANDOM_BASE_NOTE if random_weights else base_model.get("note"),
     }
 
 
@@ -74,16 +75,8 @@ def add_peft_adapter(
     peft_model.peft_pipelines_manifest = base_model.peft_pipelines_manifest
     summary["base_model"] = base_model.peft_pipelines_manifest["name_or_path"]
     summary["base_model_random"] = base_model.peft_pipelines_manifest["base_model_random"]
+    summary["base_model_note"] = base_model.peft_pipelines_manifest.get("note")
     return peft_model, summary
-
-
-def _collator(model: PreTrainedModel) -> WhisperBatchCollator:
-    config = model.config
-    # Whisper's encoder takes exactly 2 x max_source_positions frames (its conv stride is 2).
-    return WhisperBatchCollator(
-        window_frames=2 * config.max_source_positions,
-        decoder_start_token_id=config.decoder_start_token_id,
-    )
 
 
 def train_adapter(
@@ -98,34 +91,19 @@ def train_adapter(
     """
     manifest = peft_model.peft_pipelines_manifest
     columns = ["log_mel", "labels"]
-    trained, log = fit_adapter(
+    trained, log = fit_model(
         peft_model,
         features["train"].select_columns(columns),
         features["dev"].select_columns(columns) if "dev" in features else None,
-        _collator(peft_model.get_base_model()),
+        collator_for(peft_model.get_base_model().config),
         training=dict(training),
         fingerprint_parts={"base_model": manifest, "peft": dict(peft)},
         seq2seq=True,
     )
     trained.peft_pipelines_manifest = manifest
     log["base_model_random"] = manifest["base_model_random"]
+    log["base_model_note"] = manifest.get("note")
     return trained, log
-
-
-def _transcribe_rows(
-    model: PeftModel, rows: list[dict[str, Any]], generation: dict[str, Any]
-) -> list[str]:
-    collator = _collator(model.get_base_model())
-    features = pad_log_mel([np.asarray(r["log_mel"]) for r in rows], collator.window_frames)
-    inputs = torch.from_numpy(features).to(model.device)
-    with torch.no_grad():
-        ids = model.generate(
-            input_features=inputs,
-            language=generation["language"],
-            task=generation["task"],
-            max_new_tokens=int(generation["max_new_tokens"]),
-        )
-    return generation["tokenizer"].batch_decode(ids, skip_special_tokens=True)
 
 
 def evaluate_transcription(
@@ -149,18 +127,20 @@ def evaluate_transcription(
     generation = {
         "language": model["language"],
         "task": model["task"],
-        "max_new_tokens": evaluation.get("max_new_tokens", 128),
-        "tokenizer": processor.tokenizer,
+        "max_new_tokens": int(evaluation.get("max_new_tokens", 128)),
     }
     adapter.eval()
     batch_size = int(evaluation.get("batch_size", 16))
     references, base_predictions, tuned_predictions = [], [], []
     for start in range(0, len(split), batch_size):
-        rows = [split[i] for i in range(start, min(start + batch_size, len(split)))]
-        references += [r["sentence"] for r in rows]
+        rows = split[start : start + batch_size]
+        references += rows["sentence"]
+        clips = [np.asarray(m) for m in rows["log_mel"]]
         with adapter.disable_adapter():
-            base_predictions += _transcribe_rows(adapter, rows, generation)
-        tuned_predictions += _transcribe_rows(adapter, rows, generation)
+            base_predictions += generate_transcripts(
+                adapter, processor.tokenizer, clips, **generation
+            )
+        tuned_predictions += generate_transcripts(adapter, processor.tokenizer, clips, **generation)
 
     manifest = adapter.peft_pipelines_manifest
     metrics = {
@@ -179,6 +159,8 @@ def evaluate_transcription(
     if manifest["base_model_random"]:
         metrics["note"] = RANDOM_BASE_NOTE
         logger.warning(RANDOM_BASE_NOTE)
+    elif manifest.get("note"):
+        metrics["note"] = manifest["note"]
     logger.info(
         "CER base %.3f -> fine-tuned %.3f on %d clips",
         metrics["base"]["cer"],

@@ -11,9 +11,10 @@ from typing import Any
 
 import numpy as np
 from datasets import Array2D, DatasetDict, Features, Sequence, Value
-from transformers import WhisperProcessor
+from transformers import AutoConfig, WhisperFeatureExtractor, WhisperProcessor
 
 from peft_pipelines.speech.audio import UndecodableAudioError, decode_to_mono
+from peft_pipelines.speech.collator import input_window
 from peft_pipelines.speech.corpus import (
     read_common_voice_release,
     read_hf_audio_dataset,
@@ -118,7 +119,8 @@ def _decode_batch(
             seconds = len(samples) / sampling_rate
             reason, detail = "", ""
             if seconds > max_seconds:
-                reason, detail = "audio_too_long", f"{seconds:.2f} s > {max_seconds} s window"
+                reason = "audio_too_long"
+                detail = f"{seconds:.2f} s > the model's {max_seconds:g} s window"
                 samples = np.zeros(0, np.float32)
         audio.append(samples)
         durations.append(len(samples) / sampling_rate)
@@ -132,17 +134,42 @@ def _decode_batch(
     }
 
 
+def read_input_window(base_model: dict[str, Any], model: dict[str, Any]) -> dict[str, Any]:
+    """The base model's input window (frames, samples, seconds), read from its config.
+
+    ``2 x max_source_positions`` frames of the processor's hop: 30 s for real
+    Whisper, 5 s for the demo base. Only the config is read (a few kB), so
+    the data stages can run before, and without, the model's weights. For
+    ``init: random_tiny`` the window is that architecture's.
+    """
+    extractor = WhisperFeatureExtractor.from_pretrained(
+        model["processor"], revision=model.get("revision")
+    )
+    if base_model.get("init") == "random_tiny":
+        positions = base_model["random_tiny"]["architecture"]["max_source_positions"]
+    else:
+        config = AutoConfig.from_pretrained(
+            base_model.get("architecture_config") or base_model["name_or_path"],
+            revision=base_model.get("revision"),
+        )
+        positions = config.max_source_positions
+    window = input_window(positions, extractor)
+    logger.info("Input window: %d frames = %g s", window["frames"], window["seconds"])
+    return window
+
+
 def resample_to_16k(
-    corpus: DatasetDict, audio: dict[str, Any]
+    corpus: DatasetDict, audio: dict[str, Any], window: dict[str, Any]
 ) -> tuple[DatasetDict, dict[str, Any]]:
     """Decode each clip once and resample it to ``audio["sampling_rate"]`` (16 kHz) mono float32.
 
     Replaces ``audio`` (bytes) with ``audio_16k`` (float32 samples, 64 kB per
     second) and adds ``duration_s``. Drops and reports clips that do not decode
-    (``undecodable_audio``) and clips longer than ``audio["max_seconds"]``
-    (``audio_too_long``: Whisper hears only its window, so the label would not match).
+    (``undecodable_audio``) and clips longer than the model's input window
+    ``window["seconds"]`` (``audio_too_long``: the model hears only its
+    window, so the label would not match).
     """
-    rate, max_seconds = int(audio["sampling_rate"]), float(audio["max_seconds"])
+    rate, max_seconds = int(audio["sampling_rate"]), float(window["seconds"])
     features = Features(
         {
             ROW_ID_COLUMN: Value("string"),
@@ -173,9 +200,14 @@ def resample_to_16k(
 
 
 def _features_batch(
-    batch: dict[str, Any], processor: WhisperProcessor, max_label_tokens: int
+    batch: dict[str, Any], processor: WhisperProcessor, max_label_tokens: int, window_frames: int
 ) -> dict[str, list]:
-    log_mel = compact_log_mel(batch["audio_16k"], processor.feature_extractor)
+    # A clip exactly as long as the window has two more frames that see its last
+    # samples; the encoder takes window_frames, as the extractor's own output.
+    log_mel = [
+        frames[:window_frames]
+        for frames in compact_log_mel(batch["audio_16k"], processor.feature_extractor)
+    ]
     labels = processor.tokenizer([str(s) for s in batch["sentence"]]).input_ids
     reasons = ["label_too_long" if len(ids) > max_label_tokens else "" for ids in labels]
     details = [
@@ -202,13 +234,17 @@ def load_whisper_processor(model: dict[str, Any]) -> WhisperProcessor:
 
 
 def extract_features_and_labels(
-    corpus_16k: DatasetDict, model: dict[str, Any], features: dict[str, Any]
+    corpus_16k: DatasetDict,
+    model: dict[str, Any],
+    features: dict[str, Any],
+    window: dict[str, Any],
 ) -> tuple[DatasetDict, dict[str, Any]]:
     """Log-mel features and tokenized labels for every clip, ready for batching.
 
     Columns: ``path``, ``sentence``, ``duration_s``, ``log_mel`` (float16,
     ``n_frames x 80``, only the frames that see audio: about 16 kB per second
-    of audio instead of the seed's 960 kB per clip), ``n_frames`` and ``labels``
+    of audio instead of the seed's 960 kB per clip, at most ``window["frames"]``),
+    ``n_frames`` and ``labels``
     (token ids with Whisper's language/task prefix and end-of-text). Rows whose
     label exceeds ``features["max_label_tokens"]`` (Whisper's 448 decoder
     positions) are dropped and reported (``label_too_long``).
@@ -238,6 +274,7 @@ def extract_features_and_labels(
             fn_kwargs={
                 "processor": processor,
                 "max_label_tokens": int(features["max_label_tokens"]),
+                "window_frames": int(window["frames"]),
             },
             remove_columns=["audio_16k"],
             features=schema,

@@ -16,15 +16,26 @@ from peft_pipelines.pipelines.whisper_zh.nodes import (
     extract_features_and_labels,
     ingest_corpus,
     prune_columns,
+    read_input_window,
     report_data_quality,
     resample_to_16k,
 )
 
 
 def create_data_pipeline() -> Pipeline:
-    """Corpus -> pruned -> 16 kHz -> features and labels, and the data-quality report."""
+    """Corpus -> pruned -> 16 kHz -> features and labels, and the data-quality report.
+
+    The clip-length limit and the feature length are the base model's input
+    window, read from its config by ``read_input_window``.
+    """
     return Pipeline(
         [
+            Node(
+                read_input_window,
+                ["params:base_model", "params:model"],
+                "input_window",
+                name="read_input_window",
+            ),
             Node(
                 ingest_corpus,
                 "params:corpus",
@@ -39,13 +50,13 @@ def create_data_pipeline() -> Pipeline:
             ),
             Node(
                 resample_to_16k,
-                ["corpus_pruned", "params:audio"],
+                ["corpus_pruned", "params:audio", "input_window"],
                 ["corpus_16k", "resample_report"],
                 name="resample_to_16k",
             ),
             Node(
                 extract_features_and_labels,
-                ["corpus_16k", "params:model", "params:features"],
+                ["corpus_16k", "params:model", "params:features", "input_window"],
                 ["features", "features_report"],
                 name="extract_features_and_labels",
             ),

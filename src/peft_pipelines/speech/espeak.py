@@ -1,0 +1,164 @@
+"""Synthetic Mandarin speech from espeak-ng, fed pinyin with tone digits.
+
+espeak-ng's ``cmn-latn-pinyin`` voice (and its variants ``+f3``, ``+m3``...)
+also accepts Chinese characters, but its character dictionary misreads
+polyphones (银行 as yin2 xing2), so we give it pinyin from ``pypinyin`` with
+the tone changes pypinyin leaves out. Do not use ``-v cmn`` / ``-v zh``: they
+read Latin text as English, tone digits included ("ming two").
+
+Used by ``scripts/make_common_voice_sample.py`` (the bundled corpus) and the
+``whisper_demo_base`` pipeline (the pretraining speech). Needs the
+``espeak-ng`` program and the ``pypinyin`` package (extra ``assets``).
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+from typing import TypedDict
+
+import numpy as np
+import soundfile as sf
+
+ESPEAK = "espeak-ng"
+_PINYIN_RE = re.compile(r"^[a-z]+[1-5]$")
+# espeak-ng marks a switch to another language's phonemes like "(en)".
+_LANGUAGE_SWITCH_RE = re.compile(r"\([a-z-]+\)")
+
+
+class Voice(TypedDict):
+    """One espeak-ng voice variant: voice name, words per minute, pitch 0-99."""
+
+    voice: str
+    speed: int
+    pitch: int
+    gender: str
+
+
+class SynthesisError(RuntimeError):
+    """espeak-ng failed, or did not speak the text as Mandarin syllables."""
+
+
+# Readings pypinyin gets wrong (it reads single characters out of context):
+# polyphones, and the neutral second syllable of kinship terms.
+PINYIN_FIXES: dict[str, str] = {
+    "很长": "hen3 chang2",
+    "只鸟": "zhi1 niao3",
+    "只猫": "zhi1 mao1",
+    "只狗": "zhi1 gou3",
+    "只鸡": "zhi1 ji1",
+    "妈妈": "ma1 ma5",
+    "爸爸": "ba4 ba5",
+    "奶奶": "nai3 nai5",
+    "姐姐": "jie3 jie5",
+    "哥哥": "ge1 ge5",
+    "爷爷": "ye2 ye5",
+    "妹妹": "mei4 mei5",
+    "弟弟": "di4 di5",
+    "衣服": "yi1 fu5",
+    # Pretraining sentences (synthetic_sentences.py): 长 "long" after a degree
+    # word, 只 as a measure word, 和 before 面条 / 面包 (not huo2 "knead"),
+    # 的 before 哥哥 (not 的哥 "taxi driver"), 干净 after 条 (not gan4),
+    # neutral 服 and 西.
+    "常长": "chang2 chang2",
+    "别长": "bie2 chang2",
+    "太长": "tai4 chang2",
+    "点长": "dian3 chang2",
+    "真长": "zhen1 chang2",
+    "只小": "zhi1 xiao3",
+    "那只": "na4 zhi1",
+    "干净": "gan1 jing4",
+    "和面": "he2 mian4",
+    "的哥": "de5 ge1",
+    "舒服": "shu1 fu5",
+    "东西": "dong1 xi5",
+}
+
+
+def require_espeak() -> None:
+    """Fail with how to install them unless espeak-ng and pypinyin are available."""
+    if shutil.which(ESPEAK) is None:
+        raise SynthesisError(f"{ESPEAK} not found: install it with `apt-get install espeak-ng`")
+    try:
+        import pypinyin  # noqa: F401, PLC0415
+    except ImportError as error:
+        raise SynthesisError(
+            "pypinyin not found: install it with `pip install -e '.[assets]'`"
+        ) from error
+
+
+def to_pinyin(sentence: str) -> str:
+    """Pinyin with tone digits (neutral tone = 5), one syllable per character.
+
+    espeak-ng applies third-tone sandhi to pinyin input itself, so that is left
+    to it; the tone changes of 一 and 不 are applied here (pypinyin only knows
+    them inside dictionary phrases), as are ``PINYIN_FIXES`` and neutral 得.
+    """
+    # Imported here so that importing this module does not need pypinyin.
+    from pypinyin import Style, lazy_pinyin  # noqa: PLC0415
+
+    syllables = lazy_pinyin(sentence, style=Style.TONE3, neutral_tone_with_five=True)
+    if len(syllables) != len(sentence):
+        raise ValueError(f"{sentence!r}: {len(syllables)} syllables for {len(sentence)} characters")
+    for phrase, reading in PINYIN_FIXES.items():
+        start = sentence.find(phrase)
+        while start != -1:
+            syllables[start : start + len(phrase)] = reading.split()
+            start = sentence.find(phrase, start + 1)
+    for i, char in enumerate(sentence):
+        next_tone = syllables[i + 1][-1] if i + 1 < len(sentence) else ""
+        if char == "得" and syllables[i] == "de2" and sentence[i + 1 : i + 2] != "到":
+            syllables[i] = "de5"  # complement particle (跑得快), not dé
+        elif char == "不" and syllables[i] == "bu4" and next_tone == "4":
+            syllables[i] = "bu2"
+        elif char == "一" and syllables[i] == "yi1" and next_tone:
+            syllables[i] = "yi2" if next_tone == "4" else "yi4"
+    for char, syllable in zip(sentence, syllables, strict=True):
+        if not _PINYIN_RE.match(syllable):
+            raise ValueError(f"{sentence!r}: no pinyin for {char!r} ({syllable!r})")
+    return " ".join(syllables)
+
+
+def espeak_command(voice: Voice, text: str, wav_path: Path) -> list[str]:
+    """The espeak-ng command line that speaks ``text`` into ``wav_path`` and prints its phonemes."""
+    return [
+        ESPEAK,
+        "-x",
+        "-v",
+        voice["voice"],
+        "-s",
+        str(voice["speed"]),
+        "-p",
+        str(voice["pitch"]),
+        "-w",
+        str(wav_path),
+        text,
+    ]
+
+
+def synthesize(sentence: str, voice: Voice, wav_path: Path) -> tuple[np.ndarray, int]:
+    """Speak a Chinese ``sentence`` with espeak-ng: mono float32 audio and its sample rate (22,050 Hz).
+
+    Raises :class:`SynthesisError` unless espeak-ng's phonemes are Mandarin
+    only, one syllable per character.
+    """
+    try:
+        result = subprocess.run(
+            espeak_command(voice, to_pinyin(sentence), wav_path),
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+    except subprocess.CalledProcessError as error:
+        raise SynthesisError(f"{ESPEAK} failed on {sentence!r}: {error.stderr.strip()}") from error
+    phonemes = result.stdout.strip()
+    if _LANGUAGE_SWITCH_RE.search(phonemes) or phonemes.count("_|") != len(sentence):
+        raise SynthesisError(
+            f"{sentence!r} with {voice['voice']}: not Mandarin syllables: {phonemes!r}"
+        )
+    audio, sample_rate = sf.read(wav_path, dtype="float32", always_2d=False)
+    if audio.ndim != 1:
+        raise SynthesisError(f"{ESPEAK} wrote {audio.shape[1]} channels, expected 1")
+    return audio, sample_rate

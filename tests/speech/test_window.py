@@ -1,0 +1,86 @@
+"""The input window comes from the model's config: feature length, padding, the too-long rule."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+import soundfile
+from datasets import Dataset, DatasetDict
+from transformers import WhisperConfig
+
+from peft_pipelines.pipelines.whisper_zh.nodes import (
+    extract_features_and_labels,
+    read_input_window,
+    resample_to_16k,
+)
+from peft_pipelines.speech.collator import collator_for
+from tests.conftest import DEMO_BASE_DIR, PROCESSOR_DIR, PROJECT_ROOT
+
+LARGE_V2_CONFIG = PROJECT_ROOT / "data/01_raw/model_configs/whisper-large-v2"
+MODEL = {"processor": str(PROCESSOR_DIR), "language": "zh", "task": "transcribe"}
+
+
+@pytest.mark.parametrize(
+    ("config_folder", "frames", "seconds"),
+    [(LARGE_V2_CONFIG, 3000, 30.0), (DEMO_BASE_DIR, 500, 5.0)],
+    ids=["whisper-large-v2", "demo-base"],
+)
+def test_input_window_is_read_from_the_model_config(config_folder, frames, seconds):
+    window = read_input_window({"init": "pretrained", "name_or_path": str(config_folder)}, MODEL)
+    assert (window["frames"], window["seconds"], window["samples"]) == (
+        frames,
+        seconds,
+        int(seconds * 16000),
+    )
+
+
+@pytest.mark.parametrize("positions", [1500, 250])
+def test_collator_pads_to_the_window_of_the_model_config(positions):
+    config = WhisperConfig(max_source_positions=positions, decoder_start_token_id=50258)
+    rows = [
+        {"log_mel": np.zeros((120, 80), np.float16), "labels": [50258, 1, 2, 50257]},
+        {"log_mel": np.zeros((37, 80), np.float16), "labels": [50258, 3, 50257]},
+    ]
+    assert collator_for(config)(rows)["input_features"].shape == (2, 80, 2 * positions)
+
+
+def _clip(seconds: float, rate: int = 16000) -> bytes:
+    t = np.arange(int(seconds * rate)) / rate
+    buffer = io.BytesIO()
+    soundfile.write(buffer, 0.2 * np.sin(2 * np.pi * 300 * t), rate, format="WAV")
+    return buffer.getvalue()
+
+
+@pytest.fixture(scope="module")
+def clips() -> DatasetDict:
+    lengths = {"four_s": 4.0, "exactly_5s": 5.0, "six_s": 6.0}
+    return DatasetDict(
+        {
+            "train": Dataset.from_dict(
+                {
+                    "path": list(lengths),
+                    "sentence": ["你好"] * len(lengths),
+                    "audio": [_clip(s) for s in lengths.values()],
+                }
+            )
+        }
+    )
+
+
+def test_a_5s_window_drops_longer_clips_and_caps_features_at_500_frames(clips):
+    window = read_input_window({"init": "pretrained", "name_or_path": str(DEMO_BASE_DIR)}, MODEL)
+    resampled, report = resample_to_16k(clips, {"sampling_rate": 16000}, window)
+    assert resampled["train"]["path"] == ["four_s", "exactly_5s"]
+    assert [(d["path"], d["reason"]) for d in report["dropped"]] == [("six_s", "audio_too_long")]
+    assert "5 s window" in report["dropped"][0]["detail"]
+    features, _ = extract_features_and_labels(resampled, MODEL, {"max_label_tokens": 448}, window)
+    assert features["train"]["n_frames"] == [401, 500]
+
+
+def test_a_30s_window_keeps_the_same_clips(clips):
+    window = read_input_window({"init": "pretrained", "name_or_path": str(LARGE_V2_CONFIG)}, MODEL)
+    resampled, report = resample_to_16k(clips, {"sampling_rate": 16000}, window)
+    assert resampled["train"]["path"] == ["four_s", "exactly_5s", "six_s"]
+    assert report["dropped"] == []
