@@ -31,8 +31,11 @@ $(STAMP): pyproject.toml | $(BIN)/python
 run: $(STAMP)
 	$(BIN)/kedro run
 
+# Two workers, one test file each (module fixtures stay shared within a file), one
+# torch thread each: most of the suite's time is single-threaded (imports, kedro
+# start-up, Python glue), so two files at once beat one file on two threads.
 test: $(STAMP)
-	$(BIN)/python -m pytest
+	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -n 2 --dist loadfile --durations=15
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests scripts benchmarks

@@ -15,8 +15,6 @@ from peft_pipelines.speech.corpus import COMMON_VOICE_COLUMNS
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 BUNDLED_CORPUS = PROJECT_ROOT / "data" / "01_raw" / "common_voice_zh_sample"
 PROCESSOR_DIR = PROJECT_ROOT / "data" / "01_raw" / "whisper_processor"
-# The committed demo base (built by the whisper_demo_base pipeline).
-DEMO_BASE_DIR = PROJECT_ROOT / "data" / "06_models" / "whisper-tiny-zh-synthetic"
 CV_COLUMNS = list(COMMON_VOICE_COLUMNS)
 
 
@@ -112,8 +110,6 @@ def scratch_project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     (tmp_path / "conf" / "local").mkdir()
     (tmp_path / "data").mkdir()
     (tmp_path / "data" / "01_raw").symlink_to(PROJECT_ROOT / "data" / "01_raw")
-    (tmp_path / "data" / "06_models").mkdir()
-    (tmp_path / "data" / "06_models" / DEMO_BASE_DIR.name).symlink_to(DEMO_BASE_DIR)
     (tmp_path / "src").mkdir()  # the package itself is imported from the installed project
     return tmp_path
 

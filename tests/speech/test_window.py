@@ -16,19 +16,29 @@ from peft_pipelines.pipelines.whisper_zh.nodes import (
     resample_to_16k,
 )
 from peft_pipelines.speech.collator import collator_for
-from tests.conftest import DEMO_BASE_DIR, PROCESSOR_DIR, PROJECT_ROOT
+from tests.conftest import PROCESSOR_DIR, PROJECT_ROOT
 
 LARGE_V2_CONFIG = PROJECT_ROOT / "data/01_raw/model_configs/whisper-large-v2"
 MODEL = {"processor": str(PROCESSOR_DIR), "language": "zh", "task": "transcribe"}
 
 
+@pytest.fixture(scope="module")
+def five_second_config(tmp_path_factory) -> str:
+    """A model folder holding only the config of a 5 s Whisper (``max_source_positions`` 250)."""
+    folder = tmp_path_factory.mktemp("whisper_5s")
+    WhisperConfig(max_source_positions=250).save_pretrained(folder)
+    return str(folder)
+
+
 @pytest.mark.parametrize(
-    ("config_folder", "frames", "seconds"),
-    [(LARGE_V2_CONFIG, 3000, 30.0), (DEMO_BASE_DIR, 500, 5.0)],
-    ids=["whisper-large-v2", "demo-base"],
+    ("config_name", "frames", "seconds"),
+    [("large_v2", 3000, 30.0), ("five_second", 500, 5.0)],
 )
-def test_input_window_is_read_from_the_model_config(config_folder, frames, seconds):
-    window = read_input_window({"init": "pretrained", "name_or_path": str(config_folder)}, MODEL)
+def test_input_window_is_read_from_the_model_config(
+    config_name, frames, seconds, five_second_config
+):
+    folder = {"large_v2": str(LARGE_V2_CONFIG), "five_second": five_second_config}[config_name]
+    window = read_input_window({"init": "pretrained", "name_or_path": folder}, MODEL)
     assert (window["frames"], window["seconds"], window["samples"]) == (
         frames,
         seconds,
@@ -69,14 +79,14 @@ def clips() -> DatasetDict:
     )
 
 
-def test_a_5s_window_drops_longer_clips_and_caps_features_at_500_frames(clips):
-    window = read_input_window({"init": "pretrained", "name_or_path": str(DEMO_BASE_DIR)}, MODEL)
+def test_a_5s_window_drops_longer_clips_and_caps_features_at_500_frames(clips, five_second_config):
+    window = read_input_window({"init": "pretrained", "name_or_path": five_second_config}, MODEL)
     resampled, report = resample_to_16k(clips, {"sampling_rate": 16000}, window)
     assert resampled["train"]["path"] == ["four_s", "exactly_5s"]
     assert [(d["path"], d["reason"]) for d in report["dropped"]] == [("six_s", "audio_too_long")]
     assert "5 s window" in report["dropped"][0]["detail"]
     features, _ = extract_features_and_labels(resampled, MODEL, {"max_label_tokens": 448}, window)
-    assert features["train"]["n_frames"] == [401, 500]
+    assert features["train"]["n_frames"] == [402, 500]
 
 
 def test_a_30s_window_keeps_the_same_clips(clips):

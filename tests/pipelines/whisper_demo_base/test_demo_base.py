@@ -10,6 +10,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
+from kedro.framework.startup import bootstrap_project
 
 from peft_pipelines.io import WhisperFolderDataset
 from peft_pipelines.pipeline_registry import register_pipelines
@@ -67,6 +68,7 @@ def test_default_config_asks_for_at_least_2500_sentences_in_voices_the_corpus_do
 
 
 def test_demo_base_pipeline_is_not_in_the_default_run():
+    bootstrap_project(PROJECT_ROOT)
     pipelines = register_pipelines()
     default_nodes = {node.name for node in pipelines["__default__"].nodes}
     assert "whisper_demo_base.pretrain_whisper" in {
