@@ -3,7 +3,7 @@
 Not part of ``__default__``: the built model is committed, so ``make run``
 needs neither espeak-ng nor the pretraining time. Rebuild it with
 ``kedro run --pipelines whisper_demo_base``. The resample and feature stages
-are ``whisper_zh``'s own node functions; the training is the shared core's.
+are ``whisper_zh``'s own nodes (:func:`create_audio_features_pipeline`); the training is the shared core's.
 """
 
 from kedro.pipeline import Node, Pipeline
@@ -17,7 +17,7 @@ from peft_pipelines.pipelines.whisper_demo_base.nodes import (
     report_pretraining_data,
     synthesise_speech,
 )
-from peft_pipelines.pipelines.whisper_zh.nodes import extract_features_and_labels, resample_to_16k
+from peft_pipelines.pipelines.whisper_zh.pipeline import create_audio_features_pipeline
 
 
 def create_pipeline(**kwargs) -> Pipeline:
@@ -41,18 +41,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                 "input_window",
                 name="architecture_window",
             ),
-            Node(
-                resample_to_16k,
-                ["corpus_raw", "params:audio", "input_window"],
-                ["corpus_16k", "resample_report"],
-                name="resample_to_16k",
-            ),
-            Node(
-                extract_features_and_labels,
-                ["corpus_16k", "params:model", "params:features", "input_window"],
-                ["features", "features_report"],
-                name="extract_features_and_labels",
-            ),
+            create_audio_features_pipeline("corpus_raw"),
             Node(
                 report_pretraining_data,
                 ["synthesis_report", "resample_report", "features_report"],

@@ -22,6 +22,30 @@ from peft_pipelines.pipelines.whisper_zh.nodes import (
 )
 
 
+def create_audio_features_pipeline(corpus: str) -> Pipeline:
+    """``corpus`` (audio bytes + sentences) -> 16 kHz -> log-mel features and labels, within ``input_window``.
+
+    Shared by ``whisper_zh`` and ``whisper_demo_base``: both pipelines prepare
+    audio for Whisper the same way, so the nodes are declared once.
+    """
+    return Pipeline(
+        [
+            Node(
+                resample_to_16k,
+                [corpus, "params:audio", "input_window"],
+                ["corpus_16k", "resample_report"],
+                name="resample_to_16k",
+            ),
+            Node(
+                extract_features_and_labels,
+                ["corpus_16k", "params:model", "params:features", "input_window"],
+                ["features", "features_report"],
+                name="extract_features_and_labels",
+            ),
+        ]
+    )
+
+
 def create_data_pipeline() -> Pipeline:
     """Corpus -> pruned -> 16 kHz -> features and labels, and the data-quality report.
 
@@ -48,18 +72,7 @@ def create_data_pipeline() -> Pipeline:
                 ["corpus_pruned", "prune_report"],
                 name="prune_columns",
             ),
-            Node(
-                resample_to_16k,
-                ["corpus_pruned", "params:audio", "input_window"],
-                ["corpus_16k", "resample_report"],
-                name="resample_to_16k",
-            ),
-            Node(
-                extract_features_and_labels,
-                ["corpus_16k", "params:model", "params:features", "input_window"],
-                ["features", "features_report"],
-                name="extract_features_and_labels",
-            ),
+            create_audio_features_pipeline("corpus_pruned"),
             Node(
                 report_data_quality,
                 [
