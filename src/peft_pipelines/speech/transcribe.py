@@ -17,11 +17,16 @@ from pathlib import Path
 import numpy as np
 import torch
 from peft import PeftModel
-from transformers import PreTrainedModel, WhisperProcessor, WhisperTokenizer
+from transformers import PretrainedConfig, PreTrainedModel, WhisperProcessor, WhisperTokenizer
 
 from peft_pipelines.speech.audio import UndecodableAudioError, decode_to_mono
 from peft_pipelines.speech.collator import encoder_window_frames
 from peft_pipelines.speech.features import compact_log_mel, pad_log_mel
+
+
+def whisper_config(model: PreTrainedModel | PeftModel) -> PretrainedConfig:
+    """The Whisper config of a model, with or without a PEFT adapter around it."""
+    return model.get_base_model().config if isinstance(model, PeftModel) else model.config
 
 
 def split_into_windows(samples: np.ndarray, window: int) -> list[np.ndarray]:
@@ -44,7 +49,7 @@ def generate_transcripts(
     and decoded with the language/task prompt forced. Used by evaluation and by
     this CLI alike.
     """
-    config = model.config if not isinstance(model, PeftModel) else model.get_base_model().config
+    config = whisper_config(model)
     batch = pad_log_mel([np.asarray(c) for c in compact_features], encoder_window_frames(config))
     with torch.no_grad():
         ids = model.generate(
@@ -66,7 +71,7 @@ def transcribe_samples(
     max_new_tokens: int,
 ) -> tuple[str, int]:
     """The transcript of 16 kHz mono ``samples`` of any length, and how many windows it took."""
-    config = model.config if not isinstance(model, PeftModel) else model.get_base_model().config
+    config = whisper_config(model)
     window_frames = encoder_window_frames(config)
     extractor = processor.feature_extractor
     windows = split_into_windows(samples, window_frames * extractor.hop_length)
