@@ -180,7 +180,7 @@ def test_full_scale_sizing_reproduces_the_seed_notebooks_printed_count(capsys, m
     assert "trainable 1,966,080 of 1,545,271,040 (0.1272 %)" in capsys.readouterr().out
 
 
-def test_the_time_budget_stops_training_after_the_step_that_crosses_it_and_saves_it(
+def test_the_time_budget_stops_training_after_the_step_that_crosses_it_and_a_longer_rerun_extends_it(
     tiny_whisper_manifest, bundled_features, tmp_path
 ):
     training = {
@@ -194,3 +194,10 @@ def test_the_time_budget_stops_training_after_the_step_that_crosses_it_and_saves
     assert log["stopped_by_time_budget"] is True
     assert log["global_step"] == 1
     assert (tmp_path / "checkpoints" / "checkpoint-1" / "trainer_state.json").is_file()
+
+    # More steps and no budget: the same run goes on from checkpoint-1 instead of starting afresh.
+    longer = {**training, "max_steps": 3, "time_budget_minutes": None}
+    _, _, log = _train(tiny_whisper_manifest, bundled_features, LORA, longer, tmp_path)
+    assert log["resumed_from"] == "checkpoint-1"
+    assert log["global_step"] == 3 and log["stopped_by_time_budget"] is False
+    assert [entry["step"] for entry in log["log_history"] if "loss" in entry] == [1, 2, 3]

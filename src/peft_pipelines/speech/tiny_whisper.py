@@ -75,12 +75,19 @@ def build_tiny_whisper(
     special-token ids come from the tokenizer, so labels and prompts are real
     Whisper's. Returns the folder, loadable with ``from_pretrained``.
     """
+    out = Path(out_dir)
+    if (out / "README.md").is_file():
+        # A model card marks a model someone built on purpose (the committed demo base):
+        # a random model must never overwrite it because init was switched without the folder.
+        raise ValueError(
+            f"{out} holds a model with a model card (README.md); random_tiny writes a new "
+            "random model there: point base_model.name_or_path at another folder"
+        )
     processor = WhisperProcessor.from_pretrained(processor_dir)
     config = tiny_whisper_config(processor, architecture)
     torch.manual_seed(seed)
     model = WhisperForConditionalGeneration(config)
     model.generation_config = whisper_generation_config(processor, config)
-    out = Path(out_dir)
     model.save_pretrained(out)
     processor.save_pretrained(out)
     return out

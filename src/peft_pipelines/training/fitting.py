@@ -37,6 +37,9 @@ logger = logging.getLogger(__name__)
 FINGERPRINT_FILE = "run_fingerprint.json"
 # Our own keys in the `training` parameters; everything else goes to TrainingArguments.
 CORE_KEYS = ("output_dir", "resume", "time_budget_minutes")
+# Raising max_steps extends a run rather than starting a new one: its checkpoints
+# stay resumable (the Trainer stretches the LR schedule to the new length).
+EXTENDABLE_KEYS = ("max_steps",)
 
 
 def run_fingerprint(parts: dict[str, Any]) -> str:
@@ -158,7 +161,7 @@ def fit_model(
     fingerprint = run_fingerprint(
         {
             **fingerprint_parts,
-            "training": {k: v for k, v in training.items() if k not in CORE_KEYS},
+            "training": {k: v for k, v in training.items() if k not in CORE_KEYS + EXTENDABLE_KEYS},
             "train_data": train_dataset._fingerprint,
             "eval_data": eval_dataset._fingerprint if eval_dataset is not None else None,
         }
