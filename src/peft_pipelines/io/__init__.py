@@ -4,7 +4,14 @@ from peft_pipelines.io.atomic_arrow_dataset import AtomicArrowDataset
 from peft_pipelines.io.model_datasets import (
     BaseModelDataset,
     PeftAdapterDataset,
+    TokenizerDataset,
     WhisperFolderDataset,
 )
 
-__all__ = ["AtomicArrowDataset", "BaseModelDataset", "PeftAdapterDataset", "WhisperFolderDataset"]
+__all__ = [
+    "AtomicArrowDataset",
+    "BaseModelDataset",
+    "PeftAdapterDataset",
+    "TokenizerDataset",
+    "WhisperFolderDataset",
+]

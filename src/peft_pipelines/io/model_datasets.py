@@ -178,3 +178,36 @@ class WhisperFolderDataset(AbstractDataset[dict, dict]):
 
     def _describe(self) -> dict[str, Any]:
         return {"path": str(self._path), "save_dtype": self._save_dtype}
+
+
+class TokenizerDataset(AbstractDataset[Any, Any]):
+    """A tokenizer folder (``save_pretrained``), loaded back with ``AutoTokenizer.from_pretrained``.
+
+    Written to a staging folder and renamed into place when whole.
+
+    Example catalog entry::
+
+        opt_quotes.tokenizer:
+          type: peft_pipelines.io.TokenizerDataset
+          path: data/06_models/opt_quotes/tokenizer
+    """
+
+    def __init__(self, *, path: str, metadata: dict[str, Any] | None = None) -> None:
+        self._path = Path(path)
+        self.metadata = metadata
+
+    def load(self) -> Any:
+        from transformers import AutoTokenizer  # noqa: PLC0415
+
+        if not (self._path / "tokenizer_config.json").is_file():
+            raise DatasetError(f"No tokenizer at {self._path}")
+        return AutoTokenizer.from_pretrained(str(self._path))
+
+    def save(self, data: Any) -> None:
+        replace_folder_atomically(self._path, lambda staging: data.save_pretrained(str(staging)))
+
+    def _exists(self) -> bool:
+        return (self._path / "tokenizer_config.json").is_file()
+
+    def _describe(self) -> dict[str, Any]:
+        return {"path": str(self._path)}

@@ -9,6 +9,7 @@ of a pickle of 8-bit tensors.
 from __future__ import annotations
 
 import logging
+import warnings
 from typing import Any
 
 import torch
@@ -21,6 +22,10 @@ from transformers import (
 )
 
 logger = logging.getLogger(__name__)
+
+# bitsandbytes warns on every 8-bit matmul of a float32 input (tens of thousands of log
+# lines per run); the cast to float16 is how LLM.int8() works, not a problem to report.
+warnings.filterwarnings("ignore", message="MatMul8bitLt: inputs will be cast")
 
 ARCHITECTURES = {
     "whisper": WhisperForConditionalGeneration,

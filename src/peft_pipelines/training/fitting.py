@@ -175,6 +175,9 @@ def fit_model(
         output_dir=str(folder),
         **{
             "report_to": [],
+            # Evaluation wants the loss only: gathering every logit (sequence x vocabulary)
+            # of the eval set costs more time and memory than the forward passes.
+            "prediction_loss_only": True,
             "remove_unused_columns": False,
             "label_names": ["labels"],
             **{k: v for k, v in training.items() if k not in CORE_KEYS},

@@ -1,6 +1,7 @@
 """Sizing an adapter run with no weights and no network: the architecture built on the meta device.
 
     peft-pipelines-size --env full --pipeline whisper_zh
+    peft-pipelines-size --env full --pipeline opt_quotes
 
 prints (and writes as JSON with ``--out``) the parameter counts of the
 configured base and PEFT method, and an estimate of memory for the quantized
@@ -80,6 +81,30 @@ def _whisper_on_meta(base_model: dict[str, Any], model_params: dict[str, Any]) -
         return WhisperForConditionalGeneration(config)
 
 
+def _causal_lm_on_meta(base_model: dict[str, Any]) -> nn.Module:
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, OPTConfig  # noqa: PLC0415
+
+    if base_model.get("init") == "random_tiny":
+        tiny = base_model["random_tiny"]
+        vocab = len(AutoTokenizer.from_pretrained(tiny["tokenizer"]))
+        config = OPTConfig(vocab_size=vocab, **dict(tiny["architecture"]))
+    else:
+        source = base_model.get("architecture_config") or base_model["name_or_path"]
+        if base_model.get("init") == "gguf" and not Path(source, "config.json").is_file():
+            raise SystemExit(
+                f"{source} is made from the GGUF file on the first run of the pipeline: run it first"
+            )
+        config = AutoConfig.from_pretrained(source)
+    with torch.device("meta"):
+        return AutoModelForCausalLM.from_config(config)
+
+
+MODELS_ON_META = {
+    "whisper_zh": lambda params: _whisper_on_meta(params["base_model"], params["model"]),
+    "opt_quotes": lambda params: _causal_lm_on_meta(params["base_model"]),
+}
+
+
 def main(argv: list[str] | None = None) -> int:
     """Console entry point: size the configured model of a pipeline in a configuration environment."""
     from kedro.config import OmegaConfigLoader  # noqa: PLC0415
@@ -98,12 +123,15 @@ def main(argv: list[str] | None = None) -> int:
     loader = OmegaConfigLoader(
         conf_source=args.conf_source, base_env="base", default_run_env=args.env
     )
+    if args.pipeline not in loader["parameters"]:
+        print(f"error: no parameters for pipeline {args.pipeline}", file=sys.stderr)
+        return 2
     params = loader["parameters"][args.pipeline]
     base_model = params["base_model"]
-    if args.pipeline != "whisper_zh":
-        print(f"error: sizing knows whisper_zh only, not {args.pipeline}", file=sys.stderr)
+    if args.pipeline not in MODELS_ON_META:
+        print(f"error: sizing knows {sorted(MODELS_ON_META)}, not {args.pipeline}", file=sys.stderr)
         return 2
-    model = _whisper_on_meta(base_model, params["model"])
+    model = MODELS_ON_META[args.pipeline](params)
     summary = size_on_meta(model, params["peft"], base_model.get("quantization", "int8"))
     summary["base_model"] = base_model["name_or_path"]
     counts, memory = summary["parameters"], summary["memory_estimate"]
@@ -111,6 +139,8 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"trainable {counts['trainable']:,} of {counts['total']:,} ({counts['trainable_percent']:.4f} %)"
     )
+    for target in summary["unmatched_target_modules"]:
+        print(f"warning: target module {target!r} matches no module of the model")
     print(
         f"memory: base weights {memory['base_weights_gib']} GiB ({summary['quantization']}), "
         f"adapter training state {memory['adapter_training_state_gib']} GiB, activations not included"

@@ -19,17 +19,19 @@ from peft_pipelines.io import PeftAdapterDataset
 from peft_pipelines.speech.audio import decode_to_mono
 from peft_pipelines.speech.transcribe import main as transcribe_main
 from peft_pipelines.speech.transcribe import transcribe_samples
-from tests.conftest import BUNDLED_CORPUS, TINY_ARCHITECTURE, read_tsv
+from tests.conftest import BUNDLED_CORPUS, PROCESSOR_DIR, TINY_ARCHITECTURE, read_tsv
 
 pytestmark = pytest.mark.slow
 
 REPORTS = Path("data/08_reporting/whisper_zh")
 ADAPTER = Path("data/06_models/whisper_zh/adapter")
 
-# A quick run: a tiny random Whisper (5 s window), a small corpus sample, a few steps.
+# A quick run: a tiny random Whisper (5 s window) instead of the demo base, a small corpus sample, a few steps.
 QUICK_RUN = {
     "whisper_zh": {
         "corpus": {"subset": {"seed": 16, "rows": {"train": 16, "dev": 4, "test": 4}}},
+        # random_tiny builds from the bundled processor, not from the demo base's folder.
+        "model": {"processor": str(PROCESSOR_DIR)},
         "base_model": {
             "init": "random_tiny",
             "name_or_path": "data/06_models/whisper-tiny-random",

@@ -7,22 +7,20 @@ The loading, wrapping and fitting are the shared training core
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from datasets import DatasetDict
 from peft import PeftModel
-from transformers import PreTrainedModel, WhisperProcessor
+from transformers import WhisperProcessor
 
 from peft_pipelines.speech.collator import collator_for
 from peft_pipelines.speech.metrics import NORMALISER, character_error_rate, word_error_rate
 from peft_pipelines.speech.tiny_whisper import build_tiny_whisper
 from peft_pipelines.speech.transcribe import generate_transcripts
 from peft_pipelines.training.fitting import fit_model
-from peft_pipelines.training.peft_wrapping import wrap_with_peft
-from peft_pipelines.training.provenance import git_commit, package_versions
+from peft_pipelines.training.nodes import base_model_manifest, report_provenance
 
 logger = logging.getLogger(__name__)
 
@@ -50,33 +48,9 @@ def describe_base_model(base_model: dict[str, Any], model: dict[str, Any]) -> di
             int(tiny["seed"]),
             base_model["name_or_path"],
         )
-    name_or_path = str(base_model["name_or_path"])
-    if Path(name_or_path).is_dir():
-        # An absolute folder, so the adapters saved with this manifest load from any working directory.
-        name_or_path = str(Path(name_or_path).resolve())
-    return {
-        "name_or_path": name_or_path,
-        "revision": base_model.get("revision"),
-        "architecture": "whisper",
-        "quantization": base_model.get("quantization", "int8"),
-        "gradient_checkpointing": bool(base_model.get("gradient_checkpointing", False)),
-        "config_overrides": dict(base_model.get("config_overrides") or {}),
-        "base_model_random": random_weights,
-        # What the base is, for every report made with it (e.g. the synthetic-speech demo base).
-        "note": RANDOM_BASE_NOTE if random_weights else base_model.get("note"),
-    }
-
-
-def add_peft_adapter(
-    base_model: PreTrainedModel, peft: dict[str, Any]
-) -> tuple[PeftModel, dict[str, Any]]:
-    """Wrap the prepared base with the configured PEFT method; the summary goes to ``peft_summary.json``."""
-    peft_model, summary = wrap_with_peft(base_model, peft)
-    peft_model.peft_pipelines_manifest = base_model.peft_pipelines_manifest
-    summary["base_model"] = base_model.peft_pipelines_manifest["name_or_path"]
-    summary["base_model_random"] = base_model.peft_pipelines_manifest["base_model_random"]
-    summary["base_model_note"] = base_model.peft_pipelines_manifest.get("note")
-    return peft_model, summary
+    return base_model_manifest(
+        base_model, "whisper", random_weights=random_weights, random_note=RANDOM_BASE_NOTE
+    )
 
 
 def train_adapter(
@@ -143,24 +117,15 @@ def evaluate_transcription(
         tuned_predictions += generate_transcripts(adapter, processor.tokenizer, clips, **generation)
 
     manifest = adapter.peft_pipelines_manifest
+    split_name = evaluation.get("split", "test")
     metrics = {
         "base": _scores(references, base_predictions),
         "finetuned": _scores(references, tuned_predictions),
-        "split": evaluation.get("split", "test"),
         "normaliser": NORMALISER,
-        "base_model": manifest["name_or_path"],
-        "base_model_random": manifest["base_model_random"],
-        "quantization": manifest["quantization"],
-        "peft_config": dict(peft),
-        "seed": evaluation.get("seed"),
-        "git_commit": git_commit(),
-        "package_versions": package_versions(),
+        **report_provenance(manifest, peft, split_name, evaluation.get("seed")),
     }
     if manifest["base_model_random"]:
-        metrics["note"] = RANDOM_BASE_NOTE
         logger.warning(RANDOM_BASE_NOTE)
-    elif manifest.get("note"):
-        metrics["note"] = manifest["note"]
     logger.info(
         "CER base %.3f -> fine-tuned %.3f on %d clips",
         metrics["base"]["cer"],

@@ -7,7 +7,6 @@ read ``whisper_zh.resample_to_16k`` and parameters ``params:whisper_zh.*``.
 from kedro.pipeline import Node, Pipeline
 
 from peft_pipelines.pipelines.whisper_zh.model_nodes import (
-    add_peft_adapter,
     describe_base_model,
     evaluate_transcription,
     train_adapter,
@@ -20,6 +19,7 @@ from peft_pipelines.pipelines.whisper_zh.nodes import (
     report_data_quality,
     resample_to_16k,
 )
+from peft_pipelines.training.nodes import add_peft_adapter
 
 
 def create_audio_features_pipeline(corpus: str) -> Pipeline:

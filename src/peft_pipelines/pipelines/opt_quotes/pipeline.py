@@ -1,0 +1,70 @@
+"""``opt_quotes`` pipeline: quotes -> held-out split -> tokens -> 8-bit base + LoRA -> Trainer -> perplexity.
+
+Every node and dataset lives in the ``opt_quotes`` namespace (node names read
+``opt_quotes.train_adapter``, parameters ``params:opt_quotes.*``). The PEFT
+wrapping is the training core's node, the same one ``whisper_zh`` uses.
+"""
+
+from kedro.pipeline import Node, Pipeline
+
+from peft_pipelines.pipelines.opt_quotes.nodes import (
+    describe_base_model,
+    evaluate_perplexity,
+    generate_samples,
+    ingest_quotes,
+    split_heldout,
+    tokenize_quotes,
+    train_adapter,
+)
+from peft_pipelines.training.nodes import add_peft_adapter
+
+
+def create_pipeline(**kwargs) -> Pipeline:
+    return Pipeline(
+        [
+            Node(ingest_quotes, "params:corpus", ["quotes", "ingest_report"], name="ingest_quotes"),
+            Node(
+                split_heldout,
+                ["quotes", "params:split"],
+                ["quote_splits", "split_report"],
+                name="split_heldout",
+            ),
+            Node(
+                describe_base_model,
+                "params:base_model",
+                ["base_model", "tokenizer"],
+                name="describe_base_model",
+            ),
+            Node(
+                tokenize_quotes,
+                ["quote_splits", "tokenizer", "params:tokenize"],
+                ["tokens", "tokenize_report"],
+                name="tokenize_quotes",
+            ),
+            Node(
+                add_peft_adapter,
+                ["base_model", "params:peft"],
+                ["peft_model", "peft_summary"],
+                name="add_peft_adapter",
+            ),
+            Node(
+                train_adapter,
+                ["peft_model", "tokens", "tokenizer", "params:training", "params:peft"],
+                ["adapter", "training_log"],
+                name="train_adapter",
+            ),
+            Node(
+                evaluate_perplexity,
+                ["adapter", "tokens", "tokenizer", "params:evaluation", "params:peft"],
+                "metrics",
+                name="evaluate_perplexity",
+            ),
+            Node(
+                generate_samples,
+                ["adapter", "tokenizer", "params:generation"],
+                "generations",
+                name="generate_samples",
+            ),
+        ],
+        namespace="opt_quotes",
+    )

