@@ -57,7 +57,7 @@ def finished_run(tmp_path_factory) -> Path:
 def test_a_run_writes_perplexities_generations_log_and_adapter(finished_run):
     metrics = json.loads((finished_run / REPORTS / "metrics.json").read_text())
     for side in ("base", "finetuned"):
-        assert metrics[side]["n"] == 120  # 15 % of the 800 bundled quotes
+        assert metrics[side]["n"] == 80  # 10 % of the 800 bundled quotes
         assert metrics[side]["tokens"] > metrics[side]["n"]
         assert math.isclose(
             metrics[side]["perplexity"], math.exp(metrics[side]["mean_nll"]), rel_tol=1e-9
