@@ -9,7 +9,6 @@ of a pickle of 8-bit tensors.
 from __future__ import annotations
 
 import logging
-import warnings
 from typing import Any
 
 import torch
@@ -23,9 +22,14 @@ from transformers import (
 
 logger = logging.getLogger(__name__)
 
-# bitsandbytes warns on every 8-bit matmul of a float32 input (tens of thousands of log
-# lines per run); the cast to float16 is how LLM.int8() works, not a problem to report.
-warnings.filterwarnings("ignore", message="MatMul8bitLt: inputs will be cast")
+
+def _not_the_int8_cast_notice(record: logging.LogRecord) -> bool:
+    return not record.getMessage().startswith("MatMul8bitLt: inputs will be cast")
+
+
+# bitsandbytes logs a warning on every 8-bit matmul of a float32 input (tens of thousands
+# of lines per run); the cast to float16 is how LLM.int8() works, not a problem to report.
+logging.getLogger("bitsandbytes.autograd._functions").addFilter(_not_the_int8_cast_notice)
 
 ARCHITECTURES = {
     "whisper": WhisperForConditionalGeneration,
