@@ -201,3 +201,25 @@ def test_the_time_budget_stops_training_after_the_step_that_crosses_it_and_a_lon
     assert log["resumed_from"] == "checkpoint-1"
     assert log["global_step"] == 3 and log["stopped_by_time_budget"] is False
     assert [entry["step"] for entry in log["log_history"] if "loss" in entry] == [1, 2, 3]
+
+
+def test_on_the_cpu_int8_layers_evaluate_through_the_dequantizing_path_with_the_same_weights(
+    tiny_whisper_manifest, bundled_features
+):
+    base = load_base_model(tiny_whisper_manifest)
+    layer = base.model.encoder.layers[0].self_attn.q_proj
+    batch = _collator(base)([bundled_features["train"][i] for i in range(2)])
+    base.eval()
+    with torch.no_grad():
+        hooked = base(**batch).logits
+    # The flag bitsandbytes reads to pick its CPU kernel is set at each call, in eval too.
+    assert layer.training and not base.training and not base.model.encoder.training
+    for module in base.modules():
+        if isinstance(module, bnb.nn.Linear8bitLt):
+            module._forward_pre_hooks.clear()
+    base.eval()
+    with torch.no_grad():
+        quantizing = base(**batch).logits
+    assert not layer.training
+    # Same int8 weights; only the int8 quantization of the activations differs.
+    assert torch.allclose(hooked, quantizing, atol=0.05 * quantizing.abs().max().item())

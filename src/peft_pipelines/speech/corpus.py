@@ -23,7 +23,7 @@ from typing import Any
 from datasets import Audio, Dataset, DatasetDict, Features, Value, load_dataset
 from datasets.fingerprint import get_temporary_cache_files_directory
 
-from peft_pipelines.speech.quality import (
+from peft_pipelines.data_quality import (
     DETAIL_COLUMN,
     ERROR_COLUMN,
     record_split,

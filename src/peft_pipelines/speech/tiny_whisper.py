@@ -21,6 +21,8 @@ from transformers import (
 )
 from transformers.models.whisper.tokenization_whisper import LANGUAGES, TO_LANGUAGE_CODE
 
+from peft_pipelines.training.base_model import refuse_to_overwrite_carded_model
+
 LARGE_V2_LANGUAGES = 99  # large-v3 added a 100th (yue); our vocabulary is large-v2's
 
 
@@ -76,13 +78,7 @@ def build_tiny_whisper(
     Whisper's. Returns the folder, loadable with ``from_pretrained``.
     """
     out = Path(out_dir)
-    if (out / "README.md").is_file():
-        # A model card marks a model someone built on purpose (the committed demo base):
-        # a random model must never overwrite it because init was switched without the folder.
-        raise ValueError(
-            f"{out} holds a model with a model card (README.md); random_tiny writes a new "
-            "random model there: point base_model.name_or_path at another folder"
-        )
+    refuse_to_overwrite_carded_model(out)
     processor = WhisperProcessor.from_pretrained(processor_dir)
     config = tiny_whisper_config(processor, architecture)
     torch.manual_seed(seed)

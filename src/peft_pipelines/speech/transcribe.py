@@ -57,6 +57,7 @@ def generate_transcripts(
             language=language,
             task=task,
             max_new_tokens=max_new_tokens,
+            use_cache=True,  # the training core turns the cache off in the model's config
         )
     return tokenizer.batch_decode(ids, skip_special_tokens=True)
 

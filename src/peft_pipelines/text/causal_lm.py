@@ -28,6 +28,7 @@ from transformers import (
 )
 
 from peft_pipelines.io._atomic import replace_folder_atomically
+from peft_pipelines.training.base_model import refuse_to_overwrite_carded_model
 
 logger = logging.getLogger(__name__)
 
@@ -105,11 +106,7 @@ def build_tiny_opt(
     byte-level BPE for OPT), so its inputs and labels are real text.
     """
     out = Path(out_dir)
-    if (out / "README.md").is_file():
-        raise ValueError(
-            f"{out} holds a model with a model card (README.md); random_tiny would overwrite it: "
-            "point base_model.name_or_path at another folder"
-        )
+    refuse_to_overwrite_carded_model(out)
     tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir)
     special = tokenizer.eos_token_id
     config = OPTConfig(
@@ -198,6 +195,7 @@ def generate_texts(
         max_new_tokens=max_new_tokens,
         do_sample=False,
         pad_token_id=tokenizer.pad_token_id,
+        use_cache=True,  # the training core turns the cache off in the model's config
     )
     return tokenizer.batch_decode(
         output[:, inputs["input_ids"].shape[1] :], skip_special_tokens=True

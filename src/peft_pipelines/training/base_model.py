@@ -9,6 +9,7 @@ of a pickle of 8-bit tensors.
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -38,6 +39,20 @@ ARCHITECTURES = {
 QUANTIZATIONS = ("none", "int8", "nf4")
 
 
+def refuse_to_overwrite_carded_model(folder: Path) -> None:
+    """Raise if ``folder`` holds a model card: a random test model must never replace a built one.
+
+    A model card (``README.md``) marks a model someone built on purpose (the
+    committed demo base, a converted checkpoint); switching ``init`` to
+    ``random_tiny`` without changing the folder would otherwise overwrite it.
+    """
+    if (folder / "README.md").is_file():
+        raise ValueError(
+            f"{folder} holds a model with a model card (README.md); random_tiny writes a new "
+            "random model there: point base_model.name_or_path at another folder"
+        )
+
+
 def quantization_config(quantization: str) -> BitsAndBytesConfig | None:
     """``none``: plain float; ``int8``: LLM.int8(); ``nf4``: 4-bit NF4 with double quantization (QLoRA).
 
@@ -56,6 +71,32 @@ def quantization_config(quantization: str) -> BitsAndBytesConfig | None:
             bnb_4bit_compute_dtype=torch.bfloat16 if torch.cuda.is_available() else torch.float32,
         )
     raise ValueError(f"quantization must be one of {QUANTIZATIONS}, not {quantization!r}")
+
+
+def _int8_layer_in_training_mode(module: torch.nn.Module, _args: tuple) -> None:
+    module.training = True
+
+
+def use_dequantizing_int8_path_on_cpu(model: torch.nn.Module) -> int:
+    """Make bitsandbytes' 8-bit layers multiply by dequantizing their weights, in evaluation too.
+
+    On the CPU, bitsandbytes picks the kernel of an 8-bit layer by its
+    ``training`` flag: in training it dequantizes the int8 weights and multiplies
+    in the input's dtype; in evaluation it also quantizes every input to int8
+    through float16, with an outlier split, which CPUs without fast float16 run
+    3-4x slower (evaluation and generation were most of the offline opt_quotes run).
+    A forward pre-hook sets the flag on those layers alone (they hold no dropout),
+    so the model still evaluates the same int8 weights, with float32 activations.
+    Returns how many layers were hooked (none off the CPU).
+    """
+    if training_device() != "cpu":
+        return 0
+    import bitsandbytes as bnb  # noqa: PLC0415 (only 8-bit models need it)
+
+    layers = [m for m in model.modules() if isinstance(m, bnb.nn.Linear8bitLt)]
+    for layer in layers:
+        layer.register_forward_pre_hook(_int8_layer_in_training_mode)
+    return len(layers)
 
 
 def training_device() -> str:
@@ -99,6 +140,8 @@ def load_base_model(manifest: dict[str, Any]) -> PreTrainedModel:
         )
     elif checkpointing:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    if quantization == "int8":
+        use_dequantizing_int8_path_on_cpu(model)
     logger.info(
         "Loaded %s (%s, %s) on %s",
         manifest["name_or_path"],

@@ -15,7 +15,7 @@ from datasets import Dataset, DatasetDict, load_dataset
 from peft import PeftModel
 from transformers import AutoTokenizer, DataCollatorForLanguageModeling, PreTrainedTokenizerBase
 
-from peft_pipelines.speech.quality import record_split, stage_report
+from peft_pipelines.data_quality import record_split, stage_report
 from peft_pipelines.text.causal_lm import (
     build_tiny_opt,
     convert_gguf_model,
@@ -152,13 +152,21 @@ def tokenize_quotes(
     report = stage_report("tokenize")
     report["truncated"] = {}
     tokenized = {}
+
+    def encode(batch: dict[str, list]) -> dict[str, list]:
+        # One tokenizer pass: cut to max_length here (the start of each quote, its
+        # leading special token included) and keep the full length to count cuts.
+        full = tokenizer(batch["quote"])
+        return {
+            "input_ids": [ids[:max_length] for ids in full["input_ids"]],
+            "attention_mask": [mask[:max_length] for mask in full["attention_mask"]],
+            "full_length": [len(ids) for ids in full["input_ids"]],
+        }
+
     for name, rows in splits.items():
-        encoded = rows.map(
-            lambda batch: tokenizer(batch["quote"], truncation=True, max_length=max_length),
-            batched=True,
-        )
-        full_lengths = [len(ids) for ids in tokenizer(list(rows["quote"]))["input_ids"]]
-        report["truncated"][name] = sum(length > max_length for length in full_lengths)
+        encoded = rows.map(encode, batched=True)
+        report["truncated"][name] = sum(n > max_length for n in encoded["full_length"])
+        encoded = encoded.remove_columns("full_length")
         too_short = [i for i, ids in enumerate(list(encoded["input_ids"])) if len(ids) < 2]
         dropped = [
             {"row": encoded[i]["row"], "reason": "too_few_tokens", "detail": encoded[i]["quote"]}
@@ -172,23 +180,29 @@ def tokenize_quotes(
     return DatasetDict(tokenized), report
 
 
-def train_adapter(
+def train_adapter(  # noqa: PLR0917 (Kedro passes node inputs positionally)
     peft_model: PeftModel,
     tokens: DatasetDict,
     tokenizer: PreTrainedTokenizerBase,
     training: dict[str, Any],
     peft: dict[str, Any],
+    evaluation: dict[str, Any],
 ) -> tuple[PeftModel, dict[str, Any]]:
     """Fit the adapter on the training quotes with ``Trainer`` and ``DataCollatorForLanguageModeling(mlm=False)``.
 
-    The held-out quotes give the evaluation loss curve; the model is not
-    selected on them (no best-checkpoint loading), so the held-out perplexity stays unbiased.
+    The first ``evaluation["curve_quotes"]`` held-out quotes (all if null) give
+    the evaluation loss curve: a few dozen show its trend at a fraction of the
+    cost, and the final perplexity uses every held-out quote. The model is not
+    selected on them (no best-checkpoint loading), so that perplexity stays unbiased.
     """
     manifest = peft_model.peft_pipelines_manifest
+    heldout = tokens["heldout"]
+    if evaluation.get("curve_quotes"):
+        heldout = heldout.select(range(min(int(evaluation["curve_quotes"]), len(heldout))))
     trained, log = fit_model(
         peft_model,
         tokens["train"].select_columns(TOKEN_COLUMNS),
-        tokens["heldout"].select_columns(TOKEN_COLUMNS),
+        heldout.select_columns(TOKEN_COLUMNS),
         DataCollatorForLanguageModeling(tokenizer, mlm=False),
         training=dict(training),
         fingerprint_parts={"base_model": manifest, "peft": dict(peft)},

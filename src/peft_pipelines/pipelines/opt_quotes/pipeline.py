@@ -49,7 +49,14 @@ def create_pipeline(**kwargs) -> Pipeline:
             ),
             Node(
                 train_adapter,
-                ["peft_model", "tokens", "tokenizer", "params:training", "params:peft"],
+                [
+                    "peft_model",
+                    "tokens",
+                    "tokenizer",
+                    "params:training",
+                    "params:peft",
+                    "params:evaluation",
+                ],
                 ["adapter", "training_log"],
                 name="train_adapter",
             ),

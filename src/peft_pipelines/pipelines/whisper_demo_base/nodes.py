@@ -30,11 +30,11 @@ import torch
 from datasets import Dataset, DatasetDict, Features, Value
 from transformers import WhisperFeatureExtractor, WhisperForConditionalGeneration
 
+from peft_pipelines.data_quality import record_split, stage_report, summarise_data_quality
 from peft_pipelines.pipelines.whisper_zh.nodes import load_whisper_processor
 from peft_pipelines.speech.collator import collator_for, input_window
 from peft_pipelines.speech.espeak import SynthesisError, Voice, require_espeak, synthesize
 from peft_pipelines.speech.metrics import NORMALISER, character_error_rate, word_error_rate
-from peft_pipelines.speech.quality import record_split, stage_report, summarise_data_quality
 from peft_pipelines.speech.synthetic_sentences import generate_sentences
 from peft_pipelines.speech.tiny_whisper import tiny_whisper_config, whisper_generation_config
 from peft_pipelines.speech.transcribe import generate_transcripts

@@ -13,6 +13,14 @@ import numpy as np
 from datasets import Array2D, DatasetDict, Features, Sequence, Value
 from transformers import AutoConfig, WhisperFeatureExtractor, WhisperProcessor
 
+from peft_pipelines.data_quality import (
+    DETAIL_COLUMN,
+    ERROR_COLUMN,
+    record_split,
+    split_off_failures,
+    stage_report,
+    summarise_data_quality,
+)
 from peft_pipelines.speech.audio import UndecodableAudioError, decode_to_mono
 from peft_pipelines.speech.collator import input_window
 from peft_pipelines.speech.corpus import (
@@ -21,14 +29,6 @@ from peft_pipelines.speech.corpus import (
     scratch_arrow_file,
 )
 from peft_pipelines.speech.features import compact_log_mel
-from peft_pipelines.speech.quality import (
-    DETAIL_COLUMN,
-    ERROR_COLUMN,
-    record_split,
-    split_off_failures,
-    stage_report,
-    summarise_data_quality,
-)
 
 logger = logging.getLogger(__name__)
 
