@@ -490,6 +490,12 @@ def _fits(subject: str, rest: str) -> bool:
     return subject not in ("爷爷", "奶奶", "老人") or not any(w in rest for w in ("上学", "放学"))
 
 
+def _time_first(time: str, subject: str, rest: str) -> Iterator[str]:
+    """The same statement with its time word moved before the subject (周末我们去爬山)."""
+    if time and time != "每天" and subject not in _YOU:
+        yield time + subject + rest.removeprefix(time)
+
+
 def _degrees(adjective: str, negative: bool) -> tuple[str, ...]:
     """很 / 非常 / 特别 / 不太 + adjective; 有点 and 太 ... 了 only for bad ones, 真 for good ones."""
     forms = tuple(degree + adjective for degree in ("很", "非常", "特别", "不太"))
@@ -527,6 +533,7 @@ def _at_place() -> Iterator[str]:
                     rest = f"{time}在{place.rstrip('*')}{activity}"
                     if _fits(subject, rest):
                         yield _ask(subject, rest)
+                        yield from _time_first(time, subject, rest)
 
 
 def _go_to_place() -> Iterator[str]:
@@ -541,6 +548,7 @@ def _go_to_place() -> Iterator[str]:
                         rest = f"{time}{modal}去{place}{activity}"
                         if _fits(subject, rest):
                             yield _ask(subject, rest)
+                            yield from _time_first(time, subject, rest)
 
 
 def _describe() -> Iterator[str]:

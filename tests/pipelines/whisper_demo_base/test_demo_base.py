@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import sys
 from functools import partial
@@ -40,8 +41,8 @@ def _corpus_tsvs() -> dict:
 
 def test_pretraining_sentences_are_deterministic_split_disjoint_and_never_a_corpus_sentence():
     params = {"seed": 0, "counts": {"train": 300, "dev": 20, "test": 30}}
-    first = generate_pretraining_sentences(_corpus_tsvs(), params)
-    assert first == generate_pretraining_sentences(_corpus_tsvs(), params)
+    first = generate_pretraining_sentences(_corpus_tsvs(), {}, params)
+    assert first == generate_pretraining_sentences(_corpus_tsvs(), {}, params)
     assert {s: len(first[s]) for s in ("train", "dev", "test")} == params["counts"]
     corpus = {
         r["sentence"]
@@ -52,8 +53,24 @@ def test_pretraining_sentences_are_deterministic_split_disjoint_and_never_a_corp
     drawn = first["train"] + first["dev"] + first["test"]
     assert len(set(drawn)) == len(drawn)
     assert not set(drawn) & corpus
-    other_seed = generate_pretraining_sentences(_corpus_tsvs(), {**params, "seed": 1})
+    other_seed = generate_pretraining_sentences(_corpus_tsvs(), {}, {**params, "seed": 1})
     assert other_seed["train"] != first["train"]
+
+
+def test_a_continued_run_keeps_the_earlier_held_out_sentences_out_of_train():
+    earlier = json.loads(
+        (PROJECT_ROOT / "data/01_raw/demo_base_heldout_sentences.json").read_text()
+    )
+    params = {"seed": 3, "counts": {"train": 2000, "dev": 0, "test": 0}, "reuse_heldout": True}
+    drawn = generate_pretraining_sentences(_corpus_tsvs(), earlier, params)
+    assert drawn["dev"] == earlier["dev"] and drawn["test"] == earlier["test"]
+    assert len(drawn["train"]) == 2000
+    assert not set(drawn["train"]) & (set(earlier["dev"]) | set(earlier["test"]))
+    # Without the reuse the same seed does draw some of them into train.
+    fresh = generate_pretraining_sentences(
+        _corpus_tsvs(), earlier, {**params, "reuse_heldout": False}
+    )
+    assert set(fresh["train"]) & (set(earlier["dev"]) | set(earlier["test"]))
 
 
 def test_default_config_asks_for_at_least_2500_sentences_in_voices_the_corpus_does_not_use():

@@ -47,7 +47,9 @@ SPLITS = ("train", "dev", "test")
 
 
 def generate_pretraining_sentences(
-    corpus_tsvs: dict[str, Callable[[], pd.DataFrame]], sentences: dict[str, Any]
+    corpus_tsvs: dict[str, Callable[[], pd.DataFrame]],
+    earlier_heldout: dict[str, Any],
+    sentences: dict[str, Any],
 ) -> dict[str, Any]:
     """Template sentences for pretraining, split into train/dev/test, none of them in the corpus.
 
@@ -55,6 +57,11 @@ def generate_pretraining_sentences(
     every sentence in any of them is excluded, so the ``whisper_zh`` test split
     is never heard in pretraining. ``sentences["counts"]`` gives the number per
     split; the draw is deterministic for ``sentences["seed"]``.
+
+    With ``sentences["reuse_heldout"]`` the dev and test sentences are those of
+    ``earlier_heldout`` (an earlier run's held-out sentences) and are kept out of
+    train: a model that continues from that run is then judged, and its best
+    checkpoint chosen, on sentences it has never heard.
     """
     excluded: set[str] = set()
     for name, load in sorted(corpus_tsvs.items()):
@@ -63,12 +70,24 @@ def generate_pretraining_sentences(
             raise ValueError(f"corpus file {name} has no sentence column: {list(table.columns)}")
         excluded.update(str(s).strip() for s in table["sentence"].dropna())
     counts = {split: int(sentences["counts"][split]) for split in SPLITS}
-    drawn = generate_sentences(sum(counts.values()), int(sentences["seed"]), excluded)
     result: dict[str, Any] = {"excluded_corpus_sentences": len(excluded)}
-    start = 0
-    for split in SPLITS:
-        result[split] = drawn[start : start + counts[split]]
-        start += counts[split]
+    if sentences.get("reuse_heldout"):
+        heldout = {split: list(earlier_heldout[split]) for split in ("dev", "test")}
+        leaked = excluded.intersection(*heldout.values())
+        if leaked:
+            raise ValueError(f"earlier held-out sentences are corpus sentences: {sorted(leaked)}")
+        drawn = generate_sentences(
+            counts["train"],
+            int(sentences["seed"]),
+            excluded | set(heldout["dev"]) | set(heldout["test"]),
+        )
+        result |= {"train": drawn, **heldout, "heldout_reused": True}
+    else:
+        drawn = generate_sentences(sum(counts.values()), int(sentences["seed"]), excluded)
+        start = 0
+        for split in SPLITS:
+            result[split] = drawn[start : start + counts[split]]
+            start += counts[split]
     logger.info(
         "Pretraining sentences %s, %d corpus sentences excluded",
         {split: len(result[split]) for split in SPLITS},
@@ -157,13 +176,50 @@ def report_pretraining_data(
     return summarise_data_quality("espeak-ng synthetic speech", [synthesis, resample, features])
 
 
+def _continue_from(folder: str, config: Any) -> WhisperForConditionalGeneration:
+    """The model saved in ``folder``, checked to have ``config``'s shape, in float32.
+
+    Continued pretraining: after the sentence set grows, a model that already
+    hears the voices learns the new sentences in far fewer steps than one
+    trained again from random weights.
+    """
+    network = WhisperForConditionalGeneration.from_pretrained(folder, dtype=torch.float32)
+    keys = (
+        "d_model",
+        "encoder_layers",
+        "decoder_layers",
+        "encoder_ffn_dim",
+        "decoder_ffn_dim",
+        "encoder_attention_heads",
+        "decoder_attention_heads",
+        "max_source_positions",
+        "max_target_positions",
+        "vocab_size",
+    )
+    mismatched = {
+        key: (getattr(network.config, key), getattr(config, key))
+        for key in keys
+        if getattr(network.config, key) != getattr(config, key)
+    }
+    if mismatched:
+        raise ValueError(
+            f"model.init_from {folder} does not have the architecture in the parameters "
+            f"(saved, asked): {mismatched}"
+        )
+    logger.info("Continuing pretraining from %s", folder)
+    return network
+
+
 def pretrain_whisper(
     features: DatasetDict,
     model: dict[str, Any],
     architecture: dict[str, Any],
     training: dict[str, Any],
 ) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Train a ``WhisperConfig`` of ``architecture`` from scratch on ``features`` with the training core.
+    """Train a ``WhisperConfig`` of ``architecture`` on ``features`` with the training core.
+
+    From random weights, or from the model folder ``model["init_from"]`` when
+    that is set (continued pretraining; the folder must hold ``architecture``).
 
     Vocabulary and special-token ids are the real tokenizer's; training stops
     at ``training["max_steps"]`` or ``training["time_budget_minutes"]``,
@@ -174,7 +230,10 @@ def pretrain_whisper(
     processor = load_whisper_processor(model)
     config = tiny_whisper_config(processor, dict(architecture))
     torch.manual_seed(int(training.get("seed", 0)))
-    network = WhisperForConditionalGeneration(config)
+    init_from = model.get("init_from")
+    network = (
+        _continue_from(init_from, config) if init_from else WhisperForConditionalGeneration(config)
+    )
     network.generation_config = whisper_generation_config(processor, config)
     columns = ["log_mel", "labels"]
     trained, log = fit_model(
@@ -183,7 +242,11 @@ def pretrain_whisper(
         features["dev"].select_columns(columns),
         collator_for(config),
         training=dict(training),
-        fingerprint_parts={"architecture": dict(architecture), "processor": model["processor"]},
+        fingerprint_parts={
+            "architecture": dict(architecture),
+            "processor": model["processor"],
+            "init_from": init_from,
+        },
         seq2seq=True,
     )
     extractor = processor.feature_extractor
@@ -198,6 +261,10 @@ def pretrain_whisper(
     )
     n_parameters = sum(p.numel() for p in trained.parameters())
     log["parameters"] = n_parameters
+    log["init_from"] = init_from
+    if init_from and (Path(init_from) / "README.md").is_file():
+        # Its card carries the history of the weights this run starts from.
+        log["init_card"] = (Path(init_from) / "README.md").read_text(encoding="utf-8")
     logger.info(
         "Pretrained %s parameters for %d steps in %.0f s (time budget hit: %s)",
         f"{n_parameters:,}",
@@ -261,6 +328,12 @@ def evaluate_demo_base(
     return metrics, table
 
 
+def _start_of(training_log: dict[str, Any]) -> str:
+    if training_log.get("init_from"):
+        return f"continued from the model in `{training_log['init_from']}` (see its card)"
+    return "from random weights"
+
+
 def package_demo_base(  # noqa: PLR0917 (Kedro passes node inputs positionally)
     pretrained: dict[str, Any],
     metrics: dict[str, Any],
@@ -279,7 +352,7 @@ def package_demo_base(  # noqa: PLR0917 (Kedro passes node inputs positionally)
     card = f"""# whisper-tiny-zh-synthetic
 
 A tiny Whisper (`WhisperForConditionalGeneration`, {training_log["parameters"]:,} parameters)
-pretrained **from scratch** on synthetic Mandarin speech by this project's
+pretrained on synthetic Mandarin speech by this project's
 `whisper_demo_base` pipeline (`kedro run --pipelines whisper_demo_base`). It is
 the offline default base of the `whisper_zh` pipeline, which fine-tunes it with
 LoRA on the bundled corpus's voices. It is a demo base, not a speech recogniser.
@@ -297,7 +370,7 @@ LoRA on the bundled corpus's voices. It is a demo base, not a speech recogniser.
 - Data: {kept.get("train", 0):,} training clips, {kept.get("dev", 0):,} dev clips,
   {kept.get("test", 0):,} held-out test clips (sentences not in train or dev).
 - Architecture: {shape}; the real Whisper vocabulary (51,865 tokens, large-v2 ids).
-- Training: {training_log["global_step"]:,} steps in {training_log["train_seconds"] / 60:.1f} minutes
+- Training: {_start_of(training_log)}; {training_log["global_step"]:,} steps in {training_log["train_seconds"] / 60:.1f} minutes
   ({"stopped by the time budget" if training_log["stopped_by_time_budget"] else "step limit reached"});
   best checkpoint by dev loss: {training_log.get("best_checkpoint")}.
 - Weights saved in float16.
@@ -309,4 +382,11 @@ float32 weights, text normalised ({metrics["normaliser"]}).
 
 Made at commit `{metrics.get("git_commit")}`.
 """
+    if training_log.get("init_card"):
+        # Demote the earlier card's headings so that it reads as one section of this one.
+        earlier = "\n".join(
+            "##" + line if line.startswith("#") else line
+            for line in training_log["init_card"].strip().splitlines()
+        )
+        card += f"\n## The model this one continued from\n\n{earlier}\n"
     return {"model": pretrained["model"], "processor": pretrained["processor"], "card": card}

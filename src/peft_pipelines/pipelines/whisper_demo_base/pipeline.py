@@ -25,7 +25,7 @@ def create_pipeline(**kwargs) -> Pipeline:
         [
             Node(
                 generate_pretraining_sentences,
-                ["corpus_tsvs", "params:sentences"],
+                ["corpus_tsvs", "earlier_heldout", "params:sentences"],
                 "sentences",
                 name="generate_pretraining_sentences",
             ),
