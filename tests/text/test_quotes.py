@@ -63,7 +63,11 @@ def test_the_heldout_split_is_seeded_and_shares_no_quote_with_training():
     first, report = split_heldout(quotes, {"heldout_fraction": 0.15, "seed": 42})
     again, _ = split_heldout(quotes, {"heldout_fraction": 0.15, "seed": 42})
     other, _ = split_heldout(quotes, {"heldout_fraction": 0.15, "seed": 7})
-    assert list(first["heldout"]["row"]) == list(again["heldout"]["row"]) != list(other["heldout"]["row"])
+    assert (
+        list(first["heldout"]["row"])
+        == list(again["heldout"]["row"])
+        != list(other["heldout"]["row"])
+    )
     train = {quote_key(q) for q in first["train"]["quote"]}
     heldout = {quote_key(q) for q in first["heldout"]["quote"]}
     assert not train & heldout

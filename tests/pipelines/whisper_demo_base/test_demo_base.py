@@ -167,3 +167,46 @@ def test_a_few_pretraining_steps_save_a_loadable_fp16_model_with_a_card(bundled_
     original = dict(pretrained["model"].named_parameters())["model.encoder.conv1.weight"]
     loaded = dict(reloaded["model"].named_parameters())["model.encoder.conv1.weight"]
     assert (original.detach().half().float() == loaded.detach()).all()
+
+    # Continued pretraining starts from the saved weights (not random ones) and
+    # its card carries the earlier card as history.
+    continued, continued_log = pretrain_whisper(
+        bundled_features,
+        {**MODEL, "init_from": str(saved)},
+        TINY_ARCHITECTURE,
+        {
+            **training,
+            "output_dir": str(tmp_path / "continued"),
+            "max_steps": 1,
+            "eval_steps": 1,
+            "save_steps": 1,
+        },
+    )
+    assert continued_log["init_from"] == str(saved)
+    start = dict(reloaded["model"].named_parameters())["model.encoder.conv1.weight"]
+    after_one_step = dict(continued["model"].named_parameters())["model.encoder.conv1.weight"]
+    assert (
+        after_one_step - start.float()
+    ).abs().max() < 0.01  # one small step from the saved weights
+    card = package_demo_base(
+        continued, metrics, continued_log, quality, PARAMETERS["voices"], TINY_ARCHITECTURE
+    )["card"]
+    assert f"continued from the model in `{saved}`" in card
+    assert (
+        "## The model this one continued from" in card and "### whisper-tiny-zh-synthetic" in card
+    )
+
+
+def test_continuing_from_a_model_of_another_shape_is_refused(bundled_features, tmp_path):
+    from peft_pipelines.speech.tiny_whisper import build_tiny_whisper  # noqa: PLC0415
+
+    other = build_tiny_whisper(
+        str(PROCESSOR_DIR), {**TINY_ARCHITECTURE, "d_model": 64}, 0, str(tmp_path / "other")
+    )
+    with pytest.raises(ValueError, match="d_model"):
+        pretrain_whisper(
+            bundled_features,
+            {**MODEL, "init_from": str(other)},
+            TINY_ARCHITECTURE,
+            {"output_dir": str(tmp_path / "checkpoints"), "max_steps": 1},
+        )
