@@ -7,12 +7,15 @@ for causal LMs, so they are written once here.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from datasets import Dataset
 from peft import PeftModel
 from transformers import PreTrainedModel
 
+from peft_pipelines.training.fitting import fit_model
 from peft_pipelines.training.peft_wrapping import wrap_with_peft
 from peft_pipelines.training.provenance import git_commit, package_versions
 
@@ -54,6 +57,38 @@ def add_peft_adapter(
     summary["base_model_random"] = manifest["base_model_random"]
     summary["base_model_note"] = manifest.get("note")
     return peft_model, summary
+
+
+def fit_adapter(
+    peft_model: PeftModel,
+    train_dataset: Dataset,
+    eval_dataset: Dataset | None,
+    data_collator: Callable,
+    *,
+    training: dict[str, Any],
+    peft: dict[str, Any],
+    seq2seq: bool = False,
+) -> tuple[PeftModel, dict[str, Any]]:
+    """Fit the adapter with the training core and carry the base's manifest onto the result.
+
+    Checkpoints go to ``training["output_dir"]``; a rerun after an interruption
+    resumes from the last one made with the same base, adapter settings, data
+    and parameters. The log (Trainer log history) says whether the base had random weights.
+    """
+    manifest = peft_model.peft_pipelines_manifest
+    trained, log = fit_model(
+        peft_model,
+        train_dataset,
+        eval_dataset,
+        data_collator,
+        training=dict(training),
+        fingerprint_parts={"base_model": manifest, "peft": dict(peft)},
+        seq2seq=seq2seq,
+    )
+    trained.peft_pipelines_manifest = manifest
+    log["base_model_random"] = manifest["base_model_random"]
+    log["base_model_note"] = manifest.get("note")
+    return trained, log
 
 
 def report_provenance(

@@ -25,8 +25,7 @@ from peft_pipelines.text.causal_lm import (
     with_padding_token,
 )
 from peft_pipelines.text.quotes import QUOTE_COLUMNS, clean_quote_rows, read_jsonl_rows
-from peft_pipelines.training.fitting import fit_model
-from peft_pipelines.training.nodes import base_model_manifest, report_provenance
+from peft_pipelines.training.nodes import base_model_manifest, fit_adapter, report_provenance
 
 logger = logging.getLogger(__name__)
 
@@ -184,9 +183,9 @@ def train_adapter(  # noqa: PLR0917 (Kedro passes node inputs positionally)
     peft_model: PeftModel,
     tokens: DatasetDict,
     tokenizer: PreTrainedTokenizerBase,
+    evaluation: dict[str, Any],
     training: dict[str, Any],
     peft: dict[str, Any],
-    evaluation: dict[str, Any],
 ) -> tuple[PeftModel, dict[str, Any]]:
     """Fit the adapter on the training quotes with ``Trainer`` and ``DataCollatorForLanguageModeling(mlm=False)``.
 
@@ -195,22 +194,17 @@ def train_adapter(  # noqa: PLR0917 (Kedro passes node inputs positionally)
     cost, and the final perplexity uses every held-out quote. The model is not
     selected on them (no best-checkpoint loading), so that perplexity stays unbiased.
     """
-    manifest = peft_model.peft_pipelines_manifest
     heldout = tokens["heldout"]
     if evaluation.get("curve_quotes"):
         heldout = heldout.select(range(min(int(evaluation["curve_quotes"]), len(heldout))))
-    trained, log = fit_model(
+    return fit_adapter(
         peft_model,
         tokens["train"].select_columns(TOKEN_COLUMNS),
         heldout.select_columns(TOKEN_COLUMNS),
         DataCollatorForLanguageModeling(tokenizer, mlm=False),
-        training=dict(training),
-        fingerprint_parts={"base_model": manifest, "peft": dict(peft)},
+        training=training,
+        peft=peft,
     )
-    trained.peft_pipelines_manifest = manifest
-    log["base_model_random"] = manifest["base_model_random"]
-    log["base_model_note"] = manifest.get("note")
-    return trained, log
 
 
 def evaluate_perplexity(

@@ -16,7 +16,7 @@ from peft_pipelines.pipelines.opt_quotes.nodes import (
     tokenize_quotes,
     train_adapter,
 )
-from peft_pipelines.training.nodes import add_peft_adapter
+from peft_pipelines.training.pipeline import create_adapter_training_pipeline
 
 
 def create_pipeline(**kwargs) -> Pipeline:
@@ -41,24 +41,8 @@ def create_pipeline(**kwargs) -> Pipeline:
                 ["tokens", "tokenize_report"],
                 name="tokenize_quotes",
             ),
-            Node(
-                add_peft_adapter,
-                ["base_model", "params:peft"],
-                ["peft_model", "peft_summary"],
-                name="add_peft_adapter",
-            ),
-            Node(
-                train_adapter,
-                [
-                    "peft_model",
-                    "tokens",
-                    "tokenizer",
-                    "params:training",
-                    "params:peft",
-                    "params:evaluation",
-                ],
-                ["adapter", "training_log"],
-                name="train_adapter",
+            create_adapter_training_pipeline(
+                train_adapter, ["tokens", "tokenizer", "params:evaluation"]
             ),
             Node(
                 evaluate_perplexity,

@@ -19,8 +19,7 @@ from peft_pipelines.speech.collator import collator_for
 from peft_pipelines.speech.metrics import NORMALISER, character_error_rate, word_error_rate
 from peft_pipelines.speech.tiny_whisper import build_tiny_whisper
 from peft_pipelines.speech.transcribe import generate_transcripts
-from peft_pipelines.training.fitting import fit_model
-from peft_pipelines.training.nodes import base_model_manifest, report_provenance
+from peft_pipelines.training.nodes import base_model_manifest, fit_adapter, report_provenance
 
 logger = logging.getLogger(__name__)
 
@@ -58,26 +57,19 @@ def train_adapter(
 ) -> tuple[PeftModel, dict[str, Any]]:
     """Fit the adapter on ``features["train"]``, evaluating on ``features["dev"]``, with ``Seq2SeqTrainer``.
 
-    Checkpoints go to ``training["output_dir"]`` and a rerun after an
-    interruption resumes from the last one made with the same data and
-    parameters. Returns the trained adapter and the training log (Trainer log
-    history: loss per logging step, eval loss per evaluation).
+    Returns the trained adapter and the training log (Trainer log history:
+    loss per logging step, eval loss per evaluation); see :func:`fit_adapter`.
     """
-    manifest = peft_model.peft_pipelines_manifest
     columns = ["log_mel", "labels"]
-    trained, log = fit_model(
+    return fit_adapter(
         peft_model,
         features["train"].select_columns(columns),
         features["dev"].select_columns(columns) if "dev" in features else None,
         collator_for(peft_model.get_base_model().config),
-        training=dict(training),
-        fingerprint_parts={"base_model": manifest, "peft": dict(peft)},
+        training=training,
+        peft=peft,
         seq2seq=True,
     )
-    trained.peft_pipelines_manifest = manifest
-    log["base_model_random"] = manifest["base_model_random"]
-    log["base_model_note"] = manifest.get("note")
-    return trained, log
 
 
 def evaluate_transcription(

@@ -19,7 +19,7 @@ from peft_pipelines.pipelines.whisper_zh.nodes import (
     report_data_quality,
     resample_to_16k,
 )
-from peft_pipelines.training.nodes import add_peft_adapter
+from peft_pipelines.training.pipeline import create_adapter_training_pipeline
 
 
 def create_audio_features_pipeline(corpus: str) -> Pipeline:
@@ -99,18 +99,7 @@ def create_model_pipeline() -> Pipeline:
                 "base_model",
                 name="describe_base_model",
             ),
-            Node(
-                add_peft_adapter,
-                ["base_model", "params:peft"],
-                ["peft_model", "peft_summary"],
-                name="add_peft_adapter",
-            ),
-            Node(
-                train_adapter,
-                ["peft_model", "features", "params:training", "params:peft"],
-                ["adapter", "training_log"],
-                name="train_adapter",
-            ),
+            create_adapter_training_pipeline(train_adapter, ["features"]),
             Node(
                 evaluate_transcription,
                 ["adapter", "features", "params:model", "params:evaluation", "params:peft"],
