@@ -176,11 +176,13 @@ def generate_texts(
     tokenizer: PreTrainedTokenizerBase,
     prompts: list[str],
     max_new_tokens: int,
+    **generate_kwargs: Any,
 ) -> list[str]:
     """Greedy continuations of ``prompts`` (deterministic, so runs can be compared), without the prompts.
 
     The prompts go as one left-padded batch: on a CPU an 8-bit forward pass
-    costs about the same for one sequence as for several.
+    costs about the same for one sequence as for several. ``generate_kwargs``
+    go to ``generate`` (``adapter_names`` for a PEFT model: one adapter per prompt).
     """
     model.eval()
     device = next(model.parameters()).device
@@ -196,6 +198,7 @@ def generate_texts(
         do_sample=False,
         pad_token_id=tokenizer.pad_token_id,
         use_cache=True,  # the training core turns the cache off in the model's config
+        **generate_kwargs,
     )
     return tokenizer.batch_decode(
         output[:, inputs["input_ids"].shape[1] :], skip_special_tokens=True

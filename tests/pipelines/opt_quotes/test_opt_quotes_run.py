@@ -17,6 +17,7 @@ pytestmark = pytest.mark.slow
 
 REPORTS = Path("data/08_reporting/opt_quotes")
 ADAPTER = Path("data/06_models/opt_quotes/adapter")
+TOKENIZER = Path("data/06_models/opt_quotes/tokenizer")
 
 # A tiny random OPT with GPT-2's real tokenizer instead of SmolLM2, a few steps.
 QUICK_RUN = {
@@ -99,6 +100,22 @@ def test_the_saved_adapter_reloads_on_its_8_bit_base_and_changes_the_output(fini
         with model.disable_adapter():
             base = model(input_ids=ids).logits
     assert not torch.allclose(tuned, base)
+
+    # generate_samples runs base and fine-tuned rows in one batch (adapter_names):
+    # each row must read as if it had been generated alone, adapter off or on.
+    from transformers import AutoTokenizer  # noqa: PLC0415
+
+    from peft_pipelines.pipelines.opt_quotes.nodes import generate_samples  # noqa: PLC0415
+    from peft_pipelines.text.causal_lm import generate_texts, with_padding_token  # noqa: PLC0415
+
+    tokenizer = with_padding_token(AutoTokenizer.from_pretrained(finished_run / TOKENIZER))
+    prompts = ["Two things are infinite: ", "Life is "]
+    mixed = generate_samples(model, tokenizer, {"prompts": prompts, "max_new_tokens": 6})
+    with model.disable_adapter():
+        alone_base = generate_texts(model, tokenizer, prompts, 6)
+    alone_tuned = generate_texts(model, tokenizer, prompts, 6)
+    assert [s["base"] for s in mixed["samples"]] == alone_base
+    assert [s["finetuned"] for s in mixed["samples"]] == alone_tuned
 
 
 def test_a_missing_model_package_names_the_install_command():

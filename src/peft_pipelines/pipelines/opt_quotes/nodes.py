@@ -240,12 +240,19 @@ def evaluate_perplexity(
 def generate_samples(
     adapter: PeftModel, tokenizer: PreTrainedTokenizerBase, generation: dict[str, Any]
 ) -> dict[str, Any]:
-    """Greedy continuations of fixed prompts by the base and the fine-tuned model, side by side."""
+    """Greedy continuations of fixed prompts by the base and the fine-tuned model, side by side.
+
+    Both go in one batch, the base rows with the adapter off (PEFT's
+    ``adapter_names``, ``__base__``): on a CPU each decoding step of an 8-bit
+    model costs about the same for one row as for several, so this halves the time.
+    """
     max_new_tokens = int(generation.get("max_new_tokens", 48))
     prompts = list(generation["prompts"])
-    with adapter.disable_adapter():
-        base = generate_texts(adapter, tokenizer, prompts, max_new_tokens)
-    finetuned = generate_texts(adapter, tokenizer, prompts, max_new_tokens)
+    rows = ["__base__"] * len(prompts) + [adapter.active_adapter] * len(prompts)
+    texts = generate_texts(
+        adapter, tokenizer, prompts + prompts, max_new_tokens, adapter_names=rows
+    )
+    base, finetuned = texts[: len(prompts)], texts[len(prompts) :]
     samples = [
         {"prompt": prompt, "base": b, "finetuned": f}
         for prompt, b, f in zip(prompts, base, finetuned, strict=True)
