@@ -84,7 +84,7 @@ def use_dequantizing_int8_path_on_cpu(model: torch.nn.Module) -> int:
     ``training`` flag: in training it dequantizes the int8 weights and multiplies
     in the input's dtype; in evaluation it also quantizes every input to int8
     through float16, with an outlier split, which CPUs without fast float16 run
-    3-4x slower (evaluation and generation were most of the offline opt_quotes run).
+    more slowly (10-15 % here; bitsandbytes' own comment says up to 3x).
     A forward pre-hook sets the flag on those layers alone (they hold no dropout),
     so the model still evaluates the same int8 weights, with float32 activations.
     Returns how many layers were hooked (none off the CPU).
