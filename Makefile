@@ -14,6 +14,10 @@ export HF_HUB_OFFLINE ?= 1
 export HF_DATASETS_OFFLINE ?= 1
 export KEDRO_DISABLE_TELEMETRY := 1
 export DO_NOT_TRACK := 1
+# Some shells (this project's CI among them) set PYTHONDONTWRITEBYTECODE=1: then every
+# process compiles transformers, torch and kedro from source again (1-2 minutes per
+# start on 2 cores). Let Python cache the bytecode in .venv on first import instead.
+unexport PYTHONDONTWRITEBYTECODE
 
 .PHONY: install run test test-real-model lint clean-outputs
 

@@ -14,6 +14,8 @@ import importlib.util
 import json
 import logging
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -61,6 +63,36 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+@contextmanager
+def _gguf_file_parsed_once() -> Iterator[None]:
+    """Within the block, every ``gguf.GGUFReader`` of the same file is the first one.
+
+    transformers opens a GGUF file afresh for the config, again for the
+    weights and again for the tokenizer, and ``GGUFReader`` parses all
+    metadata each time: SmolLM2's 49,152-token vocabulary and its merges, one
+    string at a time, about a minute per parse on 2 cores. A reader only maps
+    the file read-only, so sharing it is safe; this makes the conversion one
+    parse instead of five. transformers imports ``GGUFReader`` from ``gguf``
+    at call time, which is what lets the shared one in.
+    """
+    import gguf  # noqa: PLC0415 (needed only for a conversion)
+
+    parse = gguf.GGUFReader
+    readers: dict[tuple[str, str], Any] = {}
+
+    def shared_reader(path: Any, mode: str = "r") -> Any:
+        key = (str(Path(path).resolve()), mode)
+        if key not in readers:
+            readers[key] = parse(path, mode)
+        return readers[key]
+
+    gguf.GGUFReader = shared_reader
+    try:
+        yield
+    finally:
+        gguf.GGUFReader = parse
+
+
 def convert_gguf_model(gguf_file: Path, out_dir: Path, save_dtype: str = "float16") -> bool:
     """Dequantize a GGUF causal LM into a ``save_pretrained`` folder (weights and tokenizer).
 
@@ -76,10 +108,11 @@ def convert_gguf_model(gguf_file: Path, out_dir: Path, save_dtype: str = "float1
         logger.info("Reusing %s (converted from %s before)", out_dir, gguf_file.name)
         return False
     logger.info("Converting %s into %s (once)", gguf_file, out_dir)
-    loaded = AutoModelForCausalLM.from_pretrained(
-        str(gguf_file.parent), gguf_file=gguf_file.name, dtype=torch.float32
-    )
-    tokenizer = AutoTokenizer.from_pretrained(str(gguf_file.parent), gguf_file=gguf_file.name)
+    with _gguf_file_parsed_once():
+        loaded = AutoModelForCausalLM.from_pretrained(
+            str(gguf_file.parent), gguf_file=gguf_file.name, dtype=torch.float32
+        )
+        tokenizer = AutoTokenizer.from_pretrained(str(gguf_file.parent), gguf_file=gguf_file.name)
     config = loaded.config
     if hasattr(config, "quantization_config"):
         del config.quantization_config
