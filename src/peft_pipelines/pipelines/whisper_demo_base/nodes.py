@@ -70,6 +70,10 @@ def generate_pretraining_sentences(
             raise ValueError(f"corpus file {name} has no sentence column: {list(table.columns)}")
         excluded.update(str(s).strip() for s in table["sentence"].dropna())
     counts = {split: int(sentences["counts"][split]) for split in SPLITS}
+    # Checked before the (slow) draw, so a typo fails at once.
+    spliced_share = float(sentences.get("spliced_share") or 0.0)
+    if not 0.0 <= spliced_share < 1.0:
+        raise ValueError(f"sentences.spliced_share must be in [0, 1), got {spliced_share}")
     result: dict[str, Any] = {"excluded_corpus_sentences": len(excluded)}
     if sentences.get("reuse_heldout"):
         heldout = {split: list(earlier_heldout[split]) for split in ("dev", "test")}
@@ -88,9 +92,6 @@ def generate_pretraining_sentences(
         for split in SPLITS:
             result[split] = drawn[start : start + counts[split]]
             start += counts[split]
-    spliced_share = float(sentences.get("spliced_share") or 0.0)
-    if not 0.0 <= spliced_share < 1.0:
-        raise ValueError(f"sentences.spliced_share must be in [0, 1), got {spliced_share}")
     if spliced_share:
         # The heads and tails come from train sentences only, and no spliced
         # sentence is a held-out or corpus sentence, so held-out stays unheard.
