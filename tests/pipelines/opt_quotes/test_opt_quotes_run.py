@@ -88,6 +88,8 @@ def test_a_run_writes_perplexities_generations_log_and_adapter(finished_run):
     ]
     for stage in ("ingest", "split", "tokenize"):
         assert (finished_run / REPORTS / "stages" / f"{stage}.json").is_file()
+    for figure in ("loss_curve.png", "perplexity.png"):
+        assert (finished_run / REPORTS / figure).read_bytes().startswith(b"\x89PNG")
 
 
 def test_the_saved_adapter_reloads_on_its_8_bit_base_and_changes_the_output(finished_run):

@@ -111,6 +111,8 @@ def test_a_run_writes_adapter_metrics_predictions_and_summaries(finished_run):
     assert [e["step"] for e in log["log_history"] if "loss" in e] == [1, 2, 3, 4]
     assert len([e for e in log["log_history"] if "eval_loss" in e]) == 2
     assert (finished_run / ADAPTER / "adapter_config.json").is_file()
+    for figure in ("loss_curve.png", "error_rates.png"):
+        assert (finished_run / REPORTS / figure).read_bytes().startswith(b"\x89PNG")
 
 
 def test_a_75_second_stereo_44k1_file_is_transcribed_in_several_windows(finished_run, tmp_path):

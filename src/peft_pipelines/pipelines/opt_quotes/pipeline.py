@@ -16,6 +16,7 @@ from peft_pipelines.pipelines.opt_quotes.nodes import (
     tokenize_quotes,
     train_adapter,
 )
+from peft_pipelines.plots import loss_curve_figure, perplexity_figure, titled
 from peft_pipelines.training.pipeline import create_adapter_training_pipeline
 
 
@@ -55,6 +56,18 @@ def create_pipeline(**kwargs) -> Pipeline:
                 ["adapter", "tokenizer", "params:generation"],
                 "generations",
                 name="generate_samples",
+            ),
+            Node(
+                titled(loss_curve_figure, "opt_quotes"),
+                "training_log",
+                "loss_curve_plot",
+                name="plot_loss_curve",
+            ),
+            Node(
+                titled(perplexity_figure, "opt_quotes"),
+                "metrics",
+                "perplexity_plot",
+                name="plot_perplexity",
             ),
         ],
         namespace="opt_quotes",

@@ -19,6 +19,7 @@ from peft_pipelines.pipelines.whisper_zh.nodes import (
     report_data_quality,
     resample_to_16k,
 )
+from peft_pipelines.plots import error_rate_figure, loss_curve_figure, titled
 from peft_pipelines.training.pipeline import create_adapter_training_pipeline
 
 
@@ -105,6 +106,18 @@ def create_model_pipeline() -> Pipeline:
                 ["adapter", "features", "params:model", "params:evaluation", "params:peft"],
                 ["metrics", "predictions"],
                 name="evaluate_transcription",
+            ),
+            Node(
+                titled(loss_curve_figure, "whisper_zh"),
+                "training_log",
+                "loss_curve_plot",
+                name="plot_loss_curve",
+            ),
+            Node(
+                titled(error_rate_figure, "whisper_zh"),
+                "metrics",
+                "error_rates_plot",
+                name="plot_error_rates",
             ),
         ]
     )

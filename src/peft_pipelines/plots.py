@@ -1,0 +1,122 @@
+"""Report figures (loss curves, base vs fine-tuned figures) written by the catalog as PNG.
+
+Figures are built with ``matplotlib.figure.Figure`` rather than ``pyplot`` so
+that a node holds no global plotting state; kedro-datasets'
+``matplotlib.MatplotlibDataset`` saves them.
+"""
+
+from __future__ import annotations
+
+from functools import partial, update_wrapper
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only: never try to open a window
+
+from matplotlib.figure import Figure  # noqa: E402 (after the backend is chosen)
+
+RANDOM_BASE_TITLE = "random-weight base: shows the mechanics, not accuracy"
+BASE_COLOUR, TUNED_COLOUR = "#9e9e9e", "#1f77b4"
+
+
+def _title(headline: str, base_model_random: bool) -> str:
+    return f"{headline}\n({RANDOM_BASE_TITLE})" if base_model_random else headline
+
+
+def loss_curve_figure(training_log: dict[str, Any], pipeline: str) -> Figure:
+    """Training and evaluation loss against optimizer step, from the Trainer's log history.
+
+    The losses are the models' own: mean cross-entropy per predicted token, in nats.
+    """
+    history = training_log.get("log_history", [])
+    train = [(entry["step"], entry["loss"]) for entry in history if "loss" in entry]
+    evaluation = [(entry["step"], entry["eval_loss"]) for entry in history if "eval_loss" in entry]
+    figure = Figure(figsize=(7, 4.2), layout="constrained")
+    axes = figure.add_subplot()
+    if train:
+        axes.plot(
+            *zip(*train, strict=True), label="training loss (logged batches)", color=BASE_COLOUR
+        )
+    if evaluation:
+        axes.plot(
+            *zip(*evaluation, strict=True),
+            label="evaluation loss (held-out)",
+            color=TUNED_COLOUR,
+            marker="o",
+        )
+    axes.set_xlabel("optimizer step")
+    axes.set_ylabel("cross-entropy loss (nats per token)")
+    axes.grid(alpha=0.3)
+    axes.legend()
+    resumed = training_log.get("resumed_from")
+    headline = f"{pipeline}: LoRA fine-tuning loss"
+    if resumed:
+        headline += f" (resumed from {resumed})"
+    axes.set_title(_title(headline, bool(training_log.get("base_model_random"))))
+    return figure
+
+
+def _bars(axes: Any, labels: list[str], base: list[float], tuned: list[float], fmt: str) -> None:
+    width = 0.38
+    positions = range(len(labels))
+    for offset, values, name, colour in (
+        (-width / 2, base, "base", BASE_COLOUR),
+        (width / 2, tuned, "fine-tuned", TUNED_COLOUR),
+    ):
+        bars = axes.bar([p + offset for p in positions], values, width, label=name, color=colour)
+        axes.bar_label(bars, labels=[fmt.format(v) for v in values], padding=2)
+    axes.set_xticks(list(positions), labels)
+    axes.legend()
+    axes.margins(y=0.15)
+
+
+def error_rate_figure(metrics: dict[str, Any], pipeline: str) -> Figure:
+    """Base vs fine-tuned character and word error rates, in per cent, on the evaluated split."""
+    figure = Figure(figsize=(6, 4.2), layout="constrained")
+    axes = figure.add_subplot()
+    base, tuned = metrics["base"], metrics["finetuned"]
+    _bars(
+        axes,
+        ["CER", "WER"],
+        [100 * base["cer"], 100 * base["wer"]],
+        [100 * tuned["cer"], 100 * tuned["wer"]],
+        "{:.1f} %",
+    )
+    axes.set_ylabel("error rate (%)")
+    headline = (
+        f"{pipeline}: error rates on the {metrics.get('split', '?')} split ({base['n']} clips)"
+    )
+    axes.set_title(_title(headline, bool(metrics.get("base_model_random"))))
+    return figure
+
+
+def perplexity_figure(metrics: dict[str, Any], pipeline: str) -> Figure:
+    """Base vs fine-tuned held-out perplexity (lower is better)."""
+    figure = Figure(figsize=(5.5, 4.4), layout="constrained")
+    axes = figure.add_subplot()
+    base, tuned = metrics["base"], metrics["finetuned"]
+    bars = axes.bar(
+        ["base", "fine-tuned"],
+        [base["perplexity"], tuned["perplexity"]],
+        color=[BASE_COLOUR, TUNED_COLOUR],
+        width=0.5,
+    )
+    axes.bar_label(bars, labels=[f"{b.get_height():.2f}" for b in bars], padding=2)
+    axes.margins(y=0.15)
+    axes.set_ylabel("perplexity (exp of mean NLL per token)")
+    headline = (
+        f"{pipeline}: held-out perplexity, lower is better\n"
+        f"({base['n']} quotes, {base.get('tokens', '?')} tokens)"
+    )
+    axes.set_title(_title(headline, bool(metrics.get("base_model_random"))))
+    return figure
+
+
+def titled(figure_function: Any, pipeline: str) -> Any:
+    """``figure_function`` with the pipeline's name bound, as a Kedro node function.
+
+    Kedro and kedro-viz show a node's function by its name and docstring,
+    which a bare ``functools.partial`` lacks.
+    """
+    return update_wrapper(partial(figure_function, pipeline=pipeline), figure_function)
