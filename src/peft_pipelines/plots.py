@@ -1,7 +1,8 @@
 """Report figures (loss curves, base vs fine-tuned figures) written by the catalog as PNG.
 
 Figures are built with ``matplotlib.figure.Figure`` rather than ``pyplot`` so
-that a node holds no global plotting state; kedro-datasets'
+that a node holds no global plotting state and chooses no backend (which would
+override a notebook's); ``Figure.savefig`` needs none. kedro-datasets'
 ``matplotlib.MatplotlibDataset`` saves them.
 """
 
@@ -10,11 +11,7 @@ from __future__ import annotations
 from functools import partial, update_wrapper
 from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")  # files only: never try to open a window
-
-from matplotlib.figure import Figure  # noqa: E402 (after the backend is chosen)
+from matplotlib.figure import Figure
 
 RANDOM_BASE_TITLE = "random-weight base: shows the mechanics, not accuracy"
 BASE_COLOUR, TUNED_COLOUR = "#9e9e9e", "#1f77b4"
