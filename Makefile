@@ -19,7 +19,7 @@ export DO_NOT_TRACK := 1
 # start on 2 cores). Let Python cache the bytecode in .venv on first import instead.
 unexport PYTHONDONTWRITEBYTECODE
 
-.PHONY: install run test test-real-model lint clean-outputs
+.PHONY: install run test test-real-model lint clean-outputs viz mlflow-ui
 
 install: $(STAMP)
 
@@ -52,6 +52,15 @@ test-real-model: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check src tests scripts benchmarks
 	$(BIN)/ruff format --check src tests scripts benchmarks
+
+# Kedro-Viz with no network: `kedro viz build` (lineage of every pipeline), remote font
+# links stripped, served on http://127.0.0.1:4141 (`kedro viz run` would ask PyPI first).
+viz: $(STAMP)
+	$(BIN)/python -m peft_pipelines.viz_site --serve --port 4141
+
+# The runs kedro-mlflow recorded (conf/base/mlflow.yml): http://127.0.0.1:5000
+mlflow-ui: $(STAMP)
+	$(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow.db --host 127.0.0.1 --port 5000
 
 # Remove everything the pipelines wrote (keeps the bundled inputs in data/01_raw).
 clean-outputs:

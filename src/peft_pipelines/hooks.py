@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import logging
+import os
+import tempfile
 from pathlib import Path
 from typing import Any
 
+from kedro.config import MissingConfigException
 from kedro.framework.hooks import hook_impl
 from kedro.io import DataCatalog
 from kedro.pipeline import Pipeline
@@ -37,3 +40,218 @@ class CorpusLocationCheck:
                 )
                 logger.error(message)
                 raise SystemExit(message)
+
+
+def _numeric_leaves(tree: Any, prefix: str = "") -> dict[str, float]:
+    """The int/float leaves of a nested dict, keyed by their dotted path (bools excluded)."""
+    if isinstance(tree, dict):
+        leaves: dict[str, float] = {}
+        for key, value in tree.items():
+            leaves.update(_numeric_leaves(value, f"{prefix}{key}."))
+        return leaves
+    if isinstance(tree, int | float) and not isinstance(tree, bool):
+        return {prefix.rstrip("."): float(tree)}
+    return {}
+
+
+def _flatten(tree: Any, prefix: str) -> dict[str, Any]:
+    """A nested dict as {dotted.key: leaf}: parameters as MLflow shows them."""
+    if isinstance(tree, dict) and tree:
+        flat: dict[str, Any] = {}
+        for key, value in tree.items():
+            flat.update(_flatten(value, f"{prefix}.{key}"))
+        return flat
+    return {prefix: tree}
+
+
+# MLflow refuses longer parameter values; a cut value says so at its end.
+_MAX_PARAM_CHARS = 6000
+
+
+class MlflowTracking:
+    """One MLflow run per `kedro run`, written with MLflow's own API (settings in conf/*/mlflow.yml).
+
+    The run holds every parameter the pipeline reads (flattened: `whisper_zh.peft.r`),
+    then, as the outputs are saved: the figures of `<pipeline>.metrics` as metrics
+    (`whisper_zh.finetuned.cer`) with `base_model_random` and the base model as tags,
+    the loss history of `<pipeline>.training_log` as metrics against step, and the
+    adapter of `<pipeline>.adapter` as an artifact folder. A failed run is marked
+    FAILED. Only rank 0 of a torchrun / `accelerate launch` job opens a run.
+
+    mlflow is imported only when a run is tracked: it takes tens of seconds to
+    import on 2 cores, which is also why this is a project hook and not the
+    kedro-mlflow plugin (whose CLI imports mlflow in every `kedro` command).
+    """
+
+    def __init__(self) -> None:
+        self._settings: dict[str, Any] = {}
+        self._project_path = Path.cwd()
+        self._mlflow: Any = None
+
+    @hook_impl
+    def after_context_created(self, context: Any) -> None:
+        try:
+            self._settings = dict(context.config_loader["mlflow"] or {})
+        except MissingConfigException:
+            self._settings = {}
+        self._project_path = Path(context.project_path)
+
+    def _tracking_uri(self) -> str:
+        uri = str(self._settings.get("tracking_uri", "sqlite:///mlflow.db"))
+        prefix = "sqlite:///"
+        # A relative SQLite path belongs to the project, wherever kedro was started.
+        if uri.startswith(prefix) and not Path(uri[len(prefix) :]).is_absolute():
+            return prefix + str(self._project_path / uri[len(prefix) :])
+        return uri
+
+    @hook_impl
+    def before_pipeline_run(
+        self, run_params: dict[str, Any], pipeline: Pipeline, catalog: DataCatalog
+    ) -> None:
+        self._mlflow = None
+        if not self._settings.get("enabled", False) or int(os.environ.get("RANK", "0")) != 0:
+            return
+        import mlflow  # noqa: PLC0415 (see the class docstring)
+
+        mlflow.set_tracking_uri(self._tracking_uri())
+        name = str(self._settings.get("experiment", "peft_pipelines"))
+        if mlflow.get_experiment_by_name(name) is None:
+            artifacts = self._project_path / str(
+                self._settings.get("artifact_location", "mlartifacts")
+            )
+            mlflow.create_experiment(name, artifact_location=artifacts.as_uri())
+        mlflow.set_experiment(name)
+        pipelines = run_params.get("pipeline_names") or ["__default__"]
+        mlflow.start_run(run_name="+".join(pipelines))
+        self._mlflow = mlflow
+        params: dict[str, Any] = {}
+        for dataset in sorted(pipeline.inputs()):
+            if dataset.startswith("params:"):
+                params.update(_flatten(catalog.load(dataset), dataset.removeprefix("params:")))
+        mlflow.log_params(
+            {
+                key: text
+                if len(text := str(value)) <= _MAX_PARAM_CHARS
+                else text[: _MAX_PARAM_CHARS - 3] + "..."
+                for key, value in params.items()
+            }
+        )
+        mlflow.set_tags(
+            {
+                "kedro.pipelines": ",".join(pipelines),
+                "kedro.env": str(run_params.get("env") or "local"),
+                **{
+                    f"kedro.{key}": ",".join(map(str, run_params[key]))
+                    for key in ("from_nodes", "to_nodes", "node_names", "tags")
+                    if run_params.get(key)
+                },
+            }
+        )
+
+    @hook_impl
+    def after_dataset_saved(self, dataset_name: str, data: Any, node: Any) -> None:
+        mlflow = self._mlflow
+        if mlflow is None:
+            return
+        pipeline, _, output = dataset_name.rpartition(".")
+        if output == "metrics" and isinstance(data, dict):
+            figures = {k: v for k, v in data.items() if k not in {"seed", "peft_config"}}
+            mlflow.log_metrics(
+                {f"{pipeline}.{name}": value for name, value in _numeric_leaves(figures).items()}
+            )
+            mlflow.set_tags(
+                {
+                    "base_model_random": str(bool(data.get("base_model_random"))).lower(),
+                    f"{pipeline}.base_model": str(data.get("base_model")),
+                }
+            )
+        elif output == "training_log" and isinstance(data, dict):
+            for entry in data.get("log_history", []):
+                losses = {k: float(v) for k, v in entry.items() if k in {"loss", "eval_loss"}}
+                if losses:
+                    mlflow.log_metrics(
+                        {f"{pipeline}.{k}": v for k, v in losses.items()},
+                        step=int(entry.get("step", 0)),
+                    )
+        elif output == "adapter" and hasattr(data, "save_pretrained"):
+            with tempfile.TemporaryDirectory() as folder:
+                data.save_pretrained(folder)
+                mlflow.log_artifacts(folder, artifact_path=f"{pipeline}/adapter")
+
+    @hook_impl
+    def after_pipeline_run(self) -> None:
+        if self._mlflow is not None:
+            self._mlflow.end_run("FINISHED")
+            self._mlflow = None
+
+    @hook_impl
+    def on_pipeline_error(self) -> None:
+        if self._mlflow is not None:
+            self._mlflow.end_run("FAILED")
+            self._mlflow = None
+
+
+def _saved_path(catalog: DataCatalog, dataset_name: str) -> str | None:
+    """The file or folder the catalog writes ``dataset_name`` to, wrapped datasets included."""
+    config: Any = catalog.config_resolver.resolve_pattern(dataset_name)
+    while isinstance(config, dict):
+        for key in ("filepath", "path"):
+            if key in config:
+                path = Path(config[key])
+                # The catalog makes paths absolute; inside the project, the short form reads better.
+                return str(
+                    path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path
+                )
+        config = config.get("dataset")
+    return None
+
+
+def headline(metrics: dict[str, Any]) -> str:
+    """The figures a person looks at first, from a pipeline's metrics.json."""
+    parts = []
+    base, tuned = metrics.get("base", {}), metrics.get("finetuned", {})
+    for key, label, fmt in (
+        ("cer", "CER", "{:.1%}"),
+        ("wer", "WER", "{:.1%}"),
+        ("perplexity", "perplexity", "{:.2f}"),
+    ):
+        if key in base and key in tuned:
+            parts.append(f"{label} {fmt.format(base[key])} -> {fmt.format(tuned[key])}")
+    pretrained = metrics.get("pretrained", {})
+    if "cer" in pretrained:
+        parts.append(f"CER {pretrained['cer']:.1%}")
+    where = f"{metrics.get('split', '?')}, n={base.get('n', pretrained.get('n', '?'))}"
+    random = "; RANDOM-WEIGHT BASE" if metrics.get("base_model_random") else ""
+    return f"{', '.join(parts) or 'no figures'} ({where}{random})"
+
+
+class RunSummary:
+    """Prints one line per pipeline when a run ends: the headline figures, the metrics and the adapter.
+
+    A plain print, not a log record: Kedro's rich log handler wraps long records
+    to the terminal's width, and this line is meant to be copied whole.
+    """
+
+    def __init__(self) -> None:
+        self._metrics: dict[str, dict[str, Any]] = {}
+        self._adapters: set[str] = set()
+
+    @hook_impl
+    def before_pipeline_run(self, run_params: dict[str, Any]) -> None:
+        self._metrics, self._adapters = {}, set()
+
+    @hook_impl
+    def after_dataset_saved(self, dataset_name: str, data: Any, node: Any) -> None:
+        pipeline, _, output = dataset_name.rpartition(".")
+        if output == "metrics" and isinstance(data, dict):
+            self._metrics[pipeline] = data
+        elif output == "adapter":
+            self._adapters.add(pipeline)
+
+    @hook_impl
+    def after_pipeline_run(self, run_params: dict[str, Any], catalog: DataCatalog) -> None:
+        for pipeline, metrics in self._metrics.items():
+            line = f"{pipeline}: {headline(metrics)}; metrics {_saved_path(catalog, f'{pipeline}.metrics')}"
+            if pipeline in self._adapters:
+                line += f"; adapter {_saved_path(catalog, f'{pipeline}.adapter')}"
+            print(line, flush=True)  # noqa: T201 (see the class docstring)

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from tqdm.auto import tqdm
 from transformers import (
     AutoModelForCausalLM,
     AutoTokenizer,
@@ -182,7 +183,8 @@ def perplexity(
     total_nll, total_tokens = 0.0, 0
     device = next(model.parameters()).device
     by_length = sorted(token_ids, key=len)
-    for start in range(0, len(by_length), batch_size):
+    batches = range(0, len(by_length), batch_size)
+    for start in tqdm(batches, desc="perplexity", unit="batch", leave=False):
         batch = tokenizer.pad(
             {"input_ids": by_length[start : start + batch_size]}, return_tensors="pt"
         )

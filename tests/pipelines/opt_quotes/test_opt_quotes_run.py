@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 from pathlib import Path
 
 import pytest
@@ -38,12 +39,14 @@ QUICK_RUN = {
 
 @pytest.fixture(scope="module")
 def finished_run(tmp_path_factory) -> Path:
-    from tests.conftest import PROJECT_ROOT  # noqa: PLC0415
+    from tests.conftest import PROJECT_ROOT, untracked  # noqa: PLC0415
 
     project = tmp_path_factory.mktemp("project")
     for name in ("pyproject.toml", ".telemetry"):
         (project / name).write_bytes((PROJECT_ROOT / name).read_bytes())
-    (project / "conf").symlink_to(PROJECT_ROOT / "conf")
+    shutil.copytree(PROJECT_ROOT / "conf", project / "conf", ignore=shutil.ignore_patterns("local"))
+    (project / "conf" / "local").mkdir()
+    untracked(project / "conf" / "local")  # tracking is tested on whisper_zh
     (project / "data").mkdir()
     (project / "data" / "01_raw").symlink_to(PROJECT_ROOT / "data" / "01_raw")
     (project / "src").mkdir()
@@ -158,3 +161,17 @@ def test_the_packaged_gguf_converts_once_into_a_real_pretrained_fp16_model(tmp_p
     text = "The best way to predict the future is to invent it."
     result = perplexity(model, tokenizer, [tokenizer(text)["input_ids"]])
     assert result["perplexity"] < 200
+
+
+def test_the_notebook_shows_metrics_plots_generations_and_a_new_continuation(finished_run):
+    from tests.conftest import execute_notebook, notebook_output_text  # noqa: PLC0415
+
+    book = execute_notebook("opt_quotes.ipynb", finished_run)
+    text = notebook_output_text(book)
+    assert "RANDOM weights" in text
+    assert "perplexity" in text and "Two things are infinite" in text
+    assert "The best way to learn is " in text
+    images = [
+        o for c in book.cells for o in c.get("outputs", []) if "image/png" in o.get("data", {})
+    ]
+    assert len(images) == 2

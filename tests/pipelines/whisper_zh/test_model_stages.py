@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import subprocess
@@ -72,15 +73,19 @@ def finished_run(tmp_path_factory) -> Path:
     (project / "data").mkdir()
     (project / "data" / "01_raw").symlink_to(PROJECT_ROOT / "data" / "01_raw")
     (project / "src").mkdir()
+    _run_whisper_zh(project, QUICK_RUN)
+    return project
+
+
+def _run_whisper_zh(project: Path, runtime_params: dict, **run_args) -> None:
     cwd = os.getcwd()
     os.chdir(project)
     try:
         bootstrap_project(project)
-        with KedroSession.create(project_path=project, runtime_params=QUICK_RUN) as session:
-            session.run(pipeline_name="whisper_zh")
+        with KedroSession.create(project_path=project, runtime_params=runtime_params) as session:
+            session.run(pipeline_name="whisper_zh", **run_args)
     finally:
         os.chdir(cwd)
-    return project
 
 
 def test_a_run_writes_adapter_metrics_predictions_and_summaries(finished_run):
@@ -113,6 +118,43 @@ def test_a_run_writes_adapter_metrics_predictions_and_summaries(finished_run):
     assert (finished_run / ADAPTER / "adapter_config.json").is_file()
     for figure in ("loss_curve.png", "error_rates.png"):
         assert (finished_run / REPORTS / figure).read_bytes().startswith(b"\x89PNG")
+
+
+def test_runs_with_lora_rank_4_then_2_are_two_mlflow_runs_with_their_metrics(finished_run, capsys):
+    """The module's run tracked r=4; a rerun of the model stages on the same features tracks r=2."""
+    from mlflow.tracking import MlflowClient  # noqa: PLC0415
+
+    rank_2 = copy.deepcopy(QUICK_RUN)
+    rank_2["whisper_zh"]["peft"] = {"r": 2}
+    _run_whisper_zh(finished_run, rank_2, from_nodes=["whisper_zh.add_peft_adapter"])
+    summary = [
+        line for line in capsys.readouterr().out.splitlines() if line.startswith("whisper_zh: ")
+    ]
+    assert len(summary) == 1 and "RANDOM-WEIGHT BASE" in summary[0], summary
+    assert "metrics data/08_reporting/whisper_zh/metrics.json" in summary[0]
+    assert "adapter data/06_models/whisper_zh/adapter" in summary[0]
+
+    client = MlflowClient(f"sqlite:///{finished_run / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("peft_pipelines")
+    runs = client.search_runs([experiment.experiment_id], order_by=["attributes.start_time ASC"])
+    assert [run.data.params["whisper_zh.peft.r"] for run in runs] == ["4", "2"]
+    for run in runs:
+        assert run.info.status == "FINISHED"
+        assert run.data.tags["base_model_random"] == "true"
+        assert set(run.data.metrics) >= {"whisper_zh.base.cer", "whisper_zh.finetuned.cer"}
+        history = client.get_metric_history(run.info.run_id, "whisper_zh.loss")
+        assert [point.step for point in history] == [1, 2, 3, 4]
+        adapter = {a.path for a in client.list_artifacts(run.info.run_id, "whisper_zh/adapter")}
+        assert "whisper_zh/adapter/adapter_config.json" in adapter
+
+
+def test_the_notebook_shows_metrics_plots_predictions_and_a_new_transcript(finished_run):
+    from tests.conftest import execute_notebook, notebook_output_text  # noqa: PLC0415
+
+    text = notebook_output_text(execute_notebook("whisper_zh.ipynb", finished_run))
+    assert "RANDOM weights" in text
+    assert "finetuned" in text and "base_prediction" in text
+    assert "transcript:" in text and "reference:" in text
 
 
 def test_a_75_second_stereo_44k1_file_is_transcribed_in_several_windows(finished_run, tmp_path):

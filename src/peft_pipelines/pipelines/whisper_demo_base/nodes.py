@@ -28,6 +28,7 @@ import pandas as pd
 import soundfile as sf
 import torch
 from datasets import Dataset, DatasetDict, Features, Value
+from tqdm.auto import tqdm
 from transformers import WhisperFeatureExtractor, WhisperForConditionalGeneration
 
 from peft_pipelines.data_quality import record_split, stage_report, summarise_data_quality
@@ -305,7 +306,8 @@ def evaluate_demo_base(
     split = features[split_name]
     batch_size = int(evaluation.get("batch_size", 32))
     references, predictions = [], []
-    for start in range(0, len(split), batch_size):
+    batches = range(0, len(split), batch_size)
+    for start in tqdm(batches, desc=f"transcribe {split_name}", unit="batch"):
         rows = split[start : start + batch_size]
         references += rows["sentence"]
         predictions += generate_transcripts(

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 from datasets import DatasetDict
 from peft import PeftModel
+from tqdm.auto import tqdm
 from transformers import WhisperProcessor
 
 from peft_pipelines.speech.collator import collator_for
@@ -98,7 +99,9 @@ def evaluate_transcription(
     adapter.eval()
     batch_size = int(evaluation.get("batch_size", 16))
     references, base_predictions, tuned_predictions = [], [], []
-    for start in range(0, len(split), batch_size):
+    batches = range(0, len(split), batch_size)
+    label = f"transcribe {evaluation.get('split', 'test')}: base + fine-tuned"
+    for start in tqdm(batches, desc=label, unit="batch"):
         rows = split[start : start + batch_size]
         references += rows["sentence"]
         clips = [np.asarray(m) for m in rows["log_mel"]]

@@ -1,0 +1,38 @@
+"""The end-of-run line and the MLflow parameter flattening, on hand-made inputs."""
+
+from peft_pipelines.hooks import _flatten, _numeric_leaves, headline
+
+
+def test_headline_gives_error_rates_in_percent_and_flags_a_random_base():
+    metrics = {
+        "base": {"cer": 0.702, "wer": 0.92, "n": 25},
+        "finetuned": {"cer": 0.335, "wer": 0.6, "n": 25},
+        "split": "test",
+        "base_model_random": True,
+    }
+    assert headline(metrics) == (
+        "CER 70.2% -> 33.5%, WER 92.0% -> 60.0% (test, n=25; RANDOM-WEIGHT BASE)"
+    )
+
+
+def test_headline_gives_perplexity_and_a_pretrained_cer():
+    perplexity = {
+        "base": {"perplexity": 75.517, "n": 80},
+        "finetuned": {"perplexity": 56.31, "n": 80},
+        "split": "heldout",
+        "base_model_random": False,
+    }
+    assert headline(perplexity) == "perplexity 75.52 -> 56.31 (heldout, n=80)"
+    demo_base = {"pretrained": {"cer": 0.0764, "n": 250}, "split": "test"}
+    assert headline(demo_base) == "CER 7.6% (test, n=250)"
+
+
+def test_parameters_flatten_to_dotted_names_and_metrics_keep_only_numbers():
+    peft = {"r": 4, "target_modules": ["q_proj", "v_proj"], "extra": {}}
+    assert _flatten(peft, "whisper_zh.peft") == {
+        "whisper_zh.peft.r": 4,
+        "whisper_zh.peft.target_modules": ["q_proj", "v_proj"],
+        "whisper_zh.peft.extra": {},
+    }
+    leaves = _numeric_leaves({"base": {"cer": 0.5, "n": 4}, "note": "x", "base_model_random": True})
+    assert leaves == {"base.cer": 0.5, "base.n": 4.0}
