@@ -87,6 +87,7 @@ class MlflowTracking:
         self._settings: dict[str, Any] = {}
         self._project_path = Path.cwd()
         self._mlflow: Any = None
+        self._any_random_base = False
 
     @hook_impl
     def after_context_created(self, context: Any) -> None:
@@ -108,7 +109,7 @@ class MlflowTracking:
     def before_pipeline_run(
         self, run_params: dict[str, Any], pipeline: Pipeline, catalog: DataCatalog
     ) -> None:
-        self._mlflow = None
+        self._mlflow, self._any_random_base = None, False
         if not self._settings.get("enabled", False) or int(os.environ.get("RANK", "0")) != 0:
             return
         import mlflow  # noqa: PLC0415 (see the class docstring)
@@ -159,9 +160,13 @@ class MlflowTracking:
             mlflow.log_metrics(
                 {f"{pipeline}.{name}": value for name, value in _numeric_leaves(figures).items()}
             )
+            random = bool(data.get("base_model_random"))
+            # A run of several pipelines is flagged if any of their bases is random.
+            self._any_random_base = self._any_random_base or random
             mlflow.set_tags(
                 {
-                    "base_model_random": str(bool(data.get("base_model_random"))).lower(),
+                    "base_model_random": str(self._any_random_base).lower(),
+                    f"{pipeline}.base_model_random": str(random).lower(),
                     f"{pipeline}.base_model": str(data.get("base_model")),
                 }
             )

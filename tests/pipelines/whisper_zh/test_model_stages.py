@@ -141,6 +141,7 @@ def test_runs_with_lora_rank_4_then_2_are_two_mlflow_runs_with_their_metrics(fin
     for run in runs:
         assert run.info.status == "FINISHED"
         assert run.data.tags["base_model_random"] == "true"
+        assert run.data.tags["whisper_zh.base_model_random"] == "true"
         assert set(run.data.metrics) >= {"whisper_zh.base.cer", "whisper_zh.finetuned.cer"}
         history = client.get_metric_history(run.info.run_id, "whisper_zh.loss")
         assert [point.step for point in history] == [1, 2, 3, 4]
