@@ -58,7 +58,7 @@ lint: $(STAMP)
 viz: $(STAMP)
 	$(BIN)/python -m peft_pipelines.viz_site --serve --port 4141
 
-# The runs kedro-mlflow recorded (conf/base/mlflow.yml): http://127.0.0.1:5000
+# The runs the MlflowTracking hook recorded (conf/base/mlflow.yml): http://127.0.0.1:5000
 mlflow-ui: $(STAMP)
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow.db --host 127.0.0.1 --port 5000
 

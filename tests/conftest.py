@@ -97,31 +97,30 @@ def small_corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-def untracked(conf_local: Path) -> None:
-    """conf/local/mlflow.yml with the README's off switch: runs that do not test tracking skip
-    MLflow (importing it and creating a store cost tens of seconds on 2 cores)."""
-    (conf_local / "mlflow.yml").write_text("enabled: false\n")
+def copy_project(root: Path, *, tracked: bool = False) -> Path:
+    """This Kedro project's config in ``root``, bundled inputs linked in: runs write there,
+    never into the real data/ folder.
+
+    Untracked unless ``tracked``: conf/local/mlflow.yml gets the README's off switch, as
+    importing MLflow and creating its store cost tens of seconds on 2 cores.
+    """
+    for name in ("pyproject.toml", ".telemetry"):
+        shutil.copy(PROJECT_ROOT / name, root / name)
+    shutil.copytree(PROJECT_ROOT / "conf", root / "conf", ignore=shutil.ignore_patterns("local"))
+    (root / "conf" / "local").mkdir()
+    if not tracked:
+        (root / "conf" / "local" / "mlflow.yml").write_text("enabled: false\n")
+    (root / "data").mkdir()
+    (root / "data" / "01_raw").symlink_to(PROJECT_ROOT / "data" / "01_raw")
+    (root / "src").mkdir()  # the package itself is imported from the installed project
+    return root
 
 
 @pytest.fixture
 def scratch_project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A copy of this Kedro project's config in a temporary folder (the cwd), bundled inputs linked in.
-
-    Pipeline runs write their outputs there, never into the real data/ folder, and are
-    not tracked in MLflow.
-    """
+    """An untracked copy of the project (``copy_project``) in a temporary folder, the cwd."""
     monkeypatch.chdir(tmp_path)
-    for name in ("pyproject.toml", ".telemetry"):
-        shutil.copy(PROJECT_ROOT / name, tmp_path / name)
-    shutil.copytree(
-        PROJECT_ROOT / "conf", tmp_path / "conf", ignore=shutil.ignore_patterns("local")
-    )
-    (tmp_path / "conf" / "local").mkdir()
-    untracked(tmp_path / "conf" / "local")
-    (tmp_path / "data").mkdir()
-    (tmp_path / "data" / "01_raw").symlink_to(PROJECT_ROOT / "data" / "01_raw")
-    (tmp_path / "src").mkdir()  # the package itself is imported from the installed project
-    return tmp_path
+    return copy_project(tmp_path)
 
 
 # A Whisper small enough to train in seconds: 5 s window (500 frames), one layer each side.

@@ -14,7 +14,6 @@ from __future__ import annotations
 import functools
 import json
 import os
-import shutil
 import subprocess
 import sys
 import threading
@@ -62,14 +61,9 @@ def test_strip_remote_assets_removes_only_off_machine_tags(tmp_path: Path) -> No
 
 @pytest.fixture(scope="module")
 def viz_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from tests.conftest import PROJECT_ROOT  # noqa: PLC0415
+    from tests.conftest import copy_project  # noqa: PLC0415
 
-    project = tmp_path_factory.mktemp("viz_project")
-    for name in ("pyproject.toml", ".telemetry"):
-        shutil.copy(PROJECT_ROOT / name, project / name)
-    shutil.copytree(PROJECT_ROOT / "conf", project / "conf", ignore=shutil.ignore_patterns("local"))
-    (project / "conf" / "local").mkdir()
-    (project / "src").mkdir()  # the package itself is imported from the installed project
+    project = copy_project(tmp_path_factory.mktemp("viz_project"))
     subprocess.run(
         [sys.executable, "-m", "peft_pipelines.viz_site", "--project-dir", str(project)],
         check=True,

@@ -42,26 +42,23 @@ class CorpusLocationCheck:
                 raise SystemExit(message)
 
 
-def _numeric_leaves(tree: Any, prefix: str = "") -> dict[str, float]:
-    """The int/float leaves of a nested dict, keyed by their dotted path (bools excluded)."""
-    if isinstance(tree, dict):
-        leaves: dict[str, float] = {}
-        for key, value in tree.items():
-            leaves.update(_numeric_leaves(value, f"{prefix}{key}."))
-        return leaves
-    if isinstance(tree, int | float) and not isinstance(tree, bool):
-        return {prefix.rstrip("."): float(tree)}
-    return {}
-
-
-def _flatten(tree: Any, prefix: str) -> dict[str, Any]:
-    """A nested dict as {dotted.key: leaf}: parameters as MLflow shows them."""
+def _flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
+    """A nested dict as {dotted.key: leaf}: parameters and metrics as MLflow shows them."""
     if isinstance(tree, dict) and tree:
         flat: dict[str, Any] = {}
         for key, value in tree.items():
-            flat.update(_flatten(value, f"{prefix}.{key}"))
+            flat.update(_flatten(value, f"{prefix}.{key}" if prefix else str(key)))
         return flat
     return {prefix: tree}
+
+
+def _numeric_leaves(tree: Any, prefix: str = "") -> dict[str, float]:
+    """The int/float leaves of ``_flatten(tree, prefix)`` (bools excluded): what MLflow takes as metrics."""
+    return {
+        key: float(value)
+        for key, value in _flatten(tree, prefix).items()
+        if isinstance(value, int | float) and not isinstance(value, bool)
+    }
 
 
 # MLflow refuses longer parameter values; a cut value says so at its end.
@@ -157,9 +154,7 @@ class MlflowTracking:
         pipeline, _, output = dataset_name.rpartition(".")
         if output == "metrics" and isinstance(data, dict):
             figures = {k: v for k, v in data.items() if k not in {"seed", "peft_config"}}
-            mlflow.log_metrics(
-                {f"{pipeline}.{name}": value for name, value in _numeric_leaves(figures).items()}
-            )
+            mlflow.log_metrics(_numeric_leaves(figures, pipeline))
             random = bool(data.get("base_model_random"))
             # A run of several pipelines is flagged if any of their bases is random.
             self._any_random_base = self._any_random_base or random

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import shutil
 from pathlib import Path
 
 import pytest
@@ -39,17 +38,9 @@ QUICK_RUN = {
 
 @pytest.fixture(scope="module")
 def finished_run(tmp_path_factory) -> Path:
-    from tests.conftest import PROJECT_ROOT, untracked  # noqa: PLC0415
+    from tests.conftest import copy_project  # noqa: PLC0415
 
-    project = tmp_path_factory.mktemp("project")
-    for name in ("pyproject.toml", ".telemetry"):
-        (project / name).write_bytes((PROJECT_ROOT / name).read_bytes())
-    shutil.copytree(PROJECT_ROOT / "conf", project / "conf", ignore=shutil.ignore_patterns("local"))
-    (project / "conf" / "local").mkdir()
-    untracked(project / "conf" / "local")  # tracking is tested on whisper_zh
-    (project / "data").mkdir()
-    (project / "data" / "01_raw").symlink_to(PROJECT_ROOT / "data" / "01_raw")
-    (project / "src").mkdir()
+    project = copy_project(tmp_path_factory.mktemp("project"))  # tracking is tested on whisper_zh
     bootstrap_project(project)
     with pytest.MonkeyPatch.context() as patch:
         patch.chdir(project)

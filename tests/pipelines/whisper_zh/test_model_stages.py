@@ -64,15 +64,9 @@ def _speech_file(path: Path, seconds: float, rate: int = 44100) -> Path:
 @pytest.fixture(scope="module")
 def finished_run(tmp_path_factory) -> Path:
     """One whole whisper_zh run in a scratch copy of the project."""
-    from tests.conftest import PROJECT_ROOT  # noqa: PLC0415
+    from tests.conftest import copy_project  # noqa: PLC0415
 
-    project = tmp_path_factory.mktemp("project")
-    for name in ("pyproject.toml", ".telemetry"):
-        (project / name).write_bytes((PROJECT_ROOT / name).read_bytes())
-    subprocess.run(["cp", "-r", str(PROJECT_ROOT / "conf"), str(project / "conf")], check=True)
-    (project / "data").mkdir()
-    (project / "data" / "01_raw").symlink_to(PROJECT_ROOT / "data" / "01_raw")
-    (project / "src").mkdir()
+    project = copy_project(tmp_path_factory.mktemp("project"), tracked=True)
     _run_whisper_zh(project, QUICK_RUN)
     return project
 
