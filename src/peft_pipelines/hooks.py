@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import logging
-import os
 import tempfile
 from pathlib import Path
 from typing import Any
 
 from kedro.config import MissingConfigException
 from kedro.framework.hooks import hook_impl
-from kedro.io import DataCatalog
+from kedro.io import DataCatalog, MemoryDataset
 from kedro.pipeline import Pipeline
+
+from peft_pipelines.distributed import is_rank_zero, process_rank, world_size
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +41,33 @@ class CorpusLocationCheck:
                 )
                 logger.error(message)
                 raise SystemExit(message)
+
+
+class RankZeroWrites:
+    """In a multi-process job (torchrun, ``accelerate launch``), only rank 0 writes the catalog's outputs.
+
+    Every process runs the same nodes, so without this each would save the same
+    adapter, log and reports to the same paths at once. On the other ranks the
+    pipeline's outputs become in-memory datasets before any node runs: later
+    nodes of the same run still get them, nothing reaches the disk. (The
+    Trainer saves checkpoints from rank 0 alone by itself.)
+    """
+
+    @hook_impl
+    def before_pipeline_run(
+        self, run_params: dict[str, Any], pipeline: Pipeline, catalog: DataCatalog
+    ) -> None:
+        if is_rank_zero():
+            return
+        outputs = sorted(pipeline.all_outputs())
+        for name in outputs:
+            catalog[name] = MemoryDataset(copy_mode="assign")
+        logger.info(
+            "Rank %d of %d: outputs kept in memory, rank 0 writes them: %s",
+            process_rank(),
+            world_size(),
+            ", ".join(outputs),
+        )
 
 
 def _flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
@@ -107,7 +135,7 @@ class MlflowTracking:
         self, run_params: dict[str, Any], pipeline: Pipeline, catalog: DataCatalog
     ) -> None:
         self._mlflow, self._any_random_base = None, False
-        if not self._settings.get("enabled", False) or int(os.environ.get("RANK", "0")) != 0:
+        if not self._settings.get("enabled", False) or not is_rank_zero():
             return
         import mlflow  # noqa: PLC0415 (see the class docstring)
 
@@ -250,6 +278,8 @@ class RunSummary:
 
     @hook_impl
     def after_pipeline_run(self, run_params: dict[str, Any], catalog: DataCatalog) -> None:
+        if not is_rank_zero():
+            return
         for pipeline, metrics in self._metrics.items():
             line = f"{pipeline}: {headline(metrics)}; metrics {_saved_path(catalog, f'{pipeline}.metrics')}"
             if pipeline in self._adapters:

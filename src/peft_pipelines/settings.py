@@ -9,9 +9,9 @@ Experiment tracking: the MlflowTracking hook, set up by conf/*/mlflow.yml.
 
 from kedro.config import OmegaConfigLoader
 
-from peft_pipelines.hooks import CorpusLocationCheck, MlflowTracking, RunSummary
+from peft_pipelines.hooks import CorpusLocationCheck, MlflowTracking, RankZeroWrites, RunSummary
 
-HOOKS = (CorpusLocationCheck(), MlflowTracking(), RunSummary())
+HOOKS = (CorpusLocationCheck(), RankZeroWrites(), MlflowTracking(), RunSummary())
 
 CONFIG_LOADER_CLASS = OmegaConfigLoader
 CONFIG_LOADER_ARGS = {

@@ -21,6 +21,8 @@ from transformers import (
     WhisperForConditionalGeneration,
 )
 
+from peft_pipelines.distributed import local_rank
+
 logger = logging.getLogger(__name__)
 
 
@@ -100,8 +102,8 @@ def use_dequantizing_int8_path_on_cpu(model: torch.nn.Module) -> int:
 
 
 def training_device() -> str:
-    """The first GPU when there is one, else the CPU."""
-    return "cuda:0" if torch.cuda.is_available() else "cpu"
+    """This process's GPU (``LOCAL_RANK``: one per process under torchrun), else the CPU."""
+    return f"cuda:{local_rank()}" if torch.cuda.is_available() else "cpu"
 
 
 def load_base_model(manifest: dict[str, Any]) -> PreTrainedModel:
@@ -131,6 +133,11 @@ def load_base_model(manifest: dict[str, Any]) -> PreTrainedModel:
     model.config.use_cache = (
         False  # the decoder cache is useless in training and clashes with checkpointing
     )
+    if manifest["architecture"] == "whisper":
+        # Whisper's forward takes **kwargs but averages its loss over its own batch, ignoring
+        # the Trainer's token count; told otherwise, the Trainer multiplies that loss by the
+        # number of processes, which under DDP doubles (x N) the loss and gradients it sees.
+        model.accepts_loss_kwargs = False
     checkpointing = bool(manifest.get("gradient_checkpointing", False))
     if quantization != "none":
         model = prepare_model_for_kbit_training(

@@ -32,6 +32,8 @@ from transformers import (
     TrainingArguments,
 )
 
+from peft_pipelines.training.base_model import training_device
+
 logger = logging.getLogger(__name__)
 
 FINGERPRINT_FILE = "run_fingerprint.json"
@@ -58,22 +60,37 @@ def last_complete_checkpoint(folder: Path) -> Path | None:
     return max(complete)[1] if complete else None
 
 
-def _checkpoint_to_resume(folder: Path, fingerprint: str, resume: bool) -> Path | None:
+def _why_not_resume(folder: Path, fingerprint: str, resume: bool) -> str | None:
+    """Why the checkpoints in ``folder`` must not be resumed from; None if the last complete one may."""
     saved = folder / FINGERPRINT_FILE
+    if not resume:
+        return "resume is off in the training parameters"
+    if not saved.is_file():
+        return f"no {FINGERPRINT_FILE} beside them"
+    if json.loads(saved.read_text())["fingerprint"] != fingerprint:
+        return "they were made with other data or parameters"
+    if last_complete_checkpoint(folder) is None:
+        return "none of them is complete"
+    return None
+
+
+def _checkpoint_to_resume(
+    folder: Path, fingerprint: str, resume: bool, *, may_write: bool = True
+) -> Path | None:
+    """The checkpoint to resume from, if any; stale checkpoints are moved aside (by the writer only).
+
+    In a multi-process job rank 0 decides first (``may_write``) and the other
+    ranks then read the same decision from the folder it left behind.
+    """
     if not folder.is_dir() or not any(folder.glob("checkpoint-*")):
         return None
-    reason = None
-    if not resume:
-        reason = "resume is off in the training parameters"
-    elif not saved.is_file():
-        reason = f"no {FINGERPRINT_FILE} beside them"
-    elif json.loads(saved.read_text())["fingerprint"] != fingerprint:
-        reason = "they were made with other data or parameters"
-    elif (checkpoint := last_complete_checkpoint(folder)) is None:
-        reason = "none of them is complete"
+    reason = _why_not_resume(folder, fingerprint, resume)
     if reason is None:
+        checkpoint = last_complete_checkpoint(folder)
         logger.info("Resuming training from %s (same data and parameters)", checkpoint)
         return checkpoint
+    if not may_write:
+        return None
     stale = folder.with_name(folder.name + ".stale")
     logger.warning(
         "Not resuming from the checkpoints in %s: %s. Starting afresh; moved them to %s",
@@ -166,10 +183,6 @@ def fit_model(
             "eval_data": eval_dataset._fingerprint if eval_dataset is not None else None,
         }
     )
-    resume_from = _checkpoint_to_resume(folder, fingerprint, bool(training.get("resume", True)))
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / FINGERPRINT_FILE).write_text(json.dumps({"fingerprint": fingerprint}))
-
     arguments_class = Seq2SeqTrainingArguments if seq2seq else TrainingArguments
     arguments = arguments_class(
         output_dir=str(folder),
@@ -180,8 +193,28 @@ def fit_model(
             "prediction_loss_only": True,
             "remove_unused_columns": False,
             "label_names": ["labels"],
+            # Where the base model was loaded. Without it a job of several CPU
+            # processes (torchrun on a machine without GPU) is not run as DDP.
+            "use_cpu": training_device() == "cpu",
             **{k: v for k, v in training.items() if k not in CORE_KEYS},
         },
+    )
+    # Under torchrun the arguments have joined the process group by now: the main
+    # process sorts out the checkpoint folder while the others wait, then they
+    # read its decision (only the main process writes, as the Trainer saves).
+    with arguments.main_process_first(desc="checkpoint folder"):
+        writer = arguments.process_index == 0
+        resume_from = _checkpoint_to_resume(
+            folder, fingerprint, bool(training.get("resume", True)), may_write=writer
+        )
+        if writer:
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / FINGERPRINT_FILE).write_text(json.dumps({"fingerprint": fingerprint}))
+    logger.info(
+        "Training on %s, process %d of world size %d",
+        arguments.device,
+        arguments.process_index,
+        arguments.world_size,
     )
     callbacks: list[TrainerCallback] = []
     if uses_adalora(model):
