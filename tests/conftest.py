@@ -12,9 +12,11 @@ import numpy as np
 import pytest
 import soundfile
 
+from peft_pipelines.scratch_project import copy_project
 from peft_pipelines.speech.corpus import COMMON_VOICE_COLUMNS
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
+__all__ = ["copy_project"]  # re-exported for the test modules
 BUNDLED_CORPUS = PROJECT_ROOT / "data" / "01_raw" / "common_voice_zh_sample"
 PROCESSOR_DIR = PROJECT_ROOT / "data" / "01_raw" / "whisper_processor"
 CV_COLUMNS = list(COMMON_VOICE_COLUMNS)
@@ -94,25 +96,6 @@ def small_corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
             ]
             extra = ("c0ffee\tmalformed.mp3\t只有三列",)
         write_tsv(root / f"{split}.tsv", rows, extra)
-    return root
-
-
-def copy_project(root: Path, *, tracked: bool = False) -> Path:
-    """This Kedro project's config in ``root``, bundled inputs linked in: runs write there,
-    never into the real data/ folder.
-
-    Untracked unless ``tracked``: conf/local/mlflow.yml gets the README's off switch, as
-    importing MLflow and creating its store cost tens of seconds on 2 cores.
-    """
-    for name in ("pyproject.toml", ".telemetry"):
-        shutil.copy(PROJECT_ROOT / name, root / name)
-    shutil.copytree(PROJECT_ROOT / "conf", root / "conf", ignore=shutil.ignore_patterns("local"))
-    (root / "conf" / "local").mkdir()
-    if not tracked:
-        (root / "conf" / "local" / "mlflow.yml").write_text("enabled: false\n")
-    (root / "data").mkdir()
-    (root / "data" / "01_raw").symlink_to(PROJECT_ROOT / "data" / "01_raw")
-    (root / "src").mkdir()  # the package itself is imported from the installed project
     return root
 
 

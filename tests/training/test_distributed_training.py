@@ -19,7 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import TINY_ARCHITECTURE, copy_project
+from peft_pipelines.scratch_project import copy_project, run_pipeline
+from tests.conftest import TINY_ARCHITECTURE
 
 pytestmark = pytest.mark.slow
 
@@ -48,30 +49,16 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
-def _prepare(project: Path) -> None:
-    from kedro.framework.session import KedroSession  # noqa: PLC0415
-    from kedro.framework.startup import bootstrap_project  # noqa: PLC0415
-
-    cwd = os.getcwd()
-    os.chdir(project)
-    try:
-        bootstrap_project(project)
-        with KedroSession.create(
-            project_path=project, runtime_params=DATA_AND_ADAPTER_PARAMS
-        ) as session:
-            session.run(
-                pipeline_name="whisper_zh",
-                to_nodes=["whisper_zh.add_peft_adapter", "whisper_zh.report_data_quality"],
-            )
-    finally:
-        os.chdir(cwd)
-
-
 @pytest.fixture(scope="module")
 def two_rank_run(tmp_path_factory) -> dict:
     """Rank 0 in one project copy, rank 1 in another, both tracked by MLflow; their logs."""
     rank0 = copy_project(tmp_path_factory.mktemp("rank0"))
-    _prepare(rank0)
+    run_pipeline(
+        rank0,
+        "whisper_zh",
+        DATA_AND_ADAPTER_PARAMS,
+        to_nodes=["whisper_zh.add_peft_adapter", "whisper_zh.report_data_quality"],
+    )
     (rank0 / "conf" / "local" / "mlflow.yml").unlink()  # the two-process job is tracked
     rank1 = tmp_path_factory.mktemp("rank1") / "project"
     shutil.copytree(rank0, rank1, symlinks=True)

@@ -152,6 +152,7 @@ def read_common_voice_release(
             _read_clip_bytes,
             batched=True,
             batch_size=CLIP_READ_BATCH,
+            writer_batch_size=CLIP_READ_BATCH,  # write each batch of clip bytes, not 1000 rows at once
             fn_kwargs={"clips_dir": str(clips_dir)},
             features=Features({**columns, "audio": Value("binary")}),
             cache_file_name=scratch_arrow_file(f"ingest-{split}"),
@@ -219,6 +220,7 @@ def read_hf_audio_dataset(
             _audio_bytes_from_hf_rows,
             batched=True,
             batch_size=CLIP_READ_BATCH,
+            writer_batch_size=CLIP_READ_BATCH,
             fn_kwargs={"audio_column": audio_column},
             remove_columns=[c for c in table.column_names if c not in keep],
             cache_file_name=scratch_arrow_file(f"ingest-{split}"),

@@ -7,10 +7,9 @@ import math
 from pathlib import Path
 
 import pytest
-from kedro.framework.session import KedroSession
-from kedro.framework.startup import bootstrap_project
 
 from peft_pipelines.io import PeftAdapterDataset
+from peft_pipelines.scratch_project import run_pipeline
 from peft_pipelines.text.causal_lm import find_packaged_file
 
 pytestmark = pytest.mark.slow
@@ -41,11 +40,7 @@ def finished_run(tmp_path_factory) -> Path:
     from tests.conftest import copy_project  # noqa: PLC0415
 
     project = copy_project(tmp_path_factory.mktemp("project"))  # tracking is tested on whisper_zh
-    bootstrap_project(project)
-    with pytest.MonkeyPatch.context() as patch:
-        patch.chdir(project)
-        with KedroSession.create(project_path=project, runtime_params=QUICK_RUN) as session:
-            session.run(pipeline_name="opt_quotes")
+    run_pipeline(project, "opt_quotes", QUICK_RUN)
     return project
 
 

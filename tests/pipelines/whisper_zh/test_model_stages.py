@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -13,10 +12,9 @@ import numpy as np
 import pandas as pd
 import pytest
 import soundfile
-from kedro.framework.session import KedroSession
-from kedro.framework.startup import bootstrap_project
 
 from peft_pipelines.io import PeftAdapterDataset
+from peft_pipelines.scratch_project import run_pipeline
 from peft_pipelines.speech.audio import decode_to_mono
 from peft_pipelines.speech.transcribe import main as transcribe_main
 from peft_pipelines.speech.transcribe import transcribe_samples
@@ -67,19 +65,8 @@ def finished_run(tmp_path_factory) -> Path:
     from tests.conftest import copy_project  # noqa: PLC0415
 
     project = copy_project(tmp_path_factory.mktemp("project"), tracked=True)
-    _run_whisper_zh(project, QUICK_RUN)
+    run_pipeline(project, "whisper_zh", QUICK_RUN)
     return project
-
-
-def _run_whisper_zh(project: Path, runtime_params: dict, **run_args) -> None:
-    cwd = os.getcwd()
-    os.chdir(project)
-    try:
-        bootstrap_project(project)
-        with KedroSession.create(project_path=project, runtime_params=runtime_params) as session:
-            session.run(pipeline_name="whisper_zh", **run_args)
-    finally:
-        os.chdir(cwd)
 
 
 def test_a_run_writes_adapter_metrics_predictions_and_summaries(finished_run):
@@ -120,7 +107,7 @@ def test_runs_with_lora_rank_4_then_2_are_two_mlflow_runs_with_their_metrics(fin
 
     rank_2 = copy.deepcopy(QUICK_RUN)
     rank_2["whisper_zh"]["peft"] = {"r": 2}
-    _run_whisper_zh(finished_run, rank_2, from_nodes=["whisper_zh.add_peft_adapter"])
+    run_pipeline(finished_run, "whisper_zh", rank_2, from_nodes=["whisper_zh.add_peft_adapter"])
     summary = [
         line for line in capsys.readouterr().out.splitlines() if line.startswith("whisper_zh: ")
     ]

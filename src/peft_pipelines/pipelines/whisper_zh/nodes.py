@@ -187,6 +187,9 @@ def resample_to_16k(
             _decode_batch,
             batched=True,
             batch_size=int(audio.get("batch_size", 32)),
+            # map buffers writer_batch_size rows (1000 by default) before writing; a batch at a
+            # time keeps memory flat however large the corpus is (benchmarks/data_stages_memory.py).
+            writer_batch_size=int(audio.get("batch_size", 32)),
             num_proc=audio.get("num_proc"),
             fn_kwargs={"sampling_rate": rate, "max_seconds": max_seconds},
             remove_columns=[c for c in rows.column_names if c not in (ROW_ID_COLUMN, "sentence")],
@@ -270,6 +273,7 @@ def extract_features_and_labels(
             _features_batch,
             batched=True,
             batch_size=int(features.get("batch_size", 32)),
+            writer_batch_size=int(features.get("batch_size", 32)),  # flat memory, as above
             num_proc=features.get("num_proc"),
             fn_kwargs={
                 "processor": processor,
