@@ -7,10 +7,13 @@ Every stage returns its dataset and a stage report of the rows it dropped, so
 from __future__ import annotations
 
 import logging
+import os
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
 from datasets import Array2D, DatasetDict, Features, Sequence, Value
+from datasets.fingerprint import Hasher
 from transformers import AutoConfig, WhisperFeatureExtractor, WhisperProcessor
 
 from peft_pipelines.data_quality import (
@@ -106,31 +109,35 @@ def prune_columns(
     return DatasetDict(pruned), report
 
 
+def _decode_clip(
+    data: bytes, sampling_rate: int, max_seconds: float
+) -> tuple[np.ndarray, str, str]:
+    """One clip's samples at ``sampling_rate``, or no samples and why it is dropped."""
+    try:
+        samples = decode_to_mono(data, sampling_rate)
+    except UndecodableAudioError as error:
+        return np.zeros(0, np.float32), "undecodable_audio", str(error)[:300]
+    seconds = len(samples) / sampling_rate
+    if seconds > max_seconds:
+        detail = f"{seconds:.2f} s > the model's {max_seconds:g} s window"
+        return np.zeros(0, np.float32), "audio_too_long", detail
+    return samples, "", ""
+
+
 def _decode_batch(
-    batch: dict[str, list], sampling_rate: int, max_seconds: float
+    batch: dict[str, list], sampling_rate: int, max_seconds: float, threads: int
 ) -> dict[str, list]:
-    audio, durations, reasons, details = [], [], [], []
-    for data in batch["audio"]:
-        try:
-            samples = decode_to_mono(data, sampling_rate)
-        except UndecodableAudioError as error:
-            samples, reason, detail = np.zeros(0, np.float32), "undecodable_audio", str(error)[:300]
-        else:
-            seconds = len(samples) / sampling_rate
-            reason, detail = "", ""
-            if seconds > max_seconds:
-                reason = "audio_too_long"
-                detail = f"{seconds:.2f} s > the model's {max_seconds:g} s window"
-                samples = np.zeros(0, np.float32)
-        audio.append(samples)
-        durations.append(len(samples) / sampling_rate)
-        reasons.append(reason)
-        details.append(detail)
+    # libsndfile and soxr release the GIL, so threads decode clips on every core
+    # without the start-up and pickling cost of worker processes (1.7x on 2 cores).
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        decoded = list(
+            pool.map(lambda data: _decode_clip(data, sampling_rate, max_seconds), batch["audio"])
+        )
     return {
-        "audio_16k": audio,
-        "duration_s": durations,
-        ERROR_COLUMN: reasons,
-        DETAIL_COLUMN: details,
+        "audio_16k": [samples for samples, _, _ in decoded],
+        "duration_s": [len(samples) / sampling_rate for samples, _, _ in decoded],
+        ERROR_COLUMN: [reason for _, reason, _ in decoded],
+        DETAIL_COLUMN: [detail for _, _, detail in decoded],
     }
 
 
@@ -170,6 +177,7 @@ def resample_to_16k(
     window, so the label would not match).
     """
     rate, max_seconds = int(audio["sampling_rate"]), float(window["seconds"])
+    threads = int(audio.get("decode_threads") or os.cpu_count() or 1)
     features = Features(
         {
             ROW_ID_COLUMN: Value("string"),
@@ -191,7 +199,7 @@ def resample_to_16k(
             # time keeps memory flat however large the corpus is (benchmarks/data_stages_memory.py).
             writer_batch_size=int(audio.get("batch_size", 32)),
             num_proc=audio.get("num_proc"),
-            fn_kwargs={"sampling_rate": rate, "max_seconds": max_seconds},
+            fn_kwargs={"sampling_rate": rate, "max_seconds": max_seconds, "threads": threads},
             remove_columns=[c for c in rows.column_names if c not in (ROW_ID_COLUMN, "sentence")],
             features=features,
             cache_file_name=scratch_arrow_file(f"resample-{split}"),
@@ -267,6 +275,14 @@ def extract_features_and_labels(
         }
     )
     report = stage_report("features")
+    # The fingerprint map would compute otherwise hashes every argument, the whole tokenizer
+    # included: 2 s per split, as long as the features of 1,000 clips. The
+    # processor's name and these settings identify the transform as well.
+    settings = {
+        "processor": [model["processor"], model.get("revision"), model["language"], model["task"]],
+        "max_label_tokens": int(features["max_label_tokens"]),
+        "window_frames": int(window["frames"]),
+    }
     featurised = {}
     for split, rows in corpus_16k.items():
         computed = rows.with_format("numpy", columns=["audio_16k"], output_all_columns=True).map(
@@ -282,6 +298,7 @@ def extract_features_and_labels(
             },
             remove_columns=["audio_16k"],
             features=schema,
+            new_fingerprint=Hasher.hash([rows._fingerprint, "log-mel + labels", settings]),
             cache_file_name=scratch_arrow_file(f"features-{split}"),
             load_from_cache_file=False,
             desc=f"log-mel + labels {split}",
