@@ -5,7 +5,7 @@ The seed stored every clip as the extractor's padded 80 x 3000 float32 array
 frames that see audio, in float16. Both are written as Arrow datasets with
 ``save_to_disk`` from the same decoded clips, and their folders measured.
 
-    python benchmarks/feature_storage.py [--corpus data/01_raw/common_voice_zh_sample]
+    python -m benchmarks.feature_storage [--corpus data/01_raw/common_voice_zh_sample]
 """
 
 from __future__ import annotations
