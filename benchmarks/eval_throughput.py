@@ -3,8 +3,8 @@
 Same model, same test clips, same greedy decoding, in one invocation: each clip
 alone (what transcribing files one by one costs), then in batches of
 ``--batch-size``. Prints clips per second for each, the ratio, and how many
-transcripts the two ways agree on. The model is whisper_zh's default base (the
-random-weight tiny Whisper, loaded in 8-bit as the pipeline loads it) unless
+transcripts the two ways agree on. The model is the random-weight tiny Whisper
+of ``whisper_zh.base_model.random_tiny`` (loaded in 8-bit as the pipeline loads it) unless
 ``--base`` names another Whisper folder: a random model decodes up to
 ``--max-new-tokens`` every time, so its figures are those of full-length
 transcripts, and say so.
@@ -35,7 +35,7 @@ from peft_pipelines.speech.tiny_whisper import build_tiny_whisper
 from peft_pipelines.speech.transcribe import generate_transcripts
 from peft_pipelines.training.base_model import load_base_model
 
-# whisper_zh's default random tiny Whisper (conf/base/parameters_whisper_zh.yml).
+# whisper_zh.base_model.random_tiny's architecture (conf/base/parameters_whisper_zh.yml).
 DEFAULT_TINY = {
     "d_model": 64,
     "encoder_layers": 2,
@@ -69,7 +69,10 @@ def main() -> None:
     )
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--max-new-tokens", type=int, default=32)
-    parser.add_argument("--base", help="a Whisper folder; default: the random tiny default base")
+    parser.add_argument(
+        "--base",
+        help="a Whisper folder, e.g. data/06_models/whisper-tiny-zh-synthetic; default: a random tiny one",
+    )
     parser.add_argument("--quantization", default="int8", choices=["none", "int8"])
     args = parser.parse_args()
     processor = load_whisper_processor(

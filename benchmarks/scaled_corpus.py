@@ -66,13 +66,15 @@ def data_stage_params(
     """Runtime parameters pointing whisper_zh's data stages at ``corpus``, with the given input window.
 
     The window only decides which clips are too long (and the feature cap); the
-    data stages read it from the base model's config, here the random tiny one's.
+    data stages read it from the base model's config, here a random tiny one's.
     """
     return {
         "whisper_zh": {
             "corpus": {"dir": str(corpus), "splits": list(splits)},
             "base_model": {
-                "random_tiny": {"architecture": {"max_source_positions": max_source_positions}}
+                "init": "random_tiny",
+                "name_or_path": "data/06_models/whisper-tiny-random",
+                "random_tiny": {"architecture": {"max_source_positions": max_source_positions}},
             },
         }
     }

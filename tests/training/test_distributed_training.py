@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from peft_pipelines.scratch_project import copy_project, run_pipeline
-from tests.conftest import TINY_ARCHITECTURE
+from tests.conftest import LORA, TINY_ARCHITECTURE
 
 pytestmark = pytest.mark.slow
 
@@ -28,7 +28,12 @@ pytestmark = pytest.mark.slow
 DATA_AND_ADAPTER_PARAMS = {
     "whisper_zh": {
         "corpus": {"subset": {"seed": 16, "rows": {"train": 16, "dev": 4, "test": 4}}},
-        "base_model": {"random_tiny": {"architecture": TINY_ARCHITECTURE}},
+        "base_model": {
+            "init": "random_tiny",
+            "name_or_path": "data/06_models/whisper-tiny-random",
+            "random_tiny": {"architecture": TINY_ARCHITECTURE},
+        },
+        "peft": {**LORA, "modules_to_save": None},
     }
 }
 TRAINING_PARAMS = (
