@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import yaml
 
 from benchmarks.scaled_corpus import PROCESSOR, repeat_corpus
 from peft_pipelines.pipelines.whisper_zh.nodes import (
@@ -30,23 +31,17 @@ from peft_pipelines.pipelines.whisper_zh.nodes import (
     prune_columns,
     resample_to_16k,
 )
+from peft_pipelines.scratch_project import PROJECT_ROOT
 from peft_pipelines.speech.collator import input_window
 from peft_pipelines.speech.tiny_whisper import build_tiny_whisper
 from peft_pipelines.speech.transcribe import generate_transcripts
 from peft_pipelines.training.base_model import load_base_model
 
-# whisper_zh.base_model.random_tiny's architecture (conf/base/parameters_whisper_zh.yml).
-DEFAULT_TINY = {
-    "d_model": 64,
-    "encoder_layers": 2,
-    "decoder_layers": 2,
-    "encoder_attention_heads": 2,
-    "decoder_attention_heads": 2,
-    "encoder_ffn_dim": 128,
-    "decoder_ffn_dim": 128,
-    "max_source_positions": 250,
-    "max_target_positions": 448,
-}
+
+def random_tiny_architecture() -> dict:
+    """``whisper_zh.base_model.random_tiny.architecture`` as conf/base sets it."""
+    params = yaml.safe_load((PROJECT_ROOT / "conf/base/parameters_whisper_zh.yml").read_text())
+    return params["whisper_zh"]["base_model"]["random_tiny"]["architecture"]
 
 
 def test_clips(scratch: Path, times: int, window: dict) -> list:
@@ -82,7 +77,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as scratch_dir:
         scratch = Path(scratch_dir)
         base = args.base or str(
-            build_tiny_whisper(str(PROCESSOR), DEFAULT_TINY, seed=0, out_dir=str(scratch / "tiny"))
+            build_tiny_whisper(
+                str(PROCESSOR), random_tiny_architecture(), seed=0, out_dir=str(scratch / "tiny")
+            )
         )
         random = args.base is None
         model = load_base_model(

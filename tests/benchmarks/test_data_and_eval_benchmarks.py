@@ -3,31 +3,16 @@
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 
 import pytest
 
-from tests.conftest import PROJECT_ROOT
+from tests.benchmarks import run_benchmark
 
 pytestmark = pytest.mark.slow
 
 
-def _benchmark(name: str, *args: str) -> str:
-    run = subprocess.run(
-        [sys.executable, "-m", f"benchmarks.{name}", *args],
-        cwd=PROJECT_ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=600,
-    )
-    assert run.returncode == 0, run.stderr[-3000:]
-    return run.stdout
-
-
 def test_throughput_prints_both_rates_and_their_ratio():
-    out = _benchmark("data_stages_throughput", "--times", "1")
+    out = run_benchmark("data_stages_throughput", "--times", "1")
     assert re.search(r"\(a\) seed's way .*: [\d.]+ s, \d+ audio-s/s, 960,\d{3} bytes/clip", out), (
         out
     )
@@ -36,7 +21,7 @@ def test_throughput_prints_both_rates_and_their_ratio():
 
 
 def test_memory_prints_peak_growth_per_scale_and_the_ratio():
-    out = _benchmark("data_stages_memory", "--scales", "1", "2")
+    out = run_benchmark("data_stages_memory", "--scales", "1", "2")
     assert re.search(r"1x:\s+150 clips .* growth \d+ MiB; disk [\d.]+ MiB", out), out
     assert re.search(r"2x:\s+300 clips", out), out
     assert re.search(
@@ -45,6 +30,6 @@ def test_memory_prints_peak_growth_per_scale_and_the_ratio():
 
 
 def test_eval_throughput_compares_batched_and_one_by_one_on_the_same_transcripts():
-    out = _benchmark("eval_throughput", "--times", "1", "--max-new-tokens", "8")
+    out = run_benchmark("eval_throughput", "--times", "1", "--max-new-tokens", "8")
     assert "RANDOM-WEIGHT" in out
     assert re.search(r"ratio batched/one-by-one: [\d.]+x; identical transcripts: \d+/25", out), out

@@ -3,23 +3,13 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
-from tests.conftest import PROJECT_ROOT
+from tests.benchmarks import run_benchmark
 
 
 def test_the_reduced_mode_trains_both_models_and_counts_the_seeds_lora_parameters(tmp_path):
     figures = tmp_path / "figures.json"
-    run = subprocess.run(
-        [sys.executable, "-m", "benchmarks.gpu_full_scale", "--reduced", "--json", str(figures)],
-        cwd=PROJECT_ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=600,
-    )
-    assert run.returncode == 0, run.stderr[-3000:]
+    out = run_benchmark("gpu_full_scale", "--reduced", "--json", str(figures))
     results = {r["model"].split(" ")[0]: r for r in json.loads(figures.read_text())["results"]}
     assert set(results) == {"whisper-large-v2", "opt-6.7b"}
     whisper, opt = results["whisper-large-v2"], results["opt-6.7b"]
@@ -35,4 +25,4 @@ def test_the_reduced_mode_trains_both_models_and_counts_the_seeds_lora_parameter
     for result in (whisper, opt):
         assert result["steps"] == 2
         assert result["seconds_per_step"] > 0 and result["peak_memory_gb"] > 0
-    assert "seed on one T4: 62.4 s/step" in run.stdout
+    assert "seed on one T4: 62.4 s/step" in out
