@@ -160,8 +160,13 @@ def test_viz_shows_both_pipelines_expanded_and_stays_on_the_machine(
 
     browser.get(site_url)
     collapsed = ".pipeline-node--modularPipeline"
+    # Until every collapsed node has its label drawn: nodes appear before their text.
     namespaces = _wait_for(
-        lambda: {e.text for e in browser.find_elements(By.CSS_SELECTOR, collapsed)}
+        lambda: (
+            (texts := {e.text for e in browser.find_elements(By.CSS_SELECTOR, collapsed)})
+            and "" not in texts
+            and texts
+        )
     )
     assert namespaces == {"whisper_zh", "opt_quotes"}, namespaces
 
