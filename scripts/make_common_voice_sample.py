@@ -7,7 +7,8 @@ The pipelines read Mozilla Common Voice releases (``train.tsv`` / ``dev.tsv`` /
 audio cannot be bundled or downloaded here, so this script writes a small
 stand-in with exactly that layout: 150 original everyday sentences in
 simplified Chinese (100 train / 25 dev / 25 test, no sentence in two splits),
-one clip per sentence, spoken by espeak-ng.
+spoken by espeak-ng: each train sentence by all five voices (500 clips), each
+dev and test sentence by one (550 clips in all).
 
 How the audio is made
 ---------------------
@@ -63,6 +64,8 @@ TARGET_SAMPLE_RATE = 48_000
 MAX_CLIP_SECONDS = 4.5
 # libsndfile maps 0..1 onto LAME's bitrates; 0.9 gives ~56 kbps CBR mono.
 MP3_COMPRESSION_LEVEL = 0.9
+# Each train sentence is spoken by this many of the corpus's voices (dev and test by one).
+TRAIN_VOICES_PER_SENTENCE = 5
 
 CORPUS_VOICES: list[Voice] = [
     {"voice": "cmn-latn-pinyin+m1", "speed": 165, "pitch": 50, "gender": "male"},
@@ -286,12 +289,54 @@ def check_clip(path: Path) -> float:
     return seconds
 
 
+def write_clip(
+    writer, clips_dir: Path, *, clip_number: int, voice: Voice, sentence: str, wav_path: Path
+) -> float:
+    """Speak ``sentence`` in ``voice`` as clip ``clip_number``, add its TSV row; return its duration."""
+    clip_name = f"{CLIP_PREFIX}{clip_number:06d}.mp3"
+    audio = synthesize_48k(voice, sentence, wav_path)
+    sf.write(
+        clips_dir / clip_name,
+        audio,
+        TARGET_SAMPLE_RATE,
+        format="MP3",
+        subtype="MPEG_LAYER_III",
+        compression_level=MP3_COMPRESSION_LEVEL,
+        bitrate_mode="CONSTANT",
+    )
+    up_votes, down_votes = votes(sentence)
+    writer.writerow(
+        [
+            client_id(voice),
+            clip_name,
+            sentence,
+            up_votes,
+            down_votes,
+            "",
+            voice["gender"],
+            "",
+            LOCALE,
+            "",
+        ]
+    )
+    return check_clip(clips_dir / clip_name)
+
+
 def build(out_dir: Path) -> dict[str, list[float]]:
-    """Write the whole corpus into ``out_dir`` (which must be empty); return durations."""
+    """Write the whole corpus into ``out_dir`` (which must be empty); return durations.
+
+    Every sentence is first spoken once, voices assigned round-robin (clips 1-150).
+    Then each train sentence is spoken again in the other voices
+    (``TRAIN_VOICES_PER_SENTENCE`` in all), numbered on from there, as Common Voice
+    has several speakers reading one sentence: 20 training clips per voice were too
+    few for LoRA to adapt the demo base to a new voice (see the README). Dev and
+    test keep one clip per sentence.
+    """
     clips_dir = out_dir / "clips"
     clips_dir.mkdir(parents=True)
     durations: dict[str, list[float]] = {}
     clip_number = 0
+    first_voice: dict[str, int] = {}
     with tempfile.TemporaryDirectory() as scratch:
         wav_path = Path(scratch) / "espeak.wav"
         for split, sentences in SPLITS.items():
@@ -302,34 +347,34 @@ def build(out_dir: Path) -> dict[str, list[float]]:
                 )
                 writer.writerow(TSV_COLUMNS)
                 for sentence in sentences:
-                    voice = CORPUS_VOICES[clip_number % len(CORPUS_VOICES)]
+                    first_voice[sentence] = clip_number % len(CORPUS_VOICES)
                     clip_number += 1
-                    clip_name = f"{CLIP_PREFIX}{clip_number:06d}.mp3"
-                    audio = synthesize_48k(voice, sentence, wav_path)
-                    sf.write(
-                        clips_dir / clip_name,
-                        audio,
-                        TARGET_SAMPLE_RATE,
-                        format="MP3",
-                        subtype="MPEG_LAYER_III",
-                        compression_level=MP3_COMPRESSION_LEVEL,
-                        bitrate_mode="CONSTANT",
+                    voice = CORPUS_VOICES[first_voice[sentence]]
+                    durations[split].append(
+                        write_clip(
+                            writer,
+                            clips_dir,
+                            clip_number=clip_number,
+                            voice=voice,
+                            sentence=sentence,
+                            wav_path=wav_path,
+                        )
                     )
-                    durations[split].append(check_clip(clips_dir / clip_name))
-                    up_votes, down_votes = votes(sentence)
-                    writer.writerow(
-                        [
-                            client_id(voice),
-                            clip_name,
-                            sentence,
-                            up_votes,
-                            down_votes,
-                            "",
-                            voice["gender"],
-                            "",
-                            LOCALE,
-                            "",
-                        ]
+        with (out_dir / "train.tsv").open("a", encoding="utf-8", newline="") as handle:
+            writer = csv.writer(handle, delimiter="\t", quoting=csv.QUOTE_NONE, lineterminator="\n")
+            for sentence in SPLITS["train"]:
+                for offset in range(1, TRAIN_VOICES_PER_SENTENCE):
+                    voice = CORPUS_VOICES[(first_voice[sentence] + offset) % len(CORPUS_VOICES)]
+                    clip_number += 1
+                    durations["train"].append(
+                        write_clip(
+                            writer,
+                            clips_dir,
+                            clip_number=clip_number,
+                            voice=voice,
+                            sentence=sentence,
+                            wav_path=wav_path,
+                        )
                     )
     return durations
 

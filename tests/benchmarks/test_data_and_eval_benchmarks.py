@@ -22,8 +22,8 @@ def test_throughput_prints_both_rates_and_their_ratio():
 
 def test_memory_prints_peak_growth_per_scale_and_the_ratio():
     out = run_benchmark("data_stages_memory", "--scales", "1", "2")
-    assert re.search(r"1x:\s+150 clips .* growth \d+ MiB; disk [\d.]+ MiB", out), out
-    assert re.search(r"2x:\s+300 clips", out), out
+    assert re.search(r"1x:\s+550 clips .* growth \d+ MiB; disk [\d.]+ MiB", out), out
+    assert re.search(r"2x:\s+1100 clips", out), out
     assert re.search(
         r"peak growth 2x/1x: [\d.]+ \(target < 1.5\); disk 2.0x for 2x the clips", out
     ), out

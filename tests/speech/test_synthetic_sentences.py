@@ -20,13 +20,14 @@ SENTENCE = re.compile(r"^[\u4e00-\u9fff]{5,12}$")
 
 @pytest.fixture(scope="module")
 def corpus_sentences() -> list[str]:
-    """Every sentence of the bundled corpus (train, dev and test TSVs)."""
-    sentences = [
+    """Every sentence of the bundled corpus (train, dev and test TSVs), once each."""
+    rows = [
         row["sentence"]
         for split in ("train", "dev", "test")
         for row in read_tsv(BUNDLED_CORPUS / f"{split}.tsv")
     ]
-    assert len(sentences) == 150
+    sentences = list(dict.fromkeys(rows))  # each train sentence has five clips
+    assert (len(rows), len(sentences)) == (550, 150)
     return sentences
 
 
