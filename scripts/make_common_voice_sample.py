@@ -40,6 +40,7 @@ Regenerate
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import hashlib
 import importlib.util
@@ -334,48 +335,39 @@ def build(out_dir: Path) -> dict[str, list[float]]:
     """
     clips_dir = out_dir / "clips"
     clips_dir.mkdir(parents=True)
-    durations: dict[str, list[float]] = {}
-    clip_number = 0
-    first_voice: dict[str, int] = {}
-    with tempfile.TemporaryDirectory() as scratch:
+    # (split, voice, sentence) in clip-number order: every sentence once, voices
+    # round-robin; then the train sentences again in the voices after their first.
+    once = [(split, sentence) for split in SPLITS for sentence in SPLITS[split]]
+    plan = [(split, i % len(CORPUS_VOICES), sentence) for i, (split, sentence) in enumerate(once)]
+    first_voice = {sentence: voice for _, voice, sentence in plan}
+    plan += [
+        ("train", (first_voice[sentence] + offset) % len(CORPUS_VOICES), sentence)
+        for sentence in SPLITS["train"]
+        for offset in range(1, TRAIN_VOICES_PER_SENTENCE)
+    ]
+    durations: dict[str, list[float]] = {split: [] for split in SPLITS}
+    with tempfile.TemporaryDirectory() as scratch, contextlib.ExitStack() as files:
         wav_path = Path(scratch) / "espeak.wav"
-        for split, sentences in SPLITS.items():
-            durations[split] = []
-            with (out_dir / f"{split}.tsv").open("w", encoding="utf-8", newline="") as handle:
-                writer = csv.writer(
-                    handle, delimiter="\t", quoting=csv.QUOTE_NONE, lineterminator="\n"
+        writers = {}
+        for split in SPLITS:
+            handle = files.enter_context(
+                (out_dir / f"{split}.tsv").open("w", encoding="utf-8", newline="")
+            )
+            writers[split] = csv.writer(
+                handle, delimiter="\t", quoting=csv.QUOTE_NONE, lineterminator="\n"
+            )
+            writers[split].writerow(TSV_COLUMNS)
+        for clip_number, (split, voice, sentence) in enumerate(plan, start=1):
+            durations[split].append(
+                write_clip(
+                    writers[split],
+                    clips_dir,
+                    clip_number=clip_number,
+                    voice=CORPUS_VOICES[voice],
+                    sentence=sentence,
+                    wav_path=wav_path,
                 )
-                writer.writerow(TSV_COLUMNS)
-                for sentence in sentences:
-                    first_voice[sentence] = clip_number % len(CORPUS_VOICES)
-                    clip_number += 1
-                    voice = CORPUS_VOICES[first_voice[sentence]]
-                    durations[split].append(
-                        write_clip(
-                            writer,
-                            clips_dir,
-                            clip_number=clip_number,
-                            voice=voice,
-                            sentence=sentence,
-                            wav_path=wav_path,
-                        )
-                    )
-        with (out_dir / "train.tsv").open("a", encoding="utf-8", newline="") as handle:
-            writer = csv.writer(handle, delimiter="\t", quoting=csv.QUOTE_NONE, lineterminator="\n")
-            for sentence in SPLITS["train"]:
-                for offset in range(1, TRAIN_VOICES_PER_SENTENCE):
-                    voice = CORPUS_VOICES[(first_voice[sentence] + offset) % len(CORPUS_VOICES)]
-                    clip_number += 1
-                    durations["train"].append(
-                        write_clip(
-                            writer,
-                            clips_dir,
-                            clip_number=clip_number,
-                            voice=voice,
-                            sentence=sentence,
-                            wav_path=wav_path,
-                        )
-                    )
+            )
     return durations
 
 
