@@ -8,11 +8,11 @@ release layout, files linked rather than copied), and a Kedro run of
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 from typing import Any
 
 from peft_pipelines.scratch_project import PROJECT_ROOT, copy_project, run_pipeline
+from peft_pipelines.speech.corpus import read_common_voice_tsv, write_common_voice_tsv
 
 BUNDLED_CORPUS = PROJECT_ROOT / "data" / "01_raw" / "common_voice_zh_sample"
 PROCESSOR = PROJECT_ROOT / "data" / "01_raw" / "whisper_processor"
@@ -30,9 +30,8 @@ STAGE_FOLDERS = ("data/02_intermediate", "data/03_primary", "data/04_feature")
 
 def read_split(corpus: Path, split: str) -> tuple[list[str], list[dict[str, str]]]:
     """The header and rows of ``corpus/<split>.tsv``."""
-    with (corpus / f"{split}.tsv").open(encoding="utf-8", newline="") as handle:
-        reader = csv.DictReader(handle, delimiter="\t", quoting=csv.QUOTE_NONE)
-        return list(reader.fieldnames or []), list(reader)
+    header, rows, _ = read_common_voice_tsv(corpus / f"{split}.tsv")
+    return header, rows
 
 
 def repeat_corpus(
@@ -43,20 +42,13 @@ def repeat_corpus(
     clips.mkdir(parents=True)
     for split in splits:
         header, rows = read_split(source, split)
-        with (out / f"{split}.tsv").open("w", encoding="utf-8", newline="") as handle:
-            writer = csv.DictWriter(
-                handle,
-                fieldnames=header,
-                delimiter="\t",
-                quoting=csv.QUOTE_NONE,
-                lineterminator="\n",
-            )
-            writer.writeheader()
-            for copy in range(times):
-                for row in rows:
-                    name = f"x{copy:03d}_{row['path']}"
-                    (clips / name).symlink_to((source / "clips" / row["path"]).resolve())
-                    writer.writerow({**row, "path": name})
+        copies = []
+        for copy in range(times):
+            for row in rows:
+                name = f"x{copy:03d}_{row['path']}"
+                (clips / name).symlink_to((source / "clips" / row["path"]).resolve())
+                copies.append({**row, "path": name})
+        write_common_voice_tsv(out / f"{split}.tsv", copies, header=header)
     return out
 
 

@@ -12,34 +12,17 @@ import numpy as np
 import pytest
 import soundfile
 
-from peft_pipelines.scratch_project import copy_project
-from peft_pipelines.speech.corpus import COMMON_VOICE_COLUMNS
+from peft_pipelines.scratch_project import PROJECT_ROOT, copy_project
+from peft_pipelines.speech.corpus import write_common_voice_tsv
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
-__all__ = ["copy_project"]  # re-exported for the test modules
+__all__ = ["PROJECT_ROOT", "copy_project"]  # re-exported for the test modules
 BUNDLED_CORPUS = PROJECT_ROOT / "data" / "01_raw" / "common_voice_zh_sample"
 PROCESSOR_DIR = PROJECT_ROOT / "data" / "01_raw" / "whisper_processor"
-CV_COLUMNS = list(COMMON_VOICE_COLUMNS)
 
 
 def read_tsv(path: Path) -> list[dict[str, str]]:
     with path.open(encoding="utf-8", newline="") as handle:
         return list(csv.DictReader(handle, delimiter="\t", quoting=csv.QUOTE_NONE))
-
-
-def write_tsv(path: Path, rows: list[dict[str, str]], extra_lines: tuple[str, ...] = ()) -> None:
-    with path.open("w", encoding="utf-8", newline="") as handle:
-        writer = csv.DictWriter(
-            handle,
-            fieldnames=CV_COLUMNS,
-            delimiter="\t",
-            quoting=csv.QUOTE_NONE,
-            lineterminator="\n",
-        )
-        writer.writeheader()
-        writer.writerows(rows)
-        for line in extra_lines:
-            handle.write(line + "\n")
 
 
 @pytest.fixture(scope="session")
@@ -95,7 +78,7 @@ def small_corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
                 {**template, "path": "long_label.mp3", "sentence": (all_sentences * 3)[:900]},
             ]
             extra = ("c0ffee\tmalformed.mp3\t只有三列",)
-        write_tsv(root / f"{split}.tsv", rows, extra)
+        write_common_voice_tsv(root / f"{split}.tsv", rows, extra_lines=extra)
     return root
 
 

@@ -64,7 +64,7 @@ def _read_clip_bytes(batch: dict[str, list], clips_dir: str) -> dict[str, list]:
     return {"audio": [(Path(clips_dir) / name).read_bytes() for name in batch["path"]]}
 
 
-def _read_common_voice_tsv(
+def read_common_voice_tsv(
     tsv: Path,
 ) -> tuple[list[str], list[dict[str, str]], list[dict[str, Any]]]:
     """Rows of one Common Voice TSV, and the malformed lines it holds (as drop records)."""
@@ -93,6 +93,28 @@ def _read_common_voice_tsv(
                 continue
             rows.append(dict(zip(header, fields, strict=True)))
     return header, rows, malformed
+
+
+def write_common_voice_tsv(
+    path: Path,
+    rows: list[dict[str, str]],
+    *,
+    header: list[str] | tuple[str, ...] = COMMON_VOICE_COLUMNS,
+    extra_lines: tuple[str, ...] = (),
+) -> None:
+    """Write ``rows`` as a Common Voice TSV (``header`` first); ``extra_lines`` are appended verbatim."""
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.DictWriter(
+            handle,
+            fieldnames=list(header),
+            delimiter="\t",
+            quoting=csv.QUOTE_NONE,
+            lineterminator="\n",
+        )
+        writer.writeheader()
+        writer.writerows(rows)
+        for line in extra_lines:
+            handle.write(line + "\n")
 
 
 def _seeded_sample(rows: list[dict[str, str]], size: int, seed: int) -> list[dict[str, str]]:
@@ -127,7 +149,7 @@ def read_common_voice_release(
             raise CorpusNotFoundError(
                 f"Split file not found: {tsv}. Check `corpus_dir` and `whisper_zh.corpus.splits`."
             )
-        header, rows, malformed = _read_common_voice_tsv(tsv)
+        header, rows, malformed = read_common_voice_tsv(tsv)
         report.setdefault("rows_available", {})[split] = len(rows) + len(malformed)
         if subset and split in subset.get("rows", {}):
             rows = _seeded_sample(rows, int(subset["rows"][split]), int(subset["seed"]))

@@ -60,20 +60,6 @@ def last_complete_checkpoint(folder: Path) -> Path | None:
     return max(complete)[1] if complete else None
 
 
-def _why_not_resume(folder: Path, fingerprint: str, resume: bool) -> str | None:
-    """Why the checkpoints in ``folder`` must not be resumed from; None if the last complete one may."""
-    saved = folder / FINGERPRINT_FILE
-    if not resume:
-        return "resume is off in the training parameters"
-    if not saved.is_file():
-        return f"no {FINGERPRINT_FILE} beside them"
-    if json.loads(saved.read_text())["fingerprint"] != fingerprint:
-        return "they were made with other data or parameters"
-    if last_complete_checkpoint(folder) is None:
-        return "none of them is complete"
-    return None
-
-
 def _checkpoint_to_resume(
     folder: Path, fingerprint: str, resume: bool, *, may_write: bool = True
 ) -> Path | None:
@@ -82,11 +68,19 @@ def _checkpoint_to_resume(
     In a multi-process job rank 0 decides first (``may_write``) and the other
     ranks then read the same decision from the folder it left behind.
     """
+    saved = folder / FINGERPRINT_FILE
     if not folder.is_dir() or not any(folder.glob("checkpoint-*")):
         return None
-    reason = _why_not_resume(folder, fingerprint, resume)
+    reason = None
+    if not resume:
+        reason = "resume is off in the training parameters"
+    elif not saved.is_file():
+        reason = f"no {FINGERPRINT_FILE} beside them"
+    elif json.loads(saved.read_text())["fingerprint"] != fingerprint:
+        reason = "they were made with other data or parameters"
+    elif (checkpoint := last_complete_checkpoint(folder)) is None:
+        reason = "none of them is complete"
     if reason is None:
-        checkpoint = last_complete_checkpoint(folder)
         logger.info("Resuming training from %s (same data and parameters)", checkpoint)
         return checkpoint
     if not may_write:

@@ -10,9 +10,8 @@ from pathlib import Path
 
 import pytest
 from datasets import load_from_disk
-from kedro.framework.session import KedroSession
-from kedro.framework.startup import bootstrap_project
 
+from peft_pipelines.scratch_project import run_pipeline
 from tests.conftest import BAD_TRAIN_ROWS, BUNDLED_CORPUS, read_tsv
 
 pytestmark = pytest.mark.slow
@@ -22,15 +21,6 @@ QUALITY = Path("data/08_reporting/whisper_zh/data_quality.json")
 
 
 DATA_STAGES_END = ["whisper_zh.report_data_quality", "whisper_zh.extract_features_and_labels"]
-
-
-def _run(project: Path, **kwargs) -> None:
-    """Run whisper_zh in ``project`` in-process, as ``kedro run`` does."""
-    bootstrap_project(project)
-    with KedroSession.create(
-        project_path=project, runtime_params=kwargs.pop("runtime_params", None)
-    ) as session:
-        session.run(pipeline_name="whisper_zh", **kwargs)
 
 
 def _kedro_cli(project: Path, *args: str) -> subprocess.CompletedProcess:
@@ -47,7 +37,7 @@ def _kedro_cli(project: Path, *args: str) -> subprocess.CompletedProcess:
 
 
 def test_data_stages_run_end_to_end_on_the_bundled_corpus_then_rerun_one_stage(scratch_project):
-    _run(scratch_project, to_nodes=DATA_STAGES_END)
+    run_pipeline(scratch_project, "whisper_zh", to_nodes=DATA_STAGES_END)
 
     features = load_from_disk(str(scratch_project / FEATURES))
     expected = {
@@ -80,8 +70,8 @@ def test_data_stages_run_end_to_end_on_the_bundled_corpus_then_rerun_one_stage(s
 def test_bad_rows_of_a_corpus_given_on_the_command_line_end_up_in_data_quality_json(
     scratch_project, small_corpus
 ):
-    _run(
-        scratch_project, runtime_params={"corpus_dir": str(small_corpus)}, to_nodes=DATA_STAGES_END
+    run_pipeline(
+        scratch_project, "whisper_zh", {"corpus_dir": str(small_corpus)}, to_nodes=DATA_STAGES_END
     )
     quality = json.loads((scratch_project / QUALITY).read_text(encoding="utf-8"))
     assert quality["corpus"] == str(small_corpus)
