@@ -66,7 +66,7 @@ def main() -> None:
     parser.add_argument("--max-new-tokens", type=int, default=32)
     parser.add_argument(
         "--base",
-        help="a Whisper folder, e.g. data/06_models/whisper-tiny-zh-synthetic; default: a random tiny one",
+        help="a Whisper model folder; default: a random tiny one",
     )
     parser.add_argument("--quantization", default="int8", choices=["none", "int8"])
     args = parser.parse_args()

@@ -14,10 +14,9 @@ How the audio is made
 ---------------------
 * espeak-ng's ``cmn-latn-pinyin`` voice variants ``+m1``, ``+f3``, ``+m3``,
   ``+f2`` and ``+m5`` at different speeds and pitches (``CORPUS_VOICES``),
-  assigned round-robin. The plain voice is left to the ``whisper_demo_base``
-  pretraining set, so the corpus's voices are new to the demo base.
+  assigned round-robin.
 * Sentences are spoken from pinyin with tone digits
-  (:mod:`peft_pipelines.speech.espeak`: pypinyin plus tone-change fixes),
+  (``espeak_synthesis.py`` next to this script: pypinyin plus tone-change fixes),
   and espeak's phonemes are checked to be Mandarin only, one syllable per
   character.
 * The 22.05 kHz wav is resampled to 48 kHz with soxr and written as MP3
@@ -27,8 +26,6 @@ How the audio is made
 
 The corpus is built in a temporary folder and only then replaces ``--out``, so
 a failed run leaves the previous corpus untouched. Output is deterministic.
-``CORPUS_VOICES`` and the ``*_SENTENCES`` lists are importable so that a
-synthetic pretraining set can pick voices and sentences disjoint from these.
 
 Regenerate
 ----------
@@ -54,9 +51,11 @@ import numpy as np
 import soundfile as sf
 import soxr
 
+# espeak_synthesis.py lies next to this script (Python puts the script's folder on sys.path).
+from espeak_synthesis import ESPEAK, Voice, synthesize
+
 # The same column list the pipeline reads, so the sample cannot drift from it.
 from peft_pipelines.speech.corpus import COMMON_VOICE_COLUMNS
-from peft_pipelines.speech.espeak import ESPEAK, Voice, synthesize
 
 LOCALE = "zh-CN"
 CLIP_PREFIX = f"common_voice_{LOCALE}_synthetic_"
@@ -330,8 +329,8 @@ def build(out_dir: Path) -> dict[str, list[float]]:
     Then each train sentence is spoken again in the other voices
     (``TRAIN_VOICES_PER_SENTENCE`` in all), numbered on from there, as Common Voice
     has several speakers reading one sentence: 20 training clips per voice were too
-    few for LoRA to adapt the demo base to a new voice (see the README). Dev and
-    test keep one clip per sentence.
+    few for LoRA to adapt a base model to a new voice. Dev and test keep one clip
+    per sentence.
     """
     clips_dir = out_dir / "clips"
     clips_dir.mkdir(parents=True)

@@ -15,7 +15,7 @@ def test_headline_gives_error_rates_in_percent_and_flags_a_random_base():
     )
 
 
-def test_headline_gives_perplexity_and_a_pretrained_cer():
+def test_headline_gives_perplexity():
     perplexity = {
         "base": {"perplexity": 75.517, "n": 80},
         "finetuned": {"perplexity": 56.31, "n": 80},
@@ -23,8 +23,6 @@ def test_headline_gives_perplexity_and_a_pretrained_cer():
         "base_model_random": False,
     }
     assert headline(perplexity) == "perplexity 75.52 -> 56.31 (heldout, n=80)"
-    demo_base = {"pretrained": {"cer": 0.0764, "n": 250}, "split": "test"}
-    assert headline(demo_base) == "CER 7.6% (test, n=250)"
 
 
 def test_parameters_flatten_to_dotted_names_and_metrics_keep_only_numbers():

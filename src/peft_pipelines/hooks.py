@@ -245,10 +245,7 @@ def headline(metrics: dict[str, Any]) -> str:
     ):
         if key in base and key in tuned:
             parts.append(f"{label} {fmt.format(base[key])} -> {fmt.format(tuned[key])}")
-    pretrained = metrics.get("pretrained", {})
-    if "cer" in pretrained:
-        parts.append(f"CER {pretrained['cer']:.1%}")
-    where = f"{metrics.get('split', '?')}, n={base.get('n', pretrained.get('n', '?'))}"
+    where = f"{metrics.get('split', '?')}, n={base.get('n', '?')}"
     random = "; RANDOM-WEIGHT BASE" if metrics.get("base_model_random") else ""
     return f"{', '.join(parts) or 'no figures'} ({where}{random})"
 

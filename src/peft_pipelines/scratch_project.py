@@ -13,11 +13,10 @@ from typing import Any
 
 # This file is src/peft_pipelines/scratch_project.py in the project checkout (installed editable).
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
-DEMO_BASE = Path("data/06_models/whisper-tiny-zh-synthetic")
 
 
 def copy_project(root: Path, *, tracked: bool = False, source: Path = PROJECT_ROOT) -> Path:
-    """This Kedro project's config in ``root``, bundled inputs and the demo base linked in:
+    """This Kedro project's config in ``root``, bundled inputs linked in:
     runs write there, never into the real data/ folder.
 
     Untracked unless ``tracked``: conf/local/mlflow.yml gets the README's off switch, as
@@ -33,9 +32,6 @@ def copy_project(root: Path, *, tracked: bool = False, source: Path = PROJECT_RO
         (root / "conf" / "local" / "mlflow.yml").write_text("enabled: false\n")
     (root / "data" / "06_models").mkdir(parents=True)
     (root / "data" / "01_raw").symlink_to(source / "data" / "01_raw")
-    # whisper_zh's default base, committed like the raw inputs. A run that rebuilds it
-    # replaces this link, not the folder it points to (saves rename into place).
-    (root / DEMO_BASE).symlink_to(source / DEMO_BASE)
     (root / "src").mkdir()  # the package itself is imported from the installed project
     return root
 

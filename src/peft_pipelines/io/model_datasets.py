@@ -130,9 +130,9 @@ class WhisperFolderDataset(AbstractDataset[dict, dict]):
 
     Example catalog entry::
 
-        whisper_demo_base.demo_base:
+        my_pipeline.whisper_model:
           type: peft_pipelines.io.WhisperFolderDataset
-          path: data/06_models/whisper-tiny-zh-synthetic
+          path: data/06_models/my-whisper
           save_dtype: float16
     """
 

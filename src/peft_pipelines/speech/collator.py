@@ -3,7 +3,7 @@
 The window is the model's, not a constant: Whisper's encoder takes exactly
 ``2 x max_source_positions`` log-mel frames (its second convolution has
 stride 2), which is 3000 frames (30 s) for real Whisper and 500 (5 s) for the
-demo base. :func:`encoder_window_frames` is the one place that rule lives.
+random tiny test model. :func:`encoder_window_frames` is the one place that rule lives.
 """
 
 from __future__ import annotations

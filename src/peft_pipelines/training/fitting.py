@@ -1,7 +1,7 @@
 """Fitting a model with the Hugging Face Trainer: checkpoints, resume, a time budget, the log history.
 
 One loop for every model the project trains: a PEFT adapter on a frozen
-(often 8-bit) base, or a small model trained from scratch (the demo base).
+(often 8-bit) base.
 
 Training resumes from the last complete checkpoint after an interruption, but
 only from a checkpoint made with the same data and parameters: a fingerprint

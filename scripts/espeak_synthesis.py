@@ -6,15 +6,14 @@ polyphones (银行 as yin2 xing2), so we give it pinyin from ``pypinyin`` with
 the tone changes pypinyin leaves out. Do not use ``-v cmn`` / ``-v zh``: they
 read Latin text as English, tone digits included ("ming two").
 
-Used by ``scripts/make_common_voice_sample.py`` (the bundled corpus) and the
-``whisper_demo_base`` pipeline (the pretraining speech). Needs the
-``espeak-ng`` program and the ``pypinyin`` package (extra ``assets``).
+Used by ``make_common_voice_sample.py`` (the bundled corpus), which imports it
+by plain name from this folder. Needs the ``espeak-ng`` program and the
+``pypinyin`` package (extra ``assets``).
 """
 
 from __future__ import annotations
 
 import re
-import shutil
 import subprocess
 from pathlib import Path
 from typing import TypedDict
@@ -41,14 +40,12 @@ class SynthesisError(RuntimeError):
     """espeak-ng failed, or did not speak the text as Mandarin syllables."""
 
 
-# Readings pypinyin gets wrong (it reads single characters out of context):
-# polyphones, and the neutral second syllable of kinship terms.
+# Readings pypinyin gets wrong in the corpus sentences (it reads single characters
+# out of context): polyphones (长 "long", 只 as a measure word, 干净 not gan4), and
+# the neutral second syllable of kinship terms, 服 and 西.
 PINYIN_FIXES: dict[str, str] = {
     "很长": "hen3 chang2",
     "只鸟": "zhi1 niao3",
-    "只猫": "zhi1 mao1",
-    "只狗": "zhi1 gou3",
-    "只鸡": "zhi1 ji1",
     "妈妈": "ma1 ma5",
     "爸爸": "ba4 ba5",
     "奶奶": "nai3 nai5",
@@ -58,35 +55,10 @@ PINYIN_FIXES: dict[str, str] = {
     "妹妹": "mei4 mei5",
     "弟弟": "di4 di5",
     "衣服": "yi1 fu5",
-    # Pretraining sentences (synthetic_sentences.py): 长 "long" after a degree
-    # word, 只 as a measure word, 和 before 面条 / 面包 (not huo2 "knead"),
-    # 的 before 哥哥 (not 的哥 "taxi driver"), 干净 after 条 (not gan4),
-    # neutral 服 and 西.
-    "常长": "chang2 chang2",
-    "别长": "bie2 chang2",
-    "太长": "tai4 chang2",
-    "点长": "dian3 chang2",
-    "真长": "zhen1 chang2",
     "只小": "zhi1 xiao3",
-    "那只": "na4 zhi1",
     "干净": "gan1 jing4",
-    "和面": "he2 mian4",
-    "的哥": "de5 ge1",
-    "舒服": "shu1 fu5",
     "东西": "dong1 xi5",
 }
-
-
-def require_espeak() -> None:
-    """Fail with how to install them unless espeak-ng and pypinyin are available."""
-    if shutil.which(ESPEAK) is None:
-        raise SynthesisError(f"{ESPEAK} not found: install it with `apt-get install espeak-ng`")
-    try:
-        import pypinyin  # noqa: F401, PLC0415
-    except ImportError as error:
-        raise SynthesisError(
-            "pypinyin not found: install it with `pip install -e '.[assets]'`"
-        ) from error
 
 
 def to_pinyin(sentence: str) -> str:
