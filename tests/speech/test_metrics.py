@@ -29,3 +29,10 @@ def test_punctuation_full_width_forms_and_case_are_normalised_on_both_sides():
 def test_mismatched_lengths_are_an_error():
     with pytest.raises(ValueError, match="2 references but 1 predictions"):
         character_error_rate(["a", "b"], ["a"])
+
+
+def test_traditional_script_is_scored_as_simplified_on_both_sides():
+    # whisper-base often answers in Traditional characters: not an error of hearing.
+    assert normalise_transcript("今天晚上月亮很圓，我們說話。") == "今天晚上月亮很圆 我们说话"
+    assert character_error_rate(["今天晚上月亮很圆"], ["今天晚上月亮很圓"]) == 0.0
+    assert character_error_rate(["我们说话"], ["我們說話吧"]) == pytest.approx(0.25)

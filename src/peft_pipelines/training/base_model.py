@@ -9,6 +9,8 @@ of a pickle of 8-bit tensors.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -44,8 +46,8 @@ QUANTIZATIONS = ("none", "int8", "nf4")
 def refuse_to_overwrite_carded_model(folder: Path) -> None:
     """Raise if ``folder`` holds a model card: a random test model must never replace a built one.
 
-    A model card (``README.md``) marks a model someone built on purpose (the
-    committed demo base, a converted checkpoint); switching ``init`` to
+    A model card (``README.md``) marks a model someone built on purpose (a
+    converted checkpoint); switching ``init`` to
     ``random_tiny`` without changing the folder would otherwise overwrite it.
     """
     if (folder / "README.md").is_file():
@@ -101,6 +103,61 @@ def use_dequantizing_int8_path_on_cpu(model: torch.nn.Module) -> int:
     return len(layers)
 
 
+# Whisper's encoder sees 100 log-mel frames a second and halves them (conv2 has stride 2).
+WHISPER_POSITIONS_PER_SECOND = 50
+
+
+def whisper_encoder(model: torch.nn.Module) -> torch.nn.Module:
+    """The encoder of a Whisper model, with or without PEFT wrappers around it."""
+    inner = model.get_base_model() if hasattr(model, "get_base_model") else model
+    return inner.get_encoder()
+
+
+def set_whisper_encoder_window(model: torch.nn.Module, seconds: float | None) -> int:
+    """Make the encoder take ``seconds`` of audio (``None``: its full table); returns the positions.
+
+    Whisper's encoder adds a fixed position table to every one of its positions,
+    so a shorter window is the table's first rows: nothing is retrained, and an
+    adapter trained on the short window runs on the full one. The full table is
+    kept on the encoder (a buffer that is never saved), so the window can be
+    widened again on the same model, e.g. to transcribe long recordings.
+    """
+    encoder = whisper_encoder(model)
+    if not hasattr(encoder, "full_position_table"):
+        encoder.register_buffer(
+            "full_position_table", encoder.embed_positions.weight.detach().clone(), persistent=False
+        )
+    table = encoder.full_position_table
+    positions = (
+        len(table) if seconds is None else int(round(seconds * WHISPER_POSITIONS_PER_SECOND))
+    )
+    if not 0 < positions <= len(table):
+        raise ValueError(
+            f"window_seconds {seconds} is outside the model's window of "
+            f"{len(table) / WHISPER_POSITIONS_PER_SECOND:g} s"
+        )
+    current = encoder.embed_positions.weight
+    window = torch.nn.Embedding(
+        positions, table.shape[1], device=current.device, dtype=current.dtype
+    )
+    window.weight.data.copy_(table[:positions])
+    window.requires_grad_(False)
+    encoder.embed_positions = window
+    encoder.config.max_source_positions = positions
+    return positions
+
+
+@contextmanager
+def whisper_encoder_window(model: torch.nn.Module, seconds: float | None) -> Iterator[int]:
+    """Within the block the encoder takes ``seconds`` of audio (``None``: all); then as before."""
+    encoder = whisper_encoder(model)
+    before = encoder.embed_positions.num_embeddings
+    try:
+        yield set_whisper_encoder_window(model, seconds)
+    finally:
+        set_whisper_encoder_window(model, before / WHISPER_POSITIONS_PER_SECOND)
+
+
 def training_device() -> str:
     """This process's GPU (``LOCAL_RANK``: one per process under torchrun), else the CPU."""
     return f"cuda:{local_rank()}" if torch.cuda.is_available() else "cpu"
@@ -113,7 +170,8 @@ def load_base_model(manifest: dict[str, Any]) -> PreTrainedModel:
     (``whisper`` | ``causal_lm``), ``quantization`` (``none`` | ``int8`` |
     ``nf4``), ``config_overrides`` (set on ``model.config`` after loading, e.g.
     the seed's ``forced_decoder_ids: null`` and ``suppress_tokens: []``) and
-    ``gradient_checkpointing``. Quantized models go through
+    ``gradient_checkpointing``; for Whisper, ``window_seconds`` (the encoder's input
+    window, see :func:`set_whisper_encoder_window`; absent or null: the model's own). Quantized models go through
     ``peft.prepare_model_for_kbit_training`` (the seed's
     ``prepare_model_for_int8_training`` was removed from PEFT): layer norms in
     float32, input gradients enabled so checkpointing works with frozen embeddings.
@@ -138,6 +196,8 @@ def load_base_model(manifest: dict[str, Any]) -> PreTrainedModel:
         # the Trainer's token count; told otherwise, the Trainer multiplies that loss by the
         # number of processes, which under DDP doubles (x N) the loss and gradients it sees.
         model.accepts_loss_kwargs = False
+        if manifest.get("window_seconds"):
+            set_whisper_encoder_window(model, float(manifest["window_seconds"]))
     checkpointing = bool(manifest.get("gradient_checkpointing", False))
     if quantization != "none":
         model = prepare_model_for_kbit_training(

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from peft_pipelines.io import PeftAdapterDataset
+from peft_pipelines.io.packaged_files import find_packaged_file
 from peft_pipelines.scratch_project import run_pipeline
-from peft_pipelines.text.causal_lm import find_packaged_file
 
 pytestmark = pytest.mark.slow
 

@@ -16,10 +16,10 @@ from peft import PeftModel
 from transformers import AutoTokenizer, DataCollatorForLanguageModeling, PreTrainedTokenizerBase
 
 from peft_pipelines.data_quality import record_split, stage_report
+from peft_pipelines.io.packaged_files import find_packaged_file
 from peft_pipelines.text.causal_lm import (
     build_tiny_opt,
     convert_gguf_model,
-    find_packaged_file,
     generate_texts,
     perplexity,
     with_padding_token,

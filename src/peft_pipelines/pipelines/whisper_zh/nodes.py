@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import logging
 import os
+import random
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
-from datasets import Array2D, DatasetDict, Features, Sequence, Value
+from datasets import Array2D, Dataset, DatasetDict, Features, Sequence, Value
 from datasets.fingerprint import Hasher
 from transformers import AutoConfig, WhisperFeatureExtractor, WhisperProcessor
 
@@ -32,9 +33,11 @@ from peft_pipelines.speech.corpus import (
     scratch_arrow_file,
 )
 from peft_pipelines.speech.features import compact_log_mel
+from peft_pipelines.training.base_model import WHISPER_POSITIONS_PER_SECOND
 
 logger = logging.getLogger(__name__)
 
+OPENAI_WHISPER_POSITIONS = 1500  # 30 s: the encoder window of every OpenAI Whisper size
 ROW_ID_COLUMN = (
     "path"  # kept through every stage so a dropped row can be named as in the corpus TSV
 )
@@ -142,18 +145,23 @@ def _decode_batch(
 
 
 def read_input_window(base_model: dict[str, Any], model: dict[str, Any]) -> dict[str, Any]:
-    """The base model's input window (frames, samples, seconds), read from its config.
+    """The training input window (frames, samples, seconds): clips longer than it are dropped.
 
-    ``2 x max_source_positions`` frames of the processor's hop: 30 s for real
-    Whisper, 5 s for the demo base. Only the config is read (a few kB), so
-    the data stages can run before, and without, the model's weights. For
-    ``init: random_tiny`` the window is that architecture's.
+    ``base_model["window_seconds"]`` when set (the encoder's position table is
+    cut to it when the base loads); otherwise the base's own window,
+    ``2 x max_source_positions`` frames from its config (30 s for every OpenAI
+    Whisper, whose CTranslate2 copy need not be converted yet to know it). Only
+    a config is read, so the data stages can run before, and without, the weights.
     """
     extractor = WhisperFeatureExtractor.from_pretrained(
         model["processor"], revision=model.get("revision")
     )
-    if base_model.get("init") == "random_tiny":
+    if base_model.get("window_seconds"):
+        positions = round(float(base_model["window_seconds"]) * WHISPER_POSITIONS_PER_SECOND)
+    elif base_model.get("init") == "random_tiny":
         positions = base_model["random_tiny"]["architecture"]["max_source_positions"]
+    elif base_model.get("init") == "ctranslate2":
+        positions = OPENAI_WHISPER_POSITIONS
     else:
         config = AutoConfig.from_pretrained(
             base_model.get("architecture_config") or base_model["name_or_path"],
@@ -330,3 +338,55 @@ def report_data_quality(
             counts["dropped_by_reason"] or "none",
         )
     return summary
+
+
+def join_long_utterances(corpus_16k: DatasetDict, long_utterances: dict[str, Any]) -> Dataset:
+    """Recordings of several clips of one split joined end to end, for the long-utterance score.
+
+    Clips are taken in a seeded order and appended to a recording until it
+    holds at least ``min_seconds`` and ``min_clips`` clips; a clip that would take it past
+    ``max_seconds`` or ``max_clips`` starts the next one. Leftover clips that
+    make no whole recording are not used. Columns: ``paths`` (the clips, in
+    order), ``sentence`` (their sentences joined), ``audio_16k``, ``duration_s``.
+    """
+    split = long_utterances.get("split", "test")
+    rows = corpus_16k[split].with_format("numpy", columns=["audio_16k"], output_all_columns=True)
+    order = list(range(len(rows)))
+    random.Random(int(long_utterances.get("seed", 0))).shuffle(order)
+    low, high = float(long_utterances["min_seconds"]), float(long_utterances["max_seconds"])
+    fewest, most = int(long_utterances["min_clips"]), int(long_utterances["max_clips"])
+    recordings: list[dict[str, Any]] = []
+    current: list[int] = []
+    seconds = 0.0
+    for index in order:
+        duration = float(rows[index]["duration_s"])
+        if current and (seconds + duration > high or len(current) == most):
+            current, seconds = [], 0.0
+        current.append(index)
+        seconds += duration
+        if seconds >= low and len(current) >= fewest:
+            recordings.append(_joined(rows, current))
+            current, seconds = [], 0.0
+    if not recordings:
+        raise ValueError(
+            f"the {split} split ({len(rows)} clips) makes no recording of {low:g}-{high:g} s "
+            f"from {fewest}-{most} clips: change whisper_zh.long_utterances"
+        )
+    logger.info(
+        "Long utterances: %d recordings of %s s from the %s split",
+        len(recordings),
+        [round(r["duration_s"], 1) for r in recordings],
+        split,
+    )
+    return Dataset.from_list(recordings)
+
+
+def _joined(rows: Dataset, indices: list[int]) -> dict[str, Any]:
+    clips = [rows[i] for i in indices]
+    audio = np.concatenate([np.asarray(c["audio_16k"], dtype=np.float32) for c in clips])
+    return {
+        "paths": [str(c[ROW_ID_COLUMN]) for c in clips],
+        "sentence": "".join(str(c["sentence"]) for c in clips),
+        "audio_16k": audio,
+        "duration_s": float(sum(float(c["duration_s"]) for c in clips)),
+    }

@@ -14,6 +14,7 @@ from peft_pipelines.pipelines.whisper_zh.model_nodes import (
 from peft_pipelines.pipelines.whisper_zh.nodes import (
     extract_features_and_labels,
     ingest_corpus,
+    join_long_utterances,
     prune_columns,
     read_input_window,
     report_data_quality,
@@ -26,8 +27,8 @@ from peft_pipelines.training.pipeline import create_adapter_training_pipeline
 def create_audio_features_pipeline(corpus: str) -> Pipeline:
     """``corpus`` (audio bytes + sentences) -> 16 kHz -> log-mel features and labels, within ``input_window``.
 
-    Shared by ``whisper_zh`` and ``whisper_demo_base``: both pipelines prepare
-    audio for Whisper the same way, so the nodes are declared once.
+    Declared as its own sub-pipeline so another corpus can reuse the audio stages
+    through ``pipeline(..., inputs=...)``.
     """
     return Pipeline(
         [
@@ -75,6 +76,12 @@ def create_data_pipeline() -> Pipeline:
             ),
             create_audio_features_pipeline("corpus_pruned"),
             Node(
+                join_long_utterances,
+                ["corpus_16k", "params:long_utterances"],
+                "long_utterances",
+                name="join_long_utterances",
+            ),
+            Node(
                 report_data_quality,
                 [
                     "params:corpus",
@@ -103,7 +110,14 @@ def create_model_pipeline() -> Pipeline:
             create_adapter_training_pipeline(train_adapter, ["features"]),
             Node(
                 evaluate_transcription,
-                ["adapter", "features", "params:model", "params:evaluation", "params:peft"],
+                [
+                    "adapter",
+                    "features",
+                    "long_utterances",
+                    "params:model",
+                    "params:evaluation",
+                    "params:peft",
+                ],
                 ["metrics", "predictions"],
                 name="evaluate_transcription",
             ),

