@@ -78,6 +78,13 @@ def test_error_rates_are_shown_in_per_cent_base_beside_fine_tuned():
     assert [t.get_text() for t in axes.get_xticklabels()] == ["CER", "WER"]
     assert axes.get_ylabel() == "error rate (%)"
 
+    metrics["long_utterances"] = {"base": {"cer": 0.48, "n": 5}, "finetuned": {"cer": 0.4, "n": 5}}
+    axes = error_rate_figure(metrics, "whisper_zh").axes[0]
+    assert sorted(round(b.get_height(), 6) for b in axes.patches) == pytest.approx(
+        [31.0, 40.0, 48.0, 62.0, 70.0, 90.0]
+    )
+    assert axes.get_xticklabels()[2].get_text() == "CER, long\n(5 recordings)"
+
 
 def test_a_titled_figure_function_keeps_its_name_for_kedro():
     node_function = titled(perplexity_figure, "opt_quotes")

@@ -15,6 +15,20 @@ def test_headline_gives_error_rates_in_percent_and_flags_a_random_base():
     )
 
 
+def test_headline_adds_the_long_utterance_cer_when_there_is_one():
+    metrics = {
+        "base": {"cer": 0.5, "wer": 1.32, "n": 25},
+        "finetuned": {"cer": 0.122, "wer": 0.48, "n": 25},
+        "long_utterances": {"base": {"cer": 0.481, "n": 5}, "finetuned": {"cer": 0.4, "n": 5}},
+        "split": "test",
+        "base_model_random": False,
+    }
+    assert headline(metrics) == (
+        "CER 50.0% -> 12.2%, WER 132.0% -> 48.0% (test, n=25); "
+        "long utterances CER 48.1% -> 40.0% (n=5)"
+    )
+
+
 def test_headline_gives_perplexity():
     perplexity = {
         "base": {"perplexity": 75.517, "n": 80},

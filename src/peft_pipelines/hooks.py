@@ -247,7 +247,14 @@ def headline(metrics: dict[str, Any]) -> str:
             parts.append(f"{label} {fmt.format(base[key])} -> {fmt.format(tuned[key])}")
     where = f"{metrics.get('split', '?')}, n={base.get('n', '?')}"
     random = "; RANDOM-WEIGHT BASE" if metrics.get("base_model_random") else ""
-    return f"{', '.join(parts) or 'no figures'} ({where}{random})"
+    line = f"{', '.join(parts) or 'no figures'} ({where}{random})"
+    long = metrics.get("long_utterances", {})
+    if "cer" in long.get("base", {}) and "cer" in long.get("finetuned", {}):
+        line += (
+            f"; long utterances CER {long['base']['cer']:.1%} -> {long['finetuned']['cer']:.1%}"
+            f" (n={long['base'].get('n', '?')})"
+        )
+    return line
 
 
 class RunSummary:

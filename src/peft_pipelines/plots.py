@@ -69,15 +69,25 @@ def _bars(axes: Any, labels: list[str], base: list[float], tuned: list[float], f
 
 
 def error_rate_figure(metrics: dict[str, Any], pipeline: str) -> Figure:
-    """Base vs fine-tuned character and word error rates, in per cent, on the evaluated split."""
+    """Base vs fine-tuned character and word error rates, in per cent, on the evaluated split.
+
+    With a long-utterance score in the metrics, its CER is a third pair of bars.
+    """
     figure = Figure(figsize=(6, 4.2), layout="constrained")
     axes = figure.add_subplot()
     base, tuned = metrics["base"], metrics["finetuned"]
+    labels = ["CER", "WER"]
+    base_values, tuned_values = [base["cer"], base["wer"]], [tuned["cer"], tuned["wer"]]
+    long = metrics.get("long_utterances")
+    if long:
+        labels.append(f"CER, long\n({long['base']['n']} recordings)")
+        base_values.append(long["base"]["cer"])
+        tuned_values.append(long["finetuned"]["cer"])
     _bars(
         axes,
-        ["CER", "WER"],
-        [100 * base["cer"], 100 * base["wer"]],
-        [100 * tuned["cer"], 100 * tuned["wer"]],
+        labels,
+        [100 * v for v in base_values],
+        [100 * v for v in tuned_values],
         "{:.1f} %",
     )
     axes.set_ylabel("error rate (%)")

@@ -30,6 +30,6 @@ def test_memory_prints_peak_growth_per_scale_and_the_ratio():
 
 
 def test_eval_throughput_compares_batched_and_one_by_one_on_the_same_transcripts():
-    out = run_benchmark("eval_throughput", "--times", "1", "--max-new-tokens", "8")
+    out = run_benchmark("eval_throughput", "--reduced", "--times", "1", "--max-new-tokens", "8")
     assert "RANDOM-WEIGHT" in out
     assert re.search(r"ratio batched/one-by-one: [\d.]+x; identical transcripts: \d+/25", out), out

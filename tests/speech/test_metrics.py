@@ -36,3 +36,12 @@ def test_traditional_script_is_scored_as_simplified_on_both_sides():
     assert normalise_transcript("今天晚上月亮很圓，我們說話。") == "今天晚上月亮很圆 我们说话"
     assert character_error_rate(["今天晚上月亮很圆"], ["今天晚上月亮很圓"]) == 0.0
     assert character_error_rate(["我们说话"], ["我們說話吧"]) == pytest.approx(0.25)
+
+
+def test_a_unit_said_four_or_more_times_in_a_row_is_a_loop_cut_to_one_copy():
+    from peft_pipelines.speech.transcribe import collapse_repetitions  # noqa: PLC0415
+
+    assert collapse_repetitions("奶奶奶奶奶奶奶奶") == ("奶", True)
+    assert collapse_repetitions("哪儿哪儿哪儿哪儿哪儿") == ("哪儿", True)
+    assert collapse_repetitions("我奶奶说谢谢") == ("我奶奶说谢谢", False)
+    assert collapse_repetitions("") == ("", False)

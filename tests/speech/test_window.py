@@ -94,3 +94,42 @@ def test_a_30s_window_keeps_the_same_clips(clips):
     resampled, report = resample_to_16k(clips, {"sampling_rate": 16000}, window)
     assert resampled["train"]["path"] == ["four_s", "exactly_5s", "six_s"]
     assert report["dropped"] == []
+
+
+def test_window_seconds_sets_the_training_window_before_any_model_is_converted():
+    base = {"init": "ctranslate2", "name_or_path": "data/06_models/not-converted-yet"}
+    assert read_input_window({**base, "window_seconds": 5}, MODEL)["frames"] == 500
+    assert read_input_window({**base, "window_seconds": None}, MODEL)["seconds"] == 30.0
+
+
+def test_the_encoder_window_is_the_position_tables_first_rows_and_widens_again(
+    tiny_whisper_manifest,
+):
+    import torch  # noqa: PLC0415
+
+    from peft_pipelines.training.base_model import (  # noqa: PLC0415
+        load_base_model,
+        whisper_encoder_window,
+    )
+
+    full = load_base_model({**tiny_whisper_manifest, "quantization": "none"})
+    short = load_base_model({**tiny_whisper_manifest, "quantization": "none", "window_seconds": 2})
+    table = full.get_encoder().embed_positions.weight
+    assert short.config.max_source_positions == 100
+    assert torch.equal(short.get_encoder().embed_positions.weight, table[:100])
+    assert collator_for(short.config).window_frames == 200
+    with whisper_encoder_window(short, None) as positions:
+        assert positions == 250 == short.config.max_source_positions
+        assert torch.equal(short.get_encoder().embed_positions.weight, table)
+        features = torch.zeros(1, 80, 500)
+        short.eval()
+        full.eval()
+        prompt = torch.tensor([[50258, 50260, 50359, 50363]])
+        with torch.no_grad():
+            assert torch.allclose(
+                short(input_features=features, decoder_input_ids=prompt).logits,
+                full(input_features=features, decoder_input_ids=prompt).logits,
+            )
+    assert short.config.max_source_positions == 100
+    with pytest.raises(ValueError, match="outside the model's window of 5 s"):
+        load_base_model({**tiny_whisper_manifest, "quantization": "none", "window_seconds": 6})

@@ -5,7 +5,6 @@ from peft_pipelines.io.model_datasets import (
     BaseModelDataset,
     PeftAdapterDataset,
     TokenizerDataset,
-    WhisperFolderDataset,
 )
 
 __all__ = [
@@ -13,5 +12,4 @@ __all__ = [
     "BaseModelDataset",
     "PeftAdapterDataset",
     "TokenizerDataset",
-    "WhisperFolderDataset",
 ]

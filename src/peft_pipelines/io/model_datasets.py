@@ -8,12 +8,10 @@ manifest beside it so loading needs nothing else.
 
 from __future__ import annotations
 
-import copy
 import json
 from pathlib import Path
 from typing import Any
 
-import torch
 from kedro.io import AbstractDataset, DatasetError
 from peft import PeftModel
 
@@ -117,67 +115,6 @@ class PeftAdapterDataset(AbstractDataset[PeftModel, PeftModel]):
 
     def _describe(self) -> dict[str, Any]:
         return {"path": str(self._path), "load_args": self._load_args}
-
-
-class WhisperFolderDataset(AbstractDataset[dict, dict]):
-    """A whole Whisper model folder: weights, processor and, optionally, a model card.
-
-    Saves ``{"model": WhisperForConditionalGeneration, "processor": WhisperProcessor,
-    "card": str | None}`` with ``save_pretrained`` (weights as safetensors in
-    ``save_dtype``, the card as the folder's ``README.md``), written to a staging
-    folder and renamed into place when whole. Loads the same dict back, the model
-    in float32 on the CPU.
-
-    Example catalog entry::
-
-        my_pipeline.whisper_model:
-          type: peft_pipelines.io.WhisperFolderDataset
-          path: data/06_models/my-whisper
-          save_dtype: float16
-    """
-
-    def __init__(
-        self,
-        *,
-        path: str,
-        save_dtype: str = "float32",
-        metadata: dict[str, Any] | None = None,
-    ) -> None:
-        self._path = Path(path)
-        self._save_dtype = save_dtype
-        self.metadata = metadata
-
-    def load(self) -> dict[str, Any]:
-        # Imported here: the other datasets of this module do not need transformers' Whisper.
-        from transformers import WhisperForConditionalGeneration, WhisperProcessor  # noqa: PLC0415
-
-        if not (self._path / "config.json").is_file():
-            raise DatasetError(f"No Whisper model folder at {self._path}")
-        card = self._path / "README.md"
-        return {
-            "model": WhisperForConditionalGeneration.from_pretrained(
-                str(self._path), dtype=torch.float32
-            ),
-            "processor": WhisperProcessor.from_pretrained(str(self._path)),
-            "card": card.read_text(encoding="utf-8") if card.is_file() else None,
-        }
-
-    def save(self, data: dict[str, Any]) -> None:
-        model = copy.deepcopy(data["model"]).to(getattr(torch, self._save_dtype))
-
-        def write(staging: Path) -> None:
-            model.save_pretrained(str(staging))
-            data["processor"].save_pretrained(str(staging))
-            if data.get("card"):
-                (staging / "README.md").write_text(data["card"], encoding="utf-8")
-
-        replace_folder_atomically(self._path, write)
-
-    def _exists(self) -> bool:
-        return (self._path / "config.json").is_file()
-
-    def _describe(self) -> dict[str, Any]:
-        return {"path": str(self._path), "save_dtype": self._save_dtype}
 
 
 class TokenizerDataset(AbstractDataset[Any, Any]):

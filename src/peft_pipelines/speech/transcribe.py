@@ -166,6 +166,55 @@ def transcribe_samples(
     return collapsed.strip(), windows, looped
 
 
+def transcribe_recordings(
+    model: PreTrainedModel | PeftModel,
+    processor: WhisperProcessor,
+    recordings: Sequence[np.ndarray],
+    *,
+    batch_size: int,
+    language: str,
+    task: str,
+    max_new_tokens: int,
+    tokens_per_second: float = 8.0,
+) -> list[tuple[str, bool]]:
+    """:func:`transcribe_samples` of many recordings: (text, loop cut) each, in order.
+
+    Recordings within the model's window are decoded in batches (greedy
+    decoding gives each the text it gets alone; the decoder's steps are shared);
+    longer ones one at a time through long-form decoding.
+    """
+    config = whisper_config(model)
+    window_frames = encoder_window_frames(config)
+    extractor = processor.feature_extractor
+    options = {"language": language, "task": task, "max_new_tokens": max_new_tokens}
+    results: list[tuple[str, bool] | None] = [None] * len(recordings)
+    short = [i for i, r in enumerate(recordings) if len(r) <= window_frames * extractor.hop_length]
+    for start in range(0, len(short), batch_size):
+        indices = short[start : start + batch_size]
+        compact = [
+            frames[:window_frames]
+            for frames in compact_log_mel([recordings[i] for i in indices], extractor)
+        ]
+        loops: list[bool] = []
+        texts = generate_transcripts(
+            model,
+            processor.tokenizer,
+            compact,
+            tokens_per_second=tokens_per_second,
+            loops=loops,
+            **options,
+        )
+        for index, text, looped in zip(indices, texts, loops, strict=True):
+            results[index] = (text.strip(), looped)
+    for index, samples in enumerate(recordings):
+        if results[index] is None:
+            text, _, looped = transcribe_samples(
+                model, processor, samples, tokens_per_second=tokens_per_second, **options
+            )
+            results[index] = (text, looped)
+    return [result for result in results if result is not None]
+
+
 def _quiet_libraries() -> None:
     """Silence warnings that mean nothing to someone transcribing a file."""
     warnings.filterwarnings("ignore")

@@ -25,19 +25,17 @@ pytestmark = pytest.mark.slow
 REPORTS = Path("data/08_reporting/whisper_zh")
 ADAPTER = Path("data/06_models/whisper_zh/adapter")
 
-# A quick run: a tiny random Whisper (5 s window) instead of the demo base, a small corpus sample, a few steps.
+# A quick run: a tiny random Whisper (5 s window) instead of whisper-base, a small corpus sample, a few steps.
 QUICK_RUN = {
     "whisper_zh": {
         "corpus": {"subset": {"seed": 16, "rows": {"train": 16, "dev": 4, "test": 4}}},
-        # random_tiny builds from the bundled processor, not from the demo base's folder.
         "model": {"processor": str(PROCESSOR_DIR)},
         "base_model": {
             "init": "random_tiny",
             "name_or_path": "data/06_models/whisper-tiny-random",
             "random_tiny": {"architecture": TINY_ARCHITECTURE},
         },
-        # The seed's LoRA (r 4 on q/v), not the demo base's recipe: the figures below name it.
-        "peft": {**LORA, "modules_to_save": None},
+        "peft": LORA,
         "training": {
             "max_steps": 4,
             "eval_steps": 2,
@@ -45,6 +43,8 @@ QUICK_RUN = {
             "logging_steps": 1,
             "per_device_train_batch_size": 4,
         },
+        # Two recordings of two test clips each (the sample's test split has four).
+        "long_utterances": {"min_seconds": 2, "max_seconds": 20, "min_clips": 2, "max_clips": 2},
         "evaluation": {"max_new_tokens": 8},
     }
 }
@@ -74,9 +74,13 @@ def finished_run(tmp_path_factory) -> Path:
 def test_a_run_writes_adapter_metrics_predictions_and_summaries(finished_run):
     metrics = json.loads((finished_run / REPORTS / "metrics.json").read_text())
     for side in ("base", "finetuned"):
-        assert set(metrics[side]) == {"wer", "cer", "n"}
+        assert set(metrics[side]) == {"wer", "cer", "n", "loops_cut"}
         assert metrics[side]["n"] == 4
         assert metrics[side]["cer"] >= 0
+        long = metrics["long_utterances"][side]
+        assert long["n"] == 2 and long["cer"] >= 0 and len(long["seconds"]) == 2
+    assert metrics["window_seconds"] == {"clips": 5, "long_utterances": "full"}
+    assert "OpenCC t2s" in metrics["normaliser"]
     assert metrics["base_model_random"] is True
     assert "not accuracy" in metrics["note"]
     assert metrics["peft_config"]["r"] == 4
@@ -84,6 +88,7 @@ def test_a_run_writes_adapter_metrics_predictions_and_summaries(finished_run):
 
     predictions = pd.read_csv(finished_run / REPORTS / "predictions.csv")
     assert list(predictions.columns) == [
+        "set",
         "path",
         "reference",
         "base_prediction",
@@ -91,7 +96,8 @@ def test_a_run_writes_adapter_metrics_predictions_and_summaries(finished_run):
         "base_cer",
         "finetuned_cer",
     ]
-    assert len(predictions) == 4
+    assert list(predictions["set"]) == ["test"] * 4 + ["long_utterances"] * 2
+    assert predictions["path"].iloc[-1].count(" + ") == 1
 
     summary = json.loads((finished_run / REPORTS / "peft_summary.json").read_text())
     assert summary["parameters"]["trainable"] > 0 and summary["base_model_random"] is True
@@ -149,7 +155,7 @@ def test_a_75_second_stereo_44k1_file_is_transcribed_in_several_windows(finished
     processor = WhisperProcessor.from_pretrained(model.peft_pipelines_manifest["name_or_path"])
     audio = _speech_file(tmp_path / "long.wav", seconds=75)
     samples = decode_to_mono(audio.read_bytes(), 16000)
-    text, windows = transcribe_samples(
+    text, windows, _ = transcribe_samples(
         model, processor, samples, language="zh", task="transcribe", max_new_tokens=4
     )
     window_seconds = 2 * model.get_base_model().config.max_source_positions * 160 / 16000
@@ -164,10 +170,40 @@ def _transcribe_cli(*args: str) -> subprocess.CompletedProcess:
 
 def test_the_transcription_command_prints_text_for_a_new_file(finished_run, tmp_path):
     audio = _speech_file(tmp_path / "new.flac", seconds=4, rate=22050)
-    result = _transcribe_cli(
-        str(audio), "--adapter", str(finished_run / ADAPTER), "--max-new-tokens", "4"
-    )
-    assert result.returncode == 0, result.stderr[-2000:]
+    for extra in ([], ["--base-only"]):
+        result = _transcribe_cli(
+            str(audio), "--adapter", str(finished_run / ADAPTER), "--max-new-tokens", "4", *extra
+        )
+        assert result.returncode == 0, result.stderr[-2000:]
+        assert len(result.stdout.splitlines()) == 1
+        # The user sees the transcript, not the libraries' warnings.
+        assert "warn" not in result.stderr.lower(), result.stderr[-2000:]
+
+
+def test_a_looping_decoder_stops_at_the_length_the_audio_could_hold(finished_run):
+    """The random tiny base loops: its transcript is bounded by the clip's length, not max_new_tokens."""
+    from transformers import WhisperProcessor  # noqa: PLC0415
+
+    from peft_pipelines.speech.transcribe import generate_transcripts, token_budget  # noqa: PLC0415
+
+    model = PeftAdapterDataset(path=str(finished_run / ADAPTER)).load()
+    model.eval()
+    processor = WhisperProcessor.from_pretrained(model.peft_pipelines_manifest["name_or_path"])
+    one_second = np.zeros((100, 80), dtype=np.float16)
+    loops: list[bool] = []
+    with model.disable_adapter():
+        (text,) = generate_transcripts(
+            model,
+            processor.tokenizer,
+            [one_second],
+            language="zh",
+            task="transcribe",
+            max_new_tokens=400,
+            loops=loops,
+        )
+    assert token_budget(100, 8, 400) == 16
+    assert len(processor.tokenizer(text, add_special_tokens=False).input_ids) <= 16
+    assert len(loops) == 1
 
 
 @pytest.mark.parametrize("name", ["nope.mp3", "junk.wav"])

@@ -22,7 +22,7 @@ from peft_pipelines.speech.collator import collator_for
 from peft_pipelines.speech.ctranslate2_whisper import convert_packaged_whisper, packaged_parts
 from peft_pipelines.speech.metrics import NORMALISER, character_error_rate, word_error_rate
 from peft_pipelines.speech.tiny_whisper import build_tiny_whisper
-from peft_pipelines.speech.transcribe import generate_transcripts, transcribe_samples
+from peft_pipelines.speech.transcribe import generate_transcripts, transcribe_recordings
 from peft_pipelines.training.base_model import whisper_encoder_window
 from peft_pipelines.training.nodes import base_model_manifest, fit_adapter, report_provenance
 
@@ -143,15 +143,18 @@ def evaluate_transcription(  # noqa: PLR0917 (a Kedro node: inputs arrive by pos
     long_references = list(long_utterances["sentence"])
     long_predictions: dict[str, list[str]] = {"base": [], "finetuned": []}
     long_loops: dict[str, list[bool]] = {"base": [], "finetuned": []}
-    recordings = long_utterances.with_format("numpy", columns=["audio_16k"])
+    recordings = [
+        np.asarray(row["audio_16k"], dtype=np.float32)
+        for row in long_utterances.with_format("numpy", columns=["audio_16k"])
+    ]
     with whisper_encoder_window(adapter, None):
-        for index in tqdm(range(len(recordings)), desc="transcribe long utterances", unit="rec"):
-            samples = np.asarray(recordings[index]["audio_16k"], dtype=np.float32)
-            for side in ("base", "finetuned"):
-                with _adapter_for(adapter, side):
-                    text, _, looped = transcribe_samples(adapter, processor, samples, **generation)
-                long_predictions[side].append(text)
-                long_loops[side].append(looped)
+        for side in tqdm(("base", "finetuned"), desc="transcribe long utterances", unit="model"):
+            with _adapter_for(adapter, side):
+                transcribed = transcribe_recordings(
+                    adapter, processor, recordings, batch_size=batch_size, **generation
+                )
+            long_predictions[side] = [text for text, _ in transcribed]
+            long_loops[side] = [looped for _, looped in transcribed]
 
     manifest = adapter.peft_pipelines_manifest
     metrics: dict[str, Any] = {
