@@ -14,14 +14,14 @@ since another process on the machine slows both figures.
 The model is the pipeline's base: OpenAI's whisper-base converted from the
 CTranslate2 files (``whisper_zh.base_model.ctranslate2`` in conf/base; converted
 into ``data/06_models/whisper-base`` here if ``kedro run`` has not done it yet),
-in 8-bit, with the seed's LoRA (r 4, alpha 64 on q_proj and v_proj, dropout
-0.05: ``whisper_zh.peft``). The batch is the first ``--batch-size`` clips of the
-bundled corpus's train split. ``--reduced`` runs the random tiny Whisper of
+in 8-bit, with the seed's LoRA (r 4, alpha 64 on every q_proj and v_proj,
+dropout 0.05; ``--pipeline-lora``: ``whisper_zh.peft`` from conf/base). The
+batch is the first ``--batch-size`` clips of the bundled corpus's train split. ``--reduced`` runs the random tiny Whisper of
 ``base_model.random_tiny`` with a 30 s position table (1500 positions), 1 step
 of 2 clips: the mechanics in seconds, for the tests.
 
     python -m benchmarks.train_step [--steps 3] [--batch-size 8] [--window-seconds 5]
-        [--quantization int8|none] [--base FOLDER | --reduced]
+        [--quantization int8|none] [--pipeline-lora] [--base FOLDER | --reduced]
 """
 
 from __future__ import annotations
@@ -50,6 +50,16 @@ from peft_pipelines.training.peft_wrapping import wrap_with_peft
 
 SEED = 42
 SEED_WINDOW_POSITIONS = 1500  # Whisper's 30 s: 3000 log-mel frames, halved by conv2
+# The seed notebook's LoRA: rank 4 on the query and value projections of every attention.
+SEED_LORA = {
+    "peft_type": "LORA",
+    "task_type": None,
+    "r": 4,
+    "lora_alpha": 64,
+    "target_modules": ["q_proj", "v_proj"],
+    "lora_dropout": 0.05,
+    "bias": "none",
+}
 
 
 def train_rows(processor: Any, batch_size: int) -> list[dict[str, Any]]:
@@ -126,6 +136,11 @@ def main() -> None:
         help="our input window, against the seed's 30 s (default: base_model.window_seconds)",
     )
     parser.add_argument("--quantization", default="int8", choices=["none", "int8"])
+    parser.add_argument(
+        "--pipeline-lora",
+        action="store_true",
+        help="whisper_zh.peft from conf/base instead of the seed's LoRA",
+    )
     models = parser.add_mutually_exclusive_group()
     models.add_argument(
         "--base", help="a Whisper model folder; default: whisper-base converted from CTranslate2"
@@ -171,7 +186,8 @@ def main() -> None:
             f"{base} takes {full_positions / 50:g} s, not Whisper's 30 s: no seed window to compare"
         )
     torch.manual_seed(SEED)
-    model, summary = wrap_with_peft(model, dict(params["peft"]))
+    peft = dict(params["peft"]) if args.pipeline_lora else SEED_LORA
+    model, summary = wrap_with_peft(model, peft)
     start = {
         name: parameter.detach().clone()
         for name, parameter in model.named_parameters()
@@ -185,11 +201,12 @@ def main() -> None:
     seed_way = time_window(model, start, rows, None, **run)
     ours = time_window(model, start, rows, args.window_seconds, **run)
 
-    peft = params["peft"]
     durations = [row["seconds"] for row in rows]
+    targets = peft["target_modules"]
+    targets = targets if isinstance(targets, str) else ", ".join(targets)
     print(
-        f"model: {label}, {args.quantization}; LoRA r {peft['r']}, alpha {peft['lora_alpha']} "
-        f"on {', '.join(peft['target_modules'])} "
+        f"model: {label}, {args.quantization}; {peft['peft_type']} r {peft['r']}, "
+        f"alpha {peft['lora_alpha']} on {targets} "
         f"({summary['parameters']['trainable']:,} trainable parameters)"
     )
     print(
