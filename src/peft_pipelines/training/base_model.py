@@ -182,6 +182,9 @@ def load_base_model(manifest: dict[str, Any]) -> PreTrainedModel:
         manifest["name_or_path"],
         revision=manifest.get("revision"),
         quantization_config=quantization_config(quantization),
+        # An unquantized base trains in float32 (mixed precision, if any, is the Trainer's
+        # fp16/bf16 setting), whatever precision its checkpoint was saved in.
+        dtype=torch.float32 if quantization == "none" else None,
         device_map={"": training_device()},
     )
     for key, value in (manifest.get("config_overrides") or {}).items():
