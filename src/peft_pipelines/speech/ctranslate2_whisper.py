@@ -219,54 +219,39 @@ def _layer_norm(out: dict, variables: _Variables, ct2: str, hf: str) -> None:
     out[f"{hf}.bias"] = variables.take(f"{ct2}/beta")
 
 
+def _copy_linear(out: dict, variables: _Variables, ct2: str, hf: str) -> None:
+    _linear(out, hf, variables.take(f"{ct2}/weight"), variables.take(f"{ct2}/bias"))
+
+
+def _split_stacked(
+    out: dict, variables: _Variables, ct2: str, hf: str, projections: tuple[str, ...]
+) -> None:
+    """One CTranslate2 linear holding several projections stacked by rows (k among them)."""
+    weights = _split_rows(variables.take(f"{ct2}/weight"), len(projections), f"{ct2}/weight")
+    biases = _split_rows(variables.take(f"{ct2}/bias"), len(projections), f"{ct2}/bias")
+    for name, weight, bias in zip(projections, weights, biases, strict=True):
+        if name == "k_proj":
+            _no_key_bias(bias, f"{ct2}/bias")
+        _linear(out, f"{hf}.{name}", weight, None if name == "k_proj" else bias)
+
+
 def _self_attention(out: dict, variables: _Variables, ct2: str, hf: str) -> None:
     """``linear_0``: q, k, v stacked by rows; ``linear_1``: the output projection."""
-    q, k, v = _split_rows(variables.take(f"{ct2}/linear_0/weight"), 3, f"{ct2}/linear_0/weight")
-    q_bias, k_bias, v_bias = _split_rows(
-        variables.take(f"{ct2}/linear_0/bias"), 3, f"{ct2}/linear_0/bias"
-    )
-    _no_key_bias(k_bias, f"{ct2}/linear_0/bias")
-    _linear(out, f"{hf}.q_proj", q, q_bias)
-    _linear(out, f"{hf}.k_proj", k, None)
-    _linear(out, f"{hf}.v_proj", v, v_bias)
-    _linear(
-        out,
-        f"{hf}.out_proj",
-        variables.take(f"{ct2}/linear_1/weight"),
-        variables.take(f"{ct2}/linear_1/bias"),
-    )
+    _split_stacked(out, variables, f"{ct2}/linear_0", hf, ("q_proj", "k_proj", "v_proj"))
+    _copy_linear(out, variables, f"{ct2}/linear_1", f"{hf}.out_proj")
 
 
 def _cross_attention(out: dict, variables: _Variables, ct2: str, hf: str) -> None:
     """``linear_0``: q; ``linear_1``: k and v stacked by rows; ``linear_2``: the output projection."""
-    _linear(
-        out,
-        f"{hf}.q_proj",
-        variables.take(f"{ct2}/linear_0/weight"),
-        variables.take(f"{ct2}/linear_0/bias"),
-    )
-    k, v = _split_rows(variables.take(f"{ct2}/linear_1/weight"), 2, f"{ct2}/linear_1/weight")
-    k_bias, v_bias = _split_rows(variables.take(f"{ct2}/linear_1/bias"), 2, f"{ct2}/linear_1/bias")
-    _no_key_bias(k_bias, f"{ct2}/linear_1/bias")
-    _linear(out, f"{hf}.k_proj", k, None)
-    _linear(out, f"{hf}.v_proj", v, v_bias)
-    _linear(
-        out,
-        f"{hf}.out_proj",
-        variables.take(f"{ct2}/linear_2/weight"),
-        variables.take(f"{ct2}/linear_2/bias"),
-    )
+    _copy_linear(out, variables, f"{ct2}/linear_0", f"{hf}.q_proj")
+    _split_stacked(out, variables, f"{ct2}/linear_1", hf, ("k_proj", "v_proj"))
+    _copy_linear(out, variables, f"{ct2}/linear_2", f"{hf}.out_proj")
 
 
 def _feed_forward(out: dict, variables: _Variables, ct2: str, hf: str) -> None:
     _layer_norm(out, variables, f"{ct2}/layer_norm", f"{hf}.final_layer_norm")
-    for index, name in ((0, "fc1"), (1, "fc2")):
-        _linear(
-            out,
-            f"{hf}.{name}",
-            variables.take(f"{ct2}/linear_{index}/weight"),
-            variables.take(f"{ct2}/linear_{index}/bias"),
-        )
+    _copy_linear(out, variables, f"{ct2}/linear_0", f"{hf}.fc1")
+    _copy_linear(out, variables, f"{ct2}/linear_1", f"{hf}.fc2")
 
 
 def _check_metadata(variables: _Variables) -> dict[str, int]:
@@ -294,12 +279,7 @@ def whisper_weights(model: CTranslate2Model) -> tuple[dict[str, np.ndarray], dic
     encoder_layers = variables.count_layers("encoder")
     decoder_layers = variables.count_layers("decoder")
     for name in ("conv1", "conv2"):
-        _linear(
-            out,
-            f"model.encoder.{name}",
-            variables.take(f"encoder/{name}/weight"),
-            variables.take(f"encoder/{name}/bias"),
-        )
+        _copy_linear(out, variables, f"encoder/{name}", f"model.encoder.{name}")
     out["model.encoder.embed_positions.weight"] = variables.take(
         "encoder/position_encodings/encodings"
     )
