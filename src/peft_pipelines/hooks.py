@@ -13,6 +13,11 @@ from kedro.io import DataCatalog, MemoryDataset
 from kedro.pipeline import Pipeline
 
 from peft_pipelines.distributed import is_rank_zero, process_rank, world_size
+from peft_pipelines.speech.ctranslate2_whisper import (
+    CTranslate2FormatError,
+    check_packaged_files,
+    packaged_parts,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +46,34 @@ class CorpusLocationCheck:
                 )
                 logger.error(message)
                 raise SystemExit(message)
+
+
+class PackagedModelCheck:
+    """Stops a run whose packaged base model is missing or corrupt before any node starts.
+
+    whisper_zh's offline base is converted from files that PyPI wheels install
+    (``base_model.init: ctranslate2``). A wheel not installed, or a part whose
+    SHA-256 is wrong, is an installation problem: one line naming the file and
+    the command that fixes it, and exit status 1, instead of a traceback from
+    inside the runner. The conversion node checks the same again.
+    """
+
+    @hook_impl
+    def before_pipeline_run(
+        self, run_params: dict[str, Any], pipeline: Pipeline, catalog: DataCatalog
+    ) -> None:
+        for node in pipeline.nodes:
+            if node.name.split(".")[-1] != "describe_base_model" or not node.namespace:
+                continue
+            base_model = catalog.load(f"params:{node.namespace}.base_model")
+            if base_model.get("init") != "ctranslate2":
+                continue
+            try:
+                check_packaged_files(*packaged_parts(base_model["ctranslate2"]))
+            except (FileNotFoundError, CTranslate2FormatError) as error:
+                message = f"{node.namespace} base model: {error}"
+                logger.error(message)
+                raise SystemExit(message) from None
 
 
 class RankZeroWrites:

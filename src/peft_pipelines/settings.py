@@ -9,9 +9,21 @@ Experiment tracking: the MlflowTracking hook, set up by conf/*/mlflow.yml.
 
 from kedro.config import OmegaConfigLoader
 
-from peft_pipelines.hooks import CorpusLocationCheck, MlflowTracking, RankZeroWrites, RunSummary
+from peft_pipelines.hooks import (
+    CorpusLocationCheck,
+    MlflowTracking,
+    PackagedModelCheck,
+    RankZeroWrites,
+    RunSummary,
+)
 
-HOOKS = (CorpusLocationCheck(), RankZeroWrites(), MlflowTracking(), RunSummary())
+HOOKS = (
+    CorpusLocationCheck(),
+    PackagedModelCheck(),
+    RankZeroWrites(),
+    MlflowTracking(),
+    RunSummary(),
+)
 
 CONFIG_LOADER_CLASS = OmegaConfigLoader
 CONFIG_LOADER_ARGS = {

@@ -434,6 +434,30 @@ def model_card(source: dict[str, Any]) -> str:
     )
 
 
+def check_packaged_files(
+    parts: list[PackagedPart], config_file: PackagedPart
+) -> tuple[list[Path], Path, dict[str, Any]]:
+    """Locate every file and check its SHA-256: the part paths, the config path and their record.
+
+    Raises ``FileNotFoundError`` (a package is not installed: the message is the
+    install command) or :class:`CTranslate2FormatError` (a file is corrupt).
+    """
+    paths = [part.locate() for part in parts]
+    config_path = config_file.locate()
+    record = {
+        "parts": [
+            {"package": part.package, "file": part.file, "sha256": _checked_sha256(part, path)}
+            for part, path in zip(parts, paths, strict=True)
+        ],
+        "config": {
+            "package": config_file.package,
+            "file": config_file.file,
+            "sha256": _checked_sha256(config_file, config_path),
+        },
+    }
+    return paths, config_path, record
+
+
 def convert_packaged_whisper(
     parts: list[PackagedPart],
     config_file: PackagedPart,
@@ -449,21 +473,8 @@ def convert_packaged_whisper(
     whole (weights, config, generation config, processor, model card,
     provenance) or not at all.
     """
-    paths = [part.locate() for part in parts]
-    config_path = config_file.locate()
-    source = {
-        "parts": [
-            {"package": part.package, "file": part.file, "sha256": _checked_sha256(part, path)}
-            for part, path in zip(parts, paths, strict=True)
-        ],
-        "config": {
-            "package": config_file.package,
-            "file": config_file.file,
-            "sha256": _checked_sha256(config_file, config_path),
-        },
-        "processor": str(processor_dir),
-        "save_dtype": save_dtype,
-    }
+    paths, config_path, checked = check_packaged_files(parts, config_file)
+    source = {**checked, "processor": str(processor_dir), "save_dtype": save_dtype}
     record = out_dir / CONVERSION_FILE
     if record.is_file() and json.loads(record.read_text()) == source:
         logger.info("Reusing %s (converted from the same CTranslate2 files before)", out_dir)
