@@ -74,9 +74,13 @@ def _whisper_on_meta(base_model: dict[str, Any], model_params: dict[str, Any]) -
         processor = WhisperProcessor.from_pretrained(model_params["processor"])
         config = tiny_whisper_config(processor, dict(base_model["random_tiny"]["architecture"]))
     else:
-        config = WhisperConfig.from_pretrained(
-            base_model.get("architecture_config") or base_model["name_or_path"]
-        )
+        source = base_model.get("architecture_config") or base_model["name_or_path"]
+        if base_model.get("init") == "ctranslate2" and not Path(source, "config.json").is_file():
+            raise SystemExit(
+                f"{source} is converted from the CTranslate2 file on the first run of the "
+                "pipeline: run it first"
+            )
+        config = WhisperConfig.from_pretrained(source)
     with torch.device("meta"):
         return WhisperForConditionalGeneration(config)
 
