@@ -59,6 +59,15 @@ def random_tiny_architecture() -> dict:
     return dict(whisper_zh_parameters()["base_model"]["random_tiny"]["architecture"])
 
 
+def add_model_choice(parser: argparse.ArgumentParser, reduced_help: str) -> None:
+    """``--base FOLDER`` or ``--reduced`` (the tests' tiny model); neither: converted whisper-base."""
+    models = parser.add_mutually_exclusive_group()
+    models.add_argument(
+        "--base", help="a Whisper model folder; default: whisper-base converted from CTranslate2"
+    )
+    models.add_argument("--reduced", action="store_true", help=reduced_help)
+
+
 def converted_whisper_base(params: dict[str, Any]) -> Path:
     """The folder of whisper-base converted from CTranslate2 as the pipeline converts it.
 
@@ -117,14 +126,8 @@ def main() -> None:
         default=params["base_model"].get("window_seconds"),
         help="the encoder's input window (default: base_model.window_seconds; 0: the model's own)",
     )
-    models = parser.add_mutually_exclusive_group()
-    models.add_argument(
-        "--base", help="a Whisper model folder; default: whisper-base converted from CTranslate2"
-    )
-    models.add_argument(
-        "--reduced",
-        action="store_true",
-        help="the random tiny Whisper of base_model.random_tiny (what the tests run)",
+    add_model_choice(
+        parser, "the random tiny Whisper of base_model.random_tiny (what the tests run)"
     )
     parser.add_argument("--quantization", default="int8", choices=["none", "int8"])
     args = parser.parse_args()

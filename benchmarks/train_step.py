@@ -35,6 +35,7 @@ from typing import Any
 import torch
 
 from benchmarks.eval_throughput import (
+    add_model_choice,
     converted_whisper_base,
     in_float32_unless_quantized,
     whisper_zh_parameters,
@@ -141,15 +142,7 @@ def main() -> None:
         action="store_true",
         help="whisper_zh.peft from conf/base instead of the seed's LoRA",
     )
-    models = parser.add_mutually_exclusive_group()
-    models.add_argument(
-        "--base", help="a Whisper model folder; default: whisper-base converted from CTranslate2"
-    )
-    models.add_argument(
-        "--reduced",
-        action="store_true",
-        help="random tiny Whisper (30 s table), 1 step of 2 clips: for the tests",
-    )
+    add_model_choice(parser, "random tiny Whisper (30 s table), 1 step of 2 clips: for the tests")
     args = parser.parse_args()
     steps = args.steps or (1 if args.reduced else 3)
     batch_size = args.batch_size or (2 if args.reduced else 8)

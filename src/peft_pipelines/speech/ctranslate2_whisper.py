@@ -235,8 +235,11 @@ def _split_stacked(
         _linear(out, f"{hf}.{name}", weight, None if name == "k_proj" else bias)
 
 
-def _self_attention(out: dict, variables: _Variables, ct2: str, hf: str) -> None:
-    """``linear_0``: q, k, v stacked by rows; ``linear_1``: the output projection."""
+def _self_attention(out: dict, variables: _Variables, layer: str, hf_layer: str) -> None:
+    """A layer's ``self_attention``: its layer norm; ``linear_0``: q, k, v stacked by rows;
+    ``linear_1``: the output projection."""
+    ct2, hf = f"{layer}/self_attention", f"{hf_layer}.self_attn"
+    _layer_norm(out, variables, f"{ct2}/layer_norm", f"{hf_layer}.self_attn_layer_norm")
     _split_stacked(out, variables, f"{ct2}/linear_0", hf, ("q_proj", "k_proj", "v_proj"))
     _copy_linear(out, variables, f"{ct2}/linear_1", f"{hf}.out_proj")
 
@@ -285,10 +288,7 @@ def whisper_weights(model: CTranslate2Model) -> tuple[dict[str, np.ndarray], dic
     )
     for index in range(encoder_layers):
         ct2, hf = f"encoder/layer_{index}", f"model.encoder.layers.{index}"
-        _layer_norm(
-            out, variables, f"{ct2}/self_attention/layer_norm", f"{hf}.self_attn_layer_norm"
-        )
-        _self_attention(out, variables, f"{ct2}/self_attention", f"{hf}.self_attn")
+        _self_attention(out, variables, ct2, hf)
         _feed_forward(out, variables, f"{ct2}/ffn", hf)
     _layer_norm(out, variables, "encoder/layer_norm", "model.encoder.layer_norm")
 
@@ -298,10 +298,7 @@ def whisper_weights(model: CTranslate2Model) -> tuple[dict[str, np.ndarray], dic
     )
     for index in range(decoder_layers):
         ct2, hf = f"decoder/layer_{index}", f"model.decoder.layers.{index}"
-        _layer_norm(
-            out, variables, f"{ct2}/self_attention/layer_norm", f"{hf}.self_attn_layer_norm"
-        )
-        _self_attention(out, variables, f"{ct2}/self_attention", f"{hf}.self_attn")
+        _self_attention(out, variables, ct2, hf)
         _layer_norm(out, variables, f"{ct2}/attention/layer_norm", f"{hf}.encoder_attn_layer_norm")
         _cross_attention(out, variables, f"{ct2}/attention", f"{hf}.encoder_attn")
         _feed_forward(out, variables, f"{ct2}/ffn", hf)
