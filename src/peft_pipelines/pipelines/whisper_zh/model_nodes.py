@@ -107,7 +107,7 @@ def evaluate_transcription(  # noqa: PLR0917 (a Kedro node: inputs arrive by pos
     Two sets: the clips of ``evaluation["split"]`` (batched greedy decoding in
     the training window, as the seed evaluated), and ``long_utterances``
     (several clips joined), each transcribed as a file is, with the model's
-    full window (:func:`transcribe_samples`). Both sides normalised (see
+    full window (:func:`transcribe_recordings`). Both sides normalised (see
     :data:`peft_pipelines.speech.metrics.NORMALISER`); error rates are unclipped
     fractions. Returns the metrics report with its provenance and the per-clip
     predictions table (raw texts).
