@@ -107,40 +107,21 @@ def generate_transcripts(
     return texts
 
 
-def transcribe_samples(
+def window_samples(model: PreTrainedModel | PeftModel, processor: WhisperProcessor) -> int:
+    """How many 16 kHz samples the model's encoder window holds."""
+    return encoder_window_frames(whisper_config(model)) * processor.feature_extractor.hop_length
+
+
+def _decode_long_form(
     model: PreTrainedModel | PeftModel,
     processor: WhisperProcessor,
     samples: np.ndarray,
     *,
     language: str,
     task: str,
-    max_new_tokens: int,
-    tokens_per_second: float = 8.0,
-) -> tuple[str, int, bool]:
-    """The transcript of 16 kHz mono ``samples`` of any length, the windows it took, and loop flag.
-
-    Within the model's window: one greedy decode (:func:`generate_transcripts`).
-    Longer: transformers' long-form decoding with timestamps and openai-whisper's
-    temperature fallback (:data:`LONG_FORM_FALLBACK`), repeats collapsed after.
-    """
-    config = whisper_config(model)
-    window_frames = encoder_window_frames(config)
+) -> tuple[str, bool]:
+    """transformers' long-form decoding (timestamps, window after window, temperature fallback)."""
     extractor = processor.feature_extractor
-    if len(samples) <= window_frames * extractor.hop_length:
-        loops: list[bool] = []
-        # A full window's last two frames only see its final samples; the encoder takes window_frames.
-        compact = [compact_log_mel([samples], extractor)[0][:window_frames]]
-        text = generate_transcripts(
-            model,
-            processor.tokenizer,
-            compact,
-            language=language,
-            task=task,
-            max_new_tokens=max_new_tokens,
-            tokens_per_second=tokens_per_second,
-            loops=loops,
-        )[0]
-        return text.strip(), 1, loops[0]
     inputs = extractor(
         samples,
         sampling_rate=extractor.sampling_rate,
@@ -160,10 +141,10 @@ def transcribe_samples(
             use_cache=True,
             **LONG_FORM_FALLBACK,
         )
-    text = processor.tokenizer.batch_decode(ids, skip_special_tokens=True)[0]
-    collapsed, looped = collapse_repetitions(text)
-    windows = math.ceil(len(samples) / (window_frames * extractor.hop_length))
-    return collapsed.strip(), windows, looped
+    collapsed, looped = collapse_repetitions(
+        processor.tokenizer.batch_decode(ids, skip_special_tokens=True)[0]
+    )
+    return collapsed.strip(), looped
 
 
 def transcribe_recordings(
@@ -177,42 +158,70 @@ def transcribe_recordings(
     max_new_tokens: int,
     tokens_per_second: float = 8.0,
 ) -> list[tuple[str, bool]]:
-    """:func:`transcribe_samples` of many recordings: (text, loop cut) each, in order.
+    """Transcripts of 16 kHz mono recordings of any length: (text, loop cut) each, in order.
 
-    Recordings within the model's window are decoded in batches (greedy
-    decoding gives each the text it gets alone; the decoder's steps are shared);
-    longer ones one at a time through long-form decoding.
+    Recordings within the model's window are decoded in batches by
+    :func:`generate_transcripts` (greedy decoding gives each the text it gets
+    alone; the decoder's steps are shared); longer ones one at a time through
+    transformers' long-form decoding with timestamps and openai-whisper's
+    temperature fallback (:data:`LONG_FORM_FALLBACK`), repeats collapsed after.
     """
-    config = whisper_config(model)
-    window_frames = encoder_window_frames(config)
-    extractor = processor.feature_extractor
-    options = {"language": language, "task": task, "max_new_tokens": max_new_tokens}
+    window_frames = encoder_window_frames(whisper_config(model))
+    window = window_samples(model, processor)
     results: list[tuple[str, bool] | None] = [None] * len(recordings)
-    short = [i for i, r in enumerate(recordings) if len(r) <= window_frames * extractor.hop_length]
+    short = [i for i, recording in enumerate(recordings) if len(recording) <= window]
     for start in range(0, len(short), batch_size):
         indices = short[start : start + batch_size]
+        # A full window's last two frames only see its final samples; the encoder takes window_frames.
         compact = [
             frames[:window_frames]
-            for frames in compact_log_mel([recordings[i] for i in indices], extractor)
+            for frames in compact_log_mel(
+                [recordings[i] for i in indices], processor.feature_extractor
+            )
         ]
         loops: list[bool] = []
         texts = generate_transcripts(
             model,
             processor.tokenizer,
             compact,
+            language=language,
+            task=task,
+            max_new_tokens=max_new_tokens,
             tokens_per_second=tokens_per_second,
             loops=loops,
-            **options,
         )
         for index, text, looped in zip(indices, texts, loops, strict=True):
             results[index] = (text.strip(), looped)
     for index, samples in enumerate(recordings):
         if results[index] is None:
-            text, _, looped = transcribe_samples(
-                model, processor, samples, tokens_per_second=tokens_per_second, **options
+            results[index] = _decode_long_form(
+                model, processor, samples, language=language, task=task
             )
-            results[index] = (text, looped)
     return [result for result in results if result is not None]
+
+
+def transcribe_samples(
+    model: PreTrainedModel | PeftModel,
+    processor: WhisperProcessor,
+    samples: np.ndarray,
+    *,
+    language: str,
+    task: str,
+    max_new_tokens: int,
+    tokens_per_second: float = 8.0,
+) -> tuple[str, int, bool]:
+    """One recording (:func:`transcribe_recordings`): its text, the windows it spans, the loop flag."""
+    ((text, looped),) = transcribe_recordings(
+        model,
+        processor,
+        [samples],
+        batch_size=1,
+        language=language,
+        task=task,
+        max_new_tokens=max_new_tokens,
+        tokens_per_second=tokens_per_second,
+    )
+    return text, max(1, math.ceil(len(samples) / window_samples(model, processor))), looped
 
 
 def _quiet_libraries() -> None:
