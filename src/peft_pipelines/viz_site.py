@@ -7,13 +7,12 @@ time, but its `index.html` keeps the font links; without them the page falls bac
 to a local font and makes no request that leaves the machine (the browser test
 checks this from Chromium's network log).
 
-    python -m peft_pipelines.viz_site            # build into ./build
-    python -m peft_pipelines.viz_site --serve    # build, then serve on 127.0.0.1:4141
+    python -m peft_pipelines.cli viz            # build into ./build
+    python -m peft_pipelines.cli viz --serve    # build, then serve on 127.0.0.1:4141
 """
 
 from __future__ import annotations
 
-import argparse
 import functools
 import os
 import re
@@ -73,18 +72,3 @@ def serve(site: Path, port: int, host: str = "127.0.0.1") -> None:
             server.serve_forever()
         except KeyboardInterrupt:
             pass
-
-
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--project-dir", type=Path, default=Path.cwd())
-    parser.add_argument("--serve", action="store_true", help="serve the site after building it")
-    parser.add_argument("--port", type=int, default=4141)
-    args = parser.parse_args(argv)
-    site = build_offline_site(args.project_dir)
-    if args.serve:
-        serve(site, args.port)
-
-
-if __name__ == "__main__":
-    main()

@@ -1,15 +1,22 @@
-"""Catalog dataset classes of our own (used only where kedro-datasets has none)."""
+"""Storage: the catalog's own dataset classes (only where kedro-datasets has none), model loading, packaged files.
+
+The bottom layer with ``data_quality`` and ``distributed``: it imports nothing
+else of this package.
+"""
 
 from peft_pipelines.io.atomic_arrow_dataset import AtomicArrowDataset
+from peft_pipelines.io.common_voice import CommonVoiceReleaseDataset, HFAudioCorpusDataset
 from peft_pipelines.io.model_datasets import (
-    BaseModelDataset,
     PeftAdapterDataset,
-    TokenizerDataset,
+    PretrainedModelDataset,
+    PretrainedProcessorDataset,
 )
 
 __all__ = [
     "AtomicArrowDataset",
-    "BaseModelDataset",
+    "CommonVoiceReleaseDataset",
+    "HFAudioCorpusDataset",
     "PeftAdapterDataset",
-    "TokenizerDataset",
+    "PretrainedModelDataset",
+    "PretrainedProcessorDataset",
 ]

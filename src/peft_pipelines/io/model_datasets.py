@@ -1,150 +1,274 @@
-"""Catalog datasets for models: a base model as a manifest, an adapter as a PEFT folder.
+"""Catalog datasets for models: a pretrained base, its processor, and the adapters trained on it.
 
-Neither pickles weights. A prepared 8-bit base is re-created from its manifest
-(model id or folder, revision, quantization, prepare settings) in seconds; an
-adapter is the few-MB folder ``save_pretrained`` writes, with the base's
-manifest beside it so loading needs nothing else.
+None pickles weights. A pretrained base loads as a *model reference* (where
+its weights are, whether they are random, what it is), which the shared node
+``describe_base_model`` turns into the base-model manifest; an adapter is the
+few-MB folder ``save_pretrained`` writes, with the manifest of its base beside it.
 """
 
 from __future__ import annotations
 
 import json
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
-from kedro.io import AbstractDataset, DatasetError
+import transformers
+from kedro.io import AbstractDataset, AbstractVersionedDataset, DatasetError, Version
 from peft import PeftModel
 
-from peft_pipelines.io._atomic import replace_folder_atomically, write_text_atomically
-from peft_pipelines.training.base_model import load_base_model
+from peft_pipelines.io._atomic import replace_folder_atomically
+from peft_pipelines.io.model_loading import load_base_model
 
 MANIFEST_FILE = "base_model_manifest.json"
 
 
-class BaseModelDataset(AbstractDataset[dict, Any]):
-    """Saves a base-model manifest (JSON); loads the model it describes, quantized and prepared.
+def model_reference(
+    name_or_path: str,
+    *,
+    revision: str | None = None,
+    random_weights: bool = False,
+    note: str | None = None,
+) -> dict[str, Any]:
+    """What a pretrained-model dataset loads as: where the weights are, and what they are.
+
+    A local folder is made absolute, so manifests and adapters made from it
+    load from any working directory.
+    """
+    if Path(name_or_path).is_dir():
+        name_or_path = str(Path(name_or_path).resolve())
+    return {
+        "name_or_path": str(name_or_path),
+        "revision": revision,
+        "random_weights": random_weights,
+        "note": note,
+    }
+
+
+class PretrainedModelDataset(AbstractDataset[None, dict]):
+    """A pretrained model as the Hub or a folder has it: loads as a model reference, no weights read.
+
+    ``config_path`` (optional) is a folder with the architecture's ``config.json``,
+    so ``peft-pipelines-size`` can size the model without a download.
 
     Example catalog entry::
 
-        whisper_zh.base_model:
-          type: peft_pipelines.io.BaseModelDataset
-          filepath: data/06_models/whisper_zh/base_model.json
+        whisper_zh.pretrained_model:
+          type: peft_pipelines.io.PretrainedModelDataset
+          name_or_path: openai/whisper-large-v2
     """
 
-    def __init__(self, *, filepath: str, metadata: dict[str, Any] | None = None) -> None:
-        self._filepath = Path(filepath)
+    def __init__(
+        self,
+        *,
+        name_or_path: str,
+        revision: str | None = None,
+        config_path: str | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> None:
+        self._name_or_path = str(name_or_path)
+        self._revision = revision
+        self._config_path = config_path
+        self.metadata = metadata
+
+    @property
+    def location(self) -> str:
+        """The Hub id or folder of the weights."""
+        return self._name_or_path
+
+    def load(self) -> dict[str, Any]:
+        return model_reference(self._name_or_path, revision=self._revision)
+
+    def load_config(self) -> transformers.PretrainedConfig:
+        """The model's config alone (for sizing): from ``config_path`` if set."""
+        return transformers.AutoConfig.from_pretrained(
+            self._config_path or self._name_or_path, revision=self._revision
+        )
+
+    def save(self, data: None) -> None:
+        raise DatasetError(f"{self._name_or_path} is an input: the pipelines do not write it")
+
+    def _describe(self) -> dict[str, Any]:
+        return {"name_or_path": self._name_or_path, "revision": self._revision}
+
+
+class BuiltModelDataset(AbstractDataset[None, dict]):
+    """Base of the datasets that build a model folder at ``path`` (once) and load as its reference.
+
+    A subclass writes the folder in :meth:`build` (converting a packaged file,
+    or making a random test model) and reuses it while its sources are unchanged.
+    """
+
+    random_weights = False
+
+    def __init__(
+        self, *, path: str, note: str | None = None, metadata: dict[str, Any] | None = None
+    ) -> None:
+        self._path = Path(path)
+        self._note = note
+        self.metadata = metadata
+
+    @property
+    def location(self) -> str:
+        """The folder the model is built into."""
+        return str(self._path)
+
+    def build(self) -> None:
+        raise NotImplementedError
+
+    def load(self) -> dict[str, Any]:
+        self.build()
+        return model_reference(str(self._path), random_weights=self.random_weights, note=self._note)
+
+    def load_config(self) -> transformers.PretrainedConfig:
+        """The built model's config (for sizing); the folder must have been built by a run."""
+        if not (self._path / "config.json").is_file():
+            raise DatasetError(
+                f"{self._path} is built on the first run of the pipeline: run it first"
+            )
+        return transformers.AutoConfig.from_pretrained(str(self._path))
+
+    def save(self, data: None) -> None:
+        raise DatasetError(f"{self._path} is an input: the pipelines do not write it")
+
+    def _exists(self) -> bool:
+        return (self._path / "config.json").is_file()
+
+    def _describe(self) -> dict[str, Any]:
+        return {"path": str(self._path)}
+
+
+class PretrainedProcessorDataset(AbstractDataset[Any, Any]):
+    """A tokenizer or processor folder (or Hub id), loaded with ``<processor_class>.from_pretrained``.
+
+    Saving writes ``save_pretrained`` into a staging folder renamed into place when whole.
+
+    Example catalog entries::
+
+        whisper_zh.processor:
+          type: peft_pipelines.io.PretrainedProcessorDataset
+          name_or_path: data/01_raw/whisper_processor
+          processor_class: WhisperProcessor
+
+        opt_quotes.tokenizer:
+          type: peft_pipelines.io.PretrainedProcessorDataset
+          name_or_path: data/06_models/opt_quotes/tokenizer
+          processor_class: AutoTokenizer
+    """
+
+    def __init__(
+        self,
+        *,
+        name_or_path: str,
+        processor_class: str = "AutoProcessor",
+        revision: str | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> None:
+        self._name_or_path = str(name_or_path)
+        self._class = processor_class
+        self._revision = revision
         self.metadata = metadata
 
     def load(self) -> Any:
-        model = load_base_model(self.load_manifest())
-        model.peft_pipelines_manifest = self.load_manifest()
-        return model
+        loader = getattr(transformers, self._class)
+        try:
+            return loader.from_pretrained(self._name_or_path, revision=self._revision)
+        except OSError as error:
+            raise DatasetError(f"No {self._class} at {self._name_or_path}: {error}") from error
 
-    def load_manifest(self) -> dict[str, Any]:
-        if not self._filepath.is_file():
-            raise DatasetError(
-                f"No base-model manifest at {self._filepath}: run the base-model node first"
-            )
-        return json.loads(self._filepath.read_text())
-
-    def save(self, data: dict[str, Any]) -> None:
-        write_text_atomically(self._filepath, json.dumps(data, indent=1, sort_keys=True))
+    def save(self, data: Any) -> None:
+        replace_folder_atomically(
+            Path(self._name_or_path), lambda staging: data.save_pretrained(str(staging))
+        )
 
     def _exists(self) -> bool:
-        return self._filepath.is_file()
+        return Path(self._name_or_path, "tokenizer_config.json").is_file()
 
     def _describe(self) -> dict[str, Any]:
-        return {"filepath": str(self._filepath)}
+        return {"name_or_path": self._name_or_path, "processor_class": self._class}
 
 
-class PeftAdapterDataset(AbstractDataset[PeftModel, PeftModel]):
-    """A PEFT adapter folder (``save_pretrained``), loaded back onto its base with ``PeftModel.from_pretrained``.
+class PeftAdapterDataset(AbstractVersionedDataset[PeftModel, PeftModel]):
+    """A PEFT adapter folder (``save_pretrained``) with the manifest of its base beside it.
 
-    The model to save must carry ``peft_pipelines_manifest`` (set by
-    :class:`BaseModelDataset` and kept by the training core): it is written
-    beside the adapter, so loading rebuilds the same quantized base first. The
-    folder is written to a staging folder and renamed into place when whole.
+    ``base_model_manifest`` is the catalog's manifest file of the same pipeline:
+    on save it is copied into the adapter folder, so every adapter (every
+    version, with ``versioned: true``) loads on the base it was trained on,
+    rebuilt quantized and prepared by :func:`load_base_model`. A model whose
+    PEFT config names another base than that manifest is refused. The folder
+    is written to a staging folder and renamed into place when whole.
 
     Example catalog entry::
 
         whisper_zh.adapter:
           type: peft_pipelines.io.PeftAdapterDataset
           path: data/06_models/whisper_zh/adapter
-          load_args: {is_trainable: false}
+          base_model_manifest: data/06_models/whisper_zh/base_model_manifest.json
+          versioned: true
     """
 
     def __init__(
         self,
         *,
         path: str,
+        base_model_manifest: str,
         load_args: dict[str, Any] | None = None,
+        version: Version | None = None,
         metadata: dict[str, Any] | None = None,
     ) -> None:
-        self._path = Path(path)
+        super().__init__(PurePosixPath(Path(path).as_posix()), version)
+        self._manifest_file = Path(base_model_manifest)
         self._load_args = dict(load_args or {})
         self.metadata = metadata
 
     def load(self) -> PeftModel:
-        manifest_file = self._path / MANIFEST_FILE
-        if not manifest_file.is_file():
-            raise DatasetError(f"No adapter at {self._path} (or it lacks {MANIFEST_FILE})")
-        manifest = json.loads(manifest_file.read_text())
-        model = PeftModel.from_pretrained(
-            load_base_model(manifest), str(self._path), **self._load_args
-        )
-        model.peft_pipelines_manifest = manifest
-        return model
+        folder = Path(self._get_load_path())
+        return load_adapter(folder, **self._load_args)
 
     def save(self, data: PeftModel) -> None:
-        manifest = getattr(data, "peft_pipelines_manifest", None) or getattr(
-            data.get_base_model(), "peft_pipelines_manifest", None
-        )
-        if manifest is None:
+        if not self._manifest_file.is_file():
             raise DatasetError(
-                "the model carries no peft_pipelines_manifest: it did not come from BaseModelDataset"
+                f"No base-model manifest at {self._manifest_file}: run describe_base_model first"
+            )
+        manifest = json.loads(self._manifest_file.read_text())
+        trained_on = getattr(
+            data.peft_config.get(data.active_adapter), "base_model_name_or_path", None
+        )
+        if trained_on and Path(trained_on).resolve() != Path(manifest["name_or_path"]).resolve():
+            raise DatasetError(
+                f"the adapter was made on {trained_on}, but {self._manifest_file} describes "
+                f"{manifest['name_or_path']}: run describe_base_model again"
             )
 
         def write(staging: Path) -> None:
             data.save_pretrained(str(staging))
             (staging / MANIFEST_FILE).write_text(json.dumps(manifest, indent=1, sort_keys=True))
 
-        replace_folder_atomically(self._path, write)
+        replace_folder_atomically(Path(self._get_save_path()), write)
+
+    def resolved_path(self) -> Path:
+        """The folder a load reads: the latest version, if versioned."""
+        return Path(self._get_load_path())
 
     def _exists(self) -> bool:
-        return (self._path / MANIFEST_FILE).is_file()
+        try:
+            return (Path(self._get_load_path()) / MANIFEST_FILE).is_file()
+        except DatasetError:
+            return False
 
     def _describe(self) -> dict[str, Any]:
-        return {"path": str(self._path), "load_args": self._load_args}
+        return {"path": str(self._filepath), "version": self._version, "load_args": self._load_args}
 
 
-class TokenizerDataset(AbstractDataset[Any, Any]):
-    """A tokenizer folder (``save_pretrained``), loaded back with ``AutoTokenizer.from_pretrained``.
+def load_adapter(folder: Path, *, window_seconds: Any = "manifest", **load_args: Any) -> PeftModel:
+    """The adapter in ``folder`` on the base its manifest describes.
 
-    Written to a staging folder and renamed into place when whole.
-
-    Example catalog entry::
-
-        opt_quotes.tokenizer:
-          type: peft_pipelines.io.TokenizerDataset
-          path: data/06_models/opt_quotes/tokenizer
+    ``window_seconds`` overrides the manifest's Whisper input window (``None``:
+    the model's full window, as transcription of a file uses).
     """
-
-    def __init__(self, *, path: str, metadata: dict[str, Any] | None = None) -> None:
-        self._path = Path(path)
-        self.metadata = metadata
-
-    def load(self) -> Any:
-        from transformers import AutoTokenizer  # noqa: PLC0415
-
-        if not (self._path / "tokenizer_config.json").is_file():
-            raise DatasetError(f"No tokenizer at {self._path}")
-        return AutoTokenizer.from_pretrained(str(self._path))
-
-    def save(self, data: Any) -> None:
-        replace_folder_atomically(self._path, lambda staging: data.save_pretrained(str(staging)))
-
-    def _exists(self) -> bool:
-        return (self._path / "tokenizer_config.json").is_file()
-
-    def _describe(self) -> dict[str, Any]:
-        return {"path": str(self._path)}
+    manifest_file = folder / MANIFEST_FILE
+    if not manifest_file.is_file():
+        raise DatasetError(f"No adapter at {folder} (or it lacks {MANIFEST_FILE})")
+    manifest = json.loads(manifest_file.read_text())
+    if window_seconds != "manifest":
+        manifest["window_seconds"] = window_seconds
+    return PeftModel.from_pretrained(load_base_model(manifest), str(folder), **load_args)

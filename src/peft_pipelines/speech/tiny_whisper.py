@@ -21,7 +21,7 @@ from transformers import (
 )
 from transformers.models.whisper.tokenization_whisper import LANGUAGES, TO_LANGUAGE_CODE
 
-from peft_pipelines.training.base_model import refuse_to_overwrite_carded_model
+from peft_pipelines.io.model_loading import refuse_to_overwrite_carded_model
 
 LARGE_V2_LANGUAGES = 99  # large-v3 added a 100th (yue); our vocabulary is large-v2's
 

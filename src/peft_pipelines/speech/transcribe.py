@@ -1,34 +1,23 @@
-"""Transcribe any audio file with a base Whisper plus a trained adapter.
+"""Transcribing with a Whisper model (with or without an adapter): log-mel clips, or recordings of any length.
 
-    whisper-zh-transcribe path/to/audio.mp3 [--adapter data/06_models/whisper_zh/adapter] [--base-only]
-
-Any format libsndfile reads (wav, flac, mp3, ogg), any sample rate, mono or
-stereo, any length. The base loads with its full input window (30 s for real
-Whisper), whatever window the adapter was trained with: LoRA does not touch
-the encoder's position table. Audio within one window is decoded in one go;
-longer audio goes through transformers' own long-form decoding (timestamps,
-window after window, each starting where the last complete segment ended),
-so no window is cut in the middle of a word.
+Used alike by the evaluation node and the ``whisper-zh-transcribe`` CLI.
+Audio within one window is decoded in one go; longer audio goes through
+transformers' own long-form decoding (timestamps, window after window, each
+starting where the last complete segment ended), so no window is cut in the
+middle of a word.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
-import logging
 import math
 import re
-import sys
-import warnings
 from collections.abc import Sequence
-from pathlib import Path
 
 import numpy as np
 import torch
 from peft import PeftModel
 from transformers import PretrainedConfig, PreTrainedModel, WhisperProcessor, WhisperTokenizer
 
-from peft_pipelines.speech.audio import UndecodableAudioError, decode_to_mono
 from peft_pipelines.speech.collator import encoder_window_frames
 from peft_pipelines.speech.features import compact_log_mel, pad_log_mel
 
@@ -107,6 +96,35 @@ def generate_transcripts(
     return texts
 
 
+def transcribe_features(
+    model: PreTrainedModel | PeftModel,
+    tokenizer: WhisperTokenizer,
+    clips: Sequence[np.ndarray],
+    *,
+    batch_size: int,
+    language: str,
+    task: str,
+    max_new_tokens: int,
+    tokens_per_second: float = 8.0,
+) -> list[tuple[str, bool]]:
+    """Transcripts of compact log-mel clips, ``batch_size`` at a time: (text, loop cut) each, in order."""
+    results: list[tuple[str, bool]] = []
+    for start in range(0, len(clips), batch_size):
+        loops: list[bool] = []
+        texts = generate_transcripts(
+            model,
+            tokenizer,
+            clips[start : start + batch_size],
+            language=language,
+            task=task,
+            max_new_tokens=max_new_tokens,
+            tokens_per_second=tokens_per_second,
+            loops=loops,
+        )
+        results += [(text.strip(), looped) for text, looped in zip(texts, loops, strict=True)]
+    return results
+
+
 def window_samples(model: PreTrainedModel | PeftModel, processor: WhisperProcessor) -> int:
     """How many 16 kHz samples the model's encoder window holds."""
     return encoder_window_frames(whisper_config(model)) * processor.feature_extractor.hop_length
@@ -170,28 +188,29 @@ def transcribe_recordings(
     window = window_samples(model, processor)
     results: list[tuple[str, bool] | None] = [None] * len(recordings)
     short = [i for i, recording in enumerate(recordings) if len(recording) <= window]
-    for start in range(0, len(short), batch_size):
-        indices = short[start : start + batch_size]
-        # A full window's last two frames only see its final samples; the encoder takes window_frames.
-        compact = [
+    # A full window's last two frames only see its final samples; the encoder takes window_frames.
+    compact = (
+        [
             frames[:window_frames]
             for frames in compact_log_mel(
-                [recordings[i] for i in indices], processor.feature_extractor
+                [recordings[i] for i in short], processor.feature_extractor
             )
         ]
-        loops: list[bool] = []
-        texts = generate_transcripts(
-            model,
-            processor.tokenizer,
-            compact,
-            language=language,
-            task=task,
-            max_new_tokens=max_new_tokens,
-            tokens_per_second=tokens_per_second,
-            loops=loops,
-        )
-        for index, text, looped in zip(indices, texts, loops, strict=True):
-            results[index] = (text.strip(), looped)
+        if short
+        else []
+    )
+    transcribed = transcribe_features(
+        model,
+        processor.tokenizer,
+        compact,
+        batch_size=batch_size,
+        language=language,
+        task=task,
+        max_new_tokens=max_new_tokens,
+        tokens_per_second=tokens_per_second,
+    )
+    for index, result in zip(short, transcribed, strict=True):
+        results[index] = result
     for index, samples in enumerate(recordings):
         if results[index] is None:
             results[index] = _decode_long_form(
@@ -222,79 +241,3 @@ def transcribe_samples(
         tokens_per_second=tokens_per_second,
     )
     return text, max(1, math.ceil(len(samples) / window_samples(model, processor))), looped
-
-
-def _quiet_libraries() -> None:
-    """Silence warnings that mean nothing to someone transcribing a file."""
-    warnings.filterwarnings("ignore")
-    for name in ("transformers", "bitsandbytes", "peft", "accelerate", "torch"):
-        logging.getLogger(name).setLevel(logging.ERROR)
-    from transformers.utils import logging as transformers_logging  # noqa: PLC0415
-
-    transformers_logging.set_verbosity_error()
-    transformers_logging.disable_progress_bar()
-
-
-def load_for_transcription(adapter_dir: Path) -> tuple[PeftModel, WhisperProcessor]:
-    """The adapter on its base with the full input window, in evaluation mode, and the processor."""
-    from peft_pipelines.io.model_datasets import MANIFEST_FILE  # noqa: PLC0415
-    from peft_pipelines.training.base_model import load_base_model  # noqa: PLC0415
-
-    manifest = json.loads((adapter_dir / MANIFEST_FILE).read_text())
-    manifest["window_seconds"] = None  # transcription uses the model's whole window
-    model = PeftModel.from_pretrained(load_base_model(manifest), str(adapter_dir))
-    model.eval()
-    return model, WhisperProcessor.from_pretrained(manifest["name_or_path"])
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Console entry point: print the transcript, or one error line and exit 2."""
-    parser = argparse.ArgumentParser(
-        description="Transcribe an audio file with base Whisper + a trained adapter."
-    )
-    parser.add_argument(
-        "audio", help="an audio file: wav, flac, mp3, ogg; any rate, mono or stereo, any length"
-    )
-    parser.add_argument(
-        "--adapter",
-        default="data/06_models/whisper_zh/adapter",
-        help="the adapter folder a whisper_zh run wrote",
-    )
-    parser.add_argument(
-        "--base-only",
-        action="store_true",
-        help="transcribe with the adapter's base model alone (adapter disabled), for comparison",
-    )
-    parser.add_argument("--language", default="zh")
-    parser.add_argument("--task", default="transcribe")
-    parser.add_argument("--max-new-tokens", type=int, default=224)
-    args = parser.parse_args(argv)
-
-    audio = Path(args.audio)
-    try:
-        data = audio.read_bytes()
-        samples = decode_to_mono(data, 16000)
-    except (OSError, UndecodableAudioError) as error:
-        print(f"error: cannot read audio file {audio}: {error}", file=sys.stderr)
-        return 2
-    adapter_dir = Path(args.adapter)
-    if not (adapter_dir / "adapter_config.json").is_file():
-        print(
-            f"error: no adapter at {adapter_dir}: run `kedro run --pipelines whisper_zh` first",
-            file=sys.stderr,
-        )
-        return 2
-    _quiet_libraries()
-    model, processor = load_for_transcription(adapter_dir)
-    options = {"language": args.language, "task": args.task, "max_new_tokens": args.max_new_tokens}
-    if args.base_only:
-        with model.disable_adapter():
-            text, _, _ = transcribe_samples(model, processor, samples, **options)
-    else:
-        text, _, _ = transcribe_samples(model, processor, samples, **options)
-    print(text)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,1 +1,5 @@
-"""Text corpora and causal language models for the ``opt_quotes`` pipeline."""
+"""Text: quotes corpora, causal language models and their catalog datasets, perplexity, generation."""
+
+from peft_pipelines.text.datasets import GGUFCausalLMDataset, TinyRandomOPTDataset
+
+__all__ = ["GGUFCausalLMDataset", "TinyRandomOPTDataset"]

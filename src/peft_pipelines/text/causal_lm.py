@@ -29,8 +29,8 @@ from transformers import (
 )
 
 from peft_pipelines.io._atomic import replace_folder_atomically
+from peft_pipelines.io.model_loading import refuse_to_overwrite_carded_model
 from peft_pipelines.io.packaged_files import sha256_of_file
-from peft_pipelines.training.base_model import refuse_to_overwrite_carded_model
 
 logger = logging.getLogger(__name__)
 

@@ -12,31 +12,49 @@ from __future__ import annotations
 import json
 import re
 import unicodedata
-from pathlib import Path
 from typing import Any
+
+from datasets import Dataset, DatasetDict
 
 QUOTE_COLUMNS = ("quote", "author", "tags")
 
 
-class QuotesFileError(ValueError):
-    """The quotes file is missing or is not JSON Lines."""
-
-
-def read_jsonl_rows(path: str | Path) -> list[Any]:
-    """Every line of a JSON Lines file, parsed; a line that is not JSON is kept as ``None``."""
-    file = Path(path)
-    if not file.is_file():
-        raise QuotesFileError(f"Quotes file not found: {file}")
+def parse_jsonl_rows(text: str) -> list[Any]:
+    """Every non-blank line of a JSON Lines text, parsed; a line that is not JSON is kept as ``None``."""
     rows: list[Any] = []
-    with file.open(encoding="utf-8") as handle:
-        for line in handle:
-            if not line.strip():
-                continue
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError:
-                rows.append(None)
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:
+            rows.append(None)
     return rows
+
+
+def quote_rows(source: Any) -> list[Any]:
+    """The rows of a quotes corpus as the catalog loads it.
+
+    A JSON Lines text (kedro-datasets' ``text.TextDataset``), or a ``datasets``
+    table with the columns ``quote``, ``author``, ``tags`` (``huggingface.HFDataset``:
+    its ``train`` split, as the seed read ``Abirate/english_quotes``).
+    """
+    if isinstance(source, str):
+        return parse_jsonl_rows(source)
+    if isinstance(source, DatasetDict):
+        if "train" not in source:
+            raise ValueError(f"the quotes dataset has no train split; it has {sorted(source)}")
+        source = source["train"]
+    if isinstance(source, Dataset):
+        missing = sorted(set(QUOTE_COLUMNS) - set(source.column_names))
+        if missing:
+            raise ValueError(
+                f"the quotes dataset has no column(s) {missing}; it has {source.column_names}"
+            )
+        return source.select_columns(list(QUOTE_COLUMNS)).to_list()
+    raise TypeError(
+        f"a quotes corpus is JSON Lines text or a datasets table, not {type(source).__name__}"
+    )
 
 
 def quote_key(text: str) -> str:

@@ -32,7 +32,7 @@ from transformers import (
     TrainingArguments,
 )
 
-from peft_pipelines.training.base_model import training_device
+from peft_pipelines.io.model_loading import training_device
 
 logger = logging.getLogger(__name__)
 
@@ -190,7 +190,8 @@ def fit_model(
             # Where the base model was loaded. Without it a job of several CPU
             # processes (torchrun on a machine without GPU) is not run as DDP.
             "use_cpu": training_device() == "cpu",
-            **{k: v for k, v in training.items() if k not in CORE_KEYS},
+            # null unsets a setting (an environment removing one of conf/base's).
+            **{k: v for k, v in training.items() if k not in CORE_KEYS and v is not None},
         },
     )
     # Under torchrun the arguments have joined the process group by now: the main

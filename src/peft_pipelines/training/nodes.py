@@ -8,59 +8,69 @@ for causal LMs, so they are written once here.
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from datasets import Dataset
 from peft import PeftModel
-from transformers import PreTrainedModel
 
+from peft_pipelines.io.model_loading import ARCHITECTURES, QUANTIZATIONS, load_base_model
 from peft_pipelines.training.fitting import fit_model
 from peft_pipelines.training.peft_wrapping import wrap_with_peft
 from peft_pipelines.training.provenance import git_commit, package_versions
 
 
-def base_model_manifest(
-    base_model: dict[str, Any], architecture: str, *, random_weights: bool, random_note: str
+def describe_base_model(
+    pretrained_model: dict[str, Any], base_model: dict[str, Any]
 ) -> dict[str, Any]:
-    """The manifest :class:`peft_pipelines.io.BaseModelDataset` saves and reloads as the prepared model.
+    """The base-model manifest: which weights (the catalog's ``pretrained_model``) and how to load them.
 
-    ``base_model`` holds ``name_or_path`` (a Hub id or a folder), ``revision``,
-    ``quantization``, ``gradient_checkpointing``, ``config_overrides`` and
-    ``note`` (what the base is, copied into every report; a random base gets
-    ``random_note`` instead).
+    ``pretrained_model`` is a model reference (``name_or_path``, ``revision``,
+    ``random_weights``, ``note``) from one of the pretrained-model datasets;
+    ``base_model`` holds ``architecture`` (``whisper`` | ``causal_lm``),
+    ``quantization``, ``gradient_checkpointing``, ``config_overrides`` and, for
+    Whisper, ``window_seconds``. :func:`peft_pipelines.io.model_loading.load_base_model`
+    turns the manifest back into the prepared model.
     """
-    name_or_path = str(base_model["name_or_path"])
-    if Path(name_or_path).is_dir():
-        # An absolute folder, so the adapters saved with this manifest load from any working directory.
-        name_or_path = str(Path(name_or_path).resolve())
+    architecture = base_model["architecture"]
+    if architecture not in ARCHITECTURES:
+        raise ValueError(
+            f"base_model.architecture must be one of {sorted(ARCHITECTURES)}, not {architecture!r}"
+        )
+    quantization = base_model.get("quantization", "int8")
+    if quantization not in QUANTIZATIONS:
+        raise ValueError(
+            f"base_model.quantization must be one of {QUANTIZATIONS}, not {quantization!r}"
+        )
     return {
-        "name_or_path": name_or_path,
-        "revision": base_model.get("revision"),
+        "name_or_path": pretrained_model["name_or_path"],
+        "revision": pretrained_model.get("revision"),
         "architecture": architecture,
-        "quantization": base_model.get("quantization", "int8"),
+        "quantization": quantization,
         "gradient_checkpointing": bool(base_model.get("gradient_checkpointing", False)),
         "config_overrides": dict(base_model.get("config_overrides") or {}),
-        "base_model_random": random_weights,
-        "note": random_note if random_weights else base_model.get("note"),
+        "window_seconds": base_model.get("window_seconds"),
+        "base_model_random": bool(pretrained_model.get("random_weights", False)),
+        "note": pretrained_model.get("note"),
     }
 
 
 def add_peft_adapter(
-    base_model: PreTrainedModel, peft: dict[str, Any]
+    base_model_manifest: dict[str, Any], peft: dict[str, Any]
 ) -> tuple[PeftModel, dict[str, Any]]:
-    """Wrap the prepared base with the configured PEFT method; the summary goes to ``peft_summary.json``."""
-    peft_model, summary = wrap_with_peft(base_model, peft)
-    manifest = base_model.peft_pipelines_manifest
-    peft_model.peft_pipelines_manifest = manifest
-    summary["base_model"] = manifest["name_or_path"]
-    summary["base_model_random"] = manifest["base_model_random"]
-    summary["base_model_note"] = manifest.get("note")
+    """Load the base the manifest describes and wrap it with the configured PEFT method.
+
+    The summary (parameter counts, adapted and unmatched modules) goes to ``peft_summary.json``.
+    """
+    peft_model, summary = wrap_with_peft(load_base_model(base_model_manifest), peft)
+    summary["base_model"] = base_model_manifest["name_or_path"]
+    summary["base_model_random"] = base_model_manifest["base_model_random"]
+    summary["base_model_note"] = base_model_manifest.get("note")
     return peft_model, summary
 
 
-def fit_adapter(
+def fit_adapter(  # noqa: PLR0917 (mirrors the node inputs)
     peft_model: PeftModel,
+    base_model_manifest: dict[str, Any],
     train_dataset: Dataset,
     eval_dataset: Dataset | None,
     data_collator: Callable,
@@ -69,25 +79,23 @@ def fit_adapter(
     peft: dict[str, Any],
     seq2seq: bool = False,
 ) -> tuple[PeftModel, dict[str, Any]]:
-    """Fit the adapter with the training core and carry the base's manifest onto the result.
+    """Fit the adapter with the training core; the log says what the base was.
 
     Checkpoints go to ``training["output_dir"]``; a rerun after an interruption
     resumes from the last one made with the same base, adapter settings, data
-    and parameters. The log (Trainer log history) says whether the base had random weights.
+    and parameters.
     """
-    manifest = peft_model.peft_pipelines_manifest
     trained, log = fit_model(
         peft_model,
         train_dataset,
         eval_dataset,
         data_collator,
         training=dict(training),
-        fingerprint_parts={"base_model": manifest, "peft": dict(peft)},
+        fingerprint_parts={"base_model": base_model_manifest, "peft": dict(peft)},
         seq2seq=seq2seq,
     )
-    trained.peft_pipelines_manifest = manifest
-    log["base_model_random"] = manifest["base_model_random"]
-    log["base_model_note"] = manifest.get("note")
+    log["base_model_random"] = base_model_manifest["base_model_random"]
+    log["base_model_note"] = base_model_manifest.get("note")
     return trained, log
 
 

@@ -8,67 +8,42 @@ from __future__ import annotations
 
 import logging
 import random
-from pathlib import Path
 from typing import Any
 
-from datasets import Dataset, DatasetDict, load_dataset
+from datasets import Dataset, DatasetDict
 from peft import PeftModel
-from transformers import AutoTokenizer, DataCollatorForLanguageModeling, PreTrainedTokenizerBase
+from transformers import DataCollatorForLanguageModeling, PreTrainedTokenizerBase
 
-from peft_pipelines.data_quality import record_split, stage_report
-from peft_pipelines.io.packaged_files import find_packaged_file
-from peft_pipelines.text.causal_lm import (
-    build_tiny_opt,
-    convert_gguf_model,
-    generate_texts,
-    perplexity,
-    with_padding_token,
+from peft_pipelines.data_quality import (
+    mark_failures,
+    record_split,
+    split_off_failures,
+    stage_report,
 )
-from peft_pipelines.text.quotes import QUOTE_COLUMNS, clean_quote_rows, read_jsonl_rows
-from peft_pipelines.training.nodes import base_model_manifest, fit_adapter, report_provenance
+from peft_pipelines.io.model_loading import load_tokenizer
+from peft_pipelines.text.causal_lm import generate_texts, perplexity, with_padding_token
+from peft_pipelines.text.quotes import clean_quote_rows, quote_rows
+from peft_pipelines.training.nodes import fit_adapter, report_provenance
 
 logger = logging.getLogger(__name__)
 
-RANDOM_BASE_NOTE = (
-    "The base model has random weights (a tiny OPT for tests): these perplexities prove the "
-    "mechanics of 8-bit loading, LoRA, training and evaluation, not language modelling."
-)
 TOKEN_COLUMNS = ["input_ids", "attention_mask"]
 
 
-def ingest_quotes(corpus: dict[str, Any]) -> tuple[Dataset, dict[str, Any]]:
+def ingest_quotes(quotes_source: Any) -> tuple[Dataset, dict[str, Any]]:
     """The quotes corpus as one table (row, quote, author, tags) and its ingest report.
 
-    ``corpus["source"]`` is ``jsonl`` (the bundled file at ``corpus["path"]``)
-    or ``hf_datasets`` (``corpus["hf_datasets"]``: ``path`` such as
-    ``Abirate/english_quotes``, ``split``, ``revision``, as the seed notebook
-    read it). Blank, malformed and duplicate quotes are dropped and reported.
+    ``quotes_source`` is what the catalog loads: JSON Lines text (the bundled
+    file) or a ``datasets`` table (the seed's ``Abirate/english_quotes``).
+    Blank, malformed and duplicate quotes are dropped and reported by row number.
     """
-    source = corpus["source"]
-    if source == "jsonl":
-        rows = read_jsonl_rows(corpus["path"])
-        origin = str(corpus["path"])
-    elif source == "hf_datasets":
-        hub = corpus["hf_datasets"]
-        table = load_dataset(
-            hub["path"], split=hub.get("split", "train"), revision=hub.get("revision")
-        )
-        missing = sorted(set(QUOTE_COLUMNS) - set(table.column_names))
-        if missing:
-            raise ValueError(
-                f"{hub['path']} has no column(s) {missing}; it has {table.column_names}"
-            )
-        rows = table.select_columns(list(QUOTE_COLUMNS)).to_list()
-        origin = hub["path"]
-    else:
-        raise ValueError(f"opt_quotes.corpus.source must be jsonl or hf_datasets, not {source!r}")
+    rows = quote_rows(quotes_source)
     kept, dropped = clean_quote_rows(rows)
     if not kept:
-        raise ValueError(f"No usable quotes in {origin} ({len(rows)} rows, all dropped)")
+        raise ValueError(f"No usable quotes in the corpus ({len(rows)} rows, all dropped)")
     report = stage_report("ingest")
-    report["source"] = origin
     record_split(report, "all", rows_in=len(rows), kept=len(kept), dropped=dropped)
-    logger.info("Ingested %d quotes from %s (%d dropped)", len(kept), origin, len(dropped))
+    logger.info("Ingested %d quotes (%d dropped)", len(kept), len(dropped))
     return Dataset.from_list(kept), report
 
 
@@ -98,45 +73,9 @@ def split_heldout(quotes: Dataset, split: dict[str, Any]) -> tuple[DatasetDict, 
     return splits, report
 
 
-def describe_base_model(
-    base_model: dict[str, Any],
-) -> tuple[dict[str, Any], PreTrainedTokenizerBase]:
-    """The base model's manifest (see :class:`peft_pipelines.io.BaseModelDataset`) and its tokenizer.
-
-    ``base_model["init"]``:
-
-    * ``gguf``: the GGUF file ``base_model["gguf"]["file"]`` inside the installed
-      package ``base_model["gguf"]["package"]`` is converted into
-      ``name_or_path`` once, and reused while the file is unchanged;
-    * ``pretrained``: ``name_or_path`` is a Hub id (``facebook/opt-6.7b``) or a folder;
-    * ``random_tiny``: a tiny random OPT is built into ``name_or_path`` from
-      ``base_model["random_tiny"]`` (architecture, seed, tokenizer folder): for tests.
-    """
-    init = base_model.get("init", "pretrained")
-    if init == "gguf":
-        gguf = base_model["gguf"]
-        convert_gguf_model(
-            find_packaged_file(gguf["package"], gguf["file"]),
-            Path(base_model["name_or_path"]),
-            gguf.get("save_dtype", "float16"),
-        )
-    elif init == "random_tiny":
-        tiny = base_model["random_tiny"]
-        build_tiny_opt(
-            tiny["tokenizer"],
-            dict(tiny["architecture"]),
-            int(tiny["seed"]),
-            base_model["name_or_path"],
-        )
-    elif init != "pretrained":
-        raise ValueError(f"base_model.init must be gguf, pretrained or random_tiny, not {init!r}")
-    manifest = base_model_manifest(
-        base_model, "causal_lm", random_weights=init == "random_tiny", random_note=RANDOM_BASE_NOTE
-    )
-    tokenizer = AutoTokenizer.from_pretrained(
-        manifest["name_or_path"], revision=manifest.get("revision")
-    )
-    return manifest, with_padding_token(tokenizer)
+def prepare_tokenizer(base_model_manifest: dict[str, Any]) -> PreTrainedTokenizerBase:
+    """The tokenizer saved with the base model, with a padding token (its end-of-text if it has none)."""
+    return with_padding_token(load_tokenizer(base_model_manifest))
 
 
 def tokenize_quotes(
@@ -165,22 +104,22 @@ def tokenize_quotes(
     for name, rows in splits.items():
         encoded = rows.map(encode, batched=True)
         report["truncated"][name] = sum(n > max_length for n in encoded["full_length"])
-        encoded = encoded.remove_columns("full_length")
-        too_short = [i for i, ids in enumerate(list(encoded["input_ids"])) if len(ids) < 2]
-        dropped = [
-            {"row": encoded[i]["row"], "reason": "too_few_tokens", "detail": encoded[i]["quote"]}
-            for i in too_short
-        ]
-        if too_short:
-            short = set(too_short)
-            encoded = encoded.select([i for i in range(len(encoded)) if i not in short])
-        record_split(report, name, rows_in=len(rows), kept=len(encoded), dropped=dropped)
-        tokenized[name] = encoded
+        too_short = [len(ids) < 2 for ids in encoded["input_ids"]]
+        marked = mark_failures(
+            encoded.remove_columns("full_length"),
+            ["too_few_tokens" if short else "" for short in too_short],
+            [
+                quote if short else ""
+                for quote, short in zip(encoded["quote"], too_short, strict=True)
+            ],
+        )
+        tokenized[name] = split_off_failures(name, marked, report, id_column="row")
     return DatasetDict(tokenized), report
 
 
 def train_adapter(  # noqa: PLR0917 (Kedro passes node inputs positionally)
     peft_model: PeftModel,
+    base_model_manifest: dict[str, Any],
     tokens: DatasetDict,
     tokenizer: PreTrainedTokenizerBase,
     evaluation: dict[str, Any],
@@ -199,6 +138,7 @@ def train_adapter(  # noqa: PLR0917 (Kedro passes node inputs positionally)
         heldout = heldout.select(range(min(int(evaluation["curve_quotes"]), len(heldout))))
     return fit_adapter(
         peft_model,
+        base_model_manifest,
         tokens["train"].select_columns(TOKEN_COLUMNS),
         heldout.select_columns(TOKEN_COLUMNS),
         DataCollatorForLanguageModeling(tokenizer, mlm=False),
@@ -207,8 +147,9 @@ def train_adapter(  # noqa: PLR0917 (Kedro passes node inputs positionally)
     )
 
 
-def evaluate_perplexity(
+def evaluate_perplexity(  # noqa: PLR0917 (Kedro passes node inputs positionally)
     adapter: PeftModel,
+    base_model_manifest: dict[str, Any],
     tokens: DatasetDict,
     tokenizer: PreTrainedTokenizerBase,
     evaluation: dict[str, Any],
@@ -220,9 +161,9 @@ def evaluate_perplexity(
     with adapter.disable_adapter():
         base = perplexity(adapter, tokenizer, heldout, batch_size)
     finetuned = perplexity(adapter, tokenizer, heldout, batch_size)
-    manifest = adapter.peft_pipelines_manifest
+    manifest = base_model_manifest
     if manifest["base_model_random"]:
-        logger.warning(RANDOM_BASE_NOTE)
+        logger.warning(manifest["note"])
     logger.info(
         "Held-out perplexity base %.2f -> fine-tuned %.2f (%d quotes, %d tokens)",
         base["perplexity"],
@@ -238,7 +179,10 @@ def evaluate_perplexity(
 
 
 def generate_samples(
-    adapter: PeftModel, tokenizer: PreTrainedTokenizerBase, generation: dict[str, Any]
+    adapter: PeftModel,
+    base_model_manifest: dict[str, Any],
+    tokenizer: PreTrainedTokenizerBase,
+    generation: dict[str, Any],
 ) -> dict[str, Any]:
     """Greedy continuations of fixed prompts by the base and the fine-tuned model, side by side.
 
@@ -257,7 +201,7 @@ def generate_samples(
         {"prompt": prompt, "base": b, "finetuned": f}
         for prompt, b, f in zip(prompts, base, finetuned, strict=True)
     ]
-    manifest = adapter.peft_pipelines_manifest
+    manifest = base_model_manifest
     return {
         "decoding": {"strategy": "greedy", "max_new_tokens": max_new_tokens},
         "base_model": manifest["name_or_path"],

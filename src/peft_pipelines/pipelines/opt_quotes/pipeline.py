@@ -1,17 +1,18 @@
 """``opt_quotes`` pipeline: quotes -> held-out split -> tokens -> 8-bit base + LoRA -> Trainer -> perplexity.
 
 Every node and dataset lives in the ``opt_quotes`` namespace (node names read
-``opt_quotes.train_adapter``, parameters ``params:opt_quotes.*``). The PEFT
-wrapping is the training core's node, the same one ``whisper_zh`` uses.
+``opt_quotes.train_adapter``, parameters ``params:opt_quotes.*``). The base
+model, the PEFT wrapping and the training wiring are the training core's
+modular pipeline, the same one ``whisper_zh`` uses. Tags: ``data``, ``model``, ``report``.
 """
 
 from kedro.pipeline import Node, Pipeline
 
 from peft_pipelines.pipelines.opt_quotes.nodes import (
-    describe_base_model,
     evaluate_perplexity,
     generate_samples,
     ingest_quotes,
+    prepare_tokenizer,
     split_heldout,
     tokenize_quotes,
     train_adapter,
@@ -21,9 +22,9 @@ from peft_pipelines.training.pipeline import create_adapter_training_pipeline
 
 
 def create_pipeline(**kwargs) -> Pipeline:
-    return Pipeline(
+    data = Pipeline(
         [
-            Node(ingest_quotes, "params:corpus", ["quotes", "ingest_report"], name="ingest_quotes"),
+            Node(ingest_quotes, "quotes_source", ["quotes", "ingest_report"], name="ingest_quotes"),
             Node(
                 split_heldout,
                 ["quotes", "params:split"],
@@ -31,32 +32,44 @@ def create_pipeline(**kwargs) -> Pipeline:
                 name="split_heldout",
             ),
             Node(
-                describe_base_model,
-                "params:base_model",
-                ["base_model", "tokenizer"],
-                name="describe_base_model",
-            ),
-            Node(
                 tokenize_quotes,
                 ["quote_splits", "tokenizer", "params:tokenize"],
                 ["tokens", "tokenize_report"],
                 name="tokenize_quotes",
             ),
+        ],
+        tags="data",
+    )
+    model = Pipeline(
+        [
+            Node(prepare_tokenizer, "base_model_manifest", "tokenizer", name="prepare_tokenizer"),
             create_adapter_training_pipeline(
                 train_adapter, ["tokens", "tokenizer", "params:evaluation"]
             ),
             Node(
                 evaluate_perplexity,
-                ["adapter", "tokens", "tokenizer", "params:evaluation", "params:peft"],
+                [
+                    "adapter",
+                    "base_model_manifest",
+                    "tokens",
+                    "tokenizer",
+                    "params:evaluation",
+                    "params:peft",
+                ],
                 "metrics",
                 name="evaluate_perplexity",
             ),
             Node(
                 generate_samples,
-                ["adapter", "tokenizer", "params:generation"],
+                ["adapter", "base_model_manifest", "tokenizer", "params:generation"],
                 "generations",
                 name="generate_samples",
             ),
+        ],
+        tags="model",
+    )
+    report = Pipeline(
+        [
             Node(
                 titled(loss_curve_figure, "opt_quotes"),
                 "training_log",
@@ -70,5 +83,6 @@ def create_pipeline(**kwargs) -> Pipeline:
                 name="plot_perplexity",
             ),
         ],
-        namespace="opt_quotes",
+        tags="report",
     )
+    return Pipeline([data, model, report], namespace="opt_quotes")

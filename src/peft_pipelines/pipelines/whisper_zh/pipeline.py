@@ -1,70 +1,42 @@
 """``whisper_zh`` pipeline: a Common Voice-format corpus to a LoRA adapter and its CER/WER.
 
 Every node and dataset lives in the ``whisper_zh`` namespace, so node names
-read ``whisper_zh.resample_to_16k`` and parameters ``params:whisper_zh.*``.
+read ``whisper_zh.train_adapter`` and parameters ``params:whisper_zh.*``.
+Tags: ``data`` (corpus to features), ``model`` (base model, adapter,
+evaluation), ``report`` (figures):
+``kedro run --pipelines whisper_zh --tags model`` reruns the model stages on
+the saved features.
 """
 
 from kedro.pipeline import Node, Pipeline
 
-from peft_pipelines.pipelines.whisper_zh.model_nodes import (
-    describe_base_model,
-    evaluate_transcription,
-    train_adapter,
-)
 from peft_pipelines.pipelines.whisper_zh.nodes import (
-    extract_features_and_labels,
+    evaluate_transcription,
     ingest_corpus,
     join_long_utterances,
     prune_columns,
     read_input_window,
     report_data_quality,
-    resample_to_16k,
+    train_adapter,
 )
 from peft_pipelines.plots import error_rate_figure, loss_curve_figure, titled
+from peft_pipelines.speech.pipeline import audio_features
 from peft_pipelines.training.pipeline import create_adapter_training_pipeline
 
 
-def create_audio_features_pipeline(corpus: str) -> Pipeline:
-    """``corpus`` (audio bytes + sentences) -> 16 kHz -> log-mel features and labels, within ``input_window``.
-
-    Declared as its own sub-pipeline so another corpus can reuse the audio stages
-    through ``pipeline(..., inputs=...)``.
-    """
-    return Pipeline(
-        [
-            Node(
-                resample_to_16k,
-                [corpus, "params:audio", "input_window"],
-                ["corpus_16k", "resample_report"],
-                name="resample_to_16k",
-            ),
-            Node(
-                extract_features_and_labels,
-                ["corpus_16k", "params:model", "params:features", "input_window"],
-                ["features", "features_report"],
-                name="extract_features_and_labels",
-            ),
-        ]
-    )
-
-
 def create_data_pipeline() -> Pipeline:
-    """Corpus -> pruned -> 16 kHz -> features and labels, and the data-quality report.
-
-    The clip-length limit and the feature length are the base model's input
-    window, read from its config by ``read_input_window``.
-    """
+    """Corpus -> pruned -> 16 kHz -> features and labels (the shared audio stages), and the data-quality report."""
     return Pipeline(
         [
             Node(
                 read_input_window,
-                ["params:base_model", "params:model"],
+                ["params:base_model", "processor"],
                 "input_window",
                 name="read_input_window",
             ),
             Node(
                 ingest_corpus,
-                "params:corpus",
+                "corpus_source",
                 ["corpus_raw", "ingest_report"],
                 name="ingest_corpus",
             ),
@@ -74,7 +46,7 @@ def create_data_pipeline() -> Pipeline:
                 ["corpus_pruned", "prune_report"],
                 name="prune_columns",
             ),
-            create_audio_features_pipeline("corpus_pruned"),
+            audio_features("corpus_pruned"),
             Node(
                 join_long_utterances,
                 ["corpus_16k", "params:long_utterances"],
@@ -83,17 +55,12 @@ def create_data_pipeline() -> Pipeline:
             ),
             Node(
                 report_data_quality,
-                [
-                    "params:corpus",
-                    "ingest_report",
-                    "prune_report",
-                    "resample_report",
-                    "features_report",
-                ],
+                ["ingest_report", "prune_report", "resample_report", "features_report"],
                 "data_quality",
                 name="report_data_quality",
             ),
-        ]
+        ],
+        tags="data",
     )
 
 
@@ -101,37 +68,36 @@ def create_model_pipeline() -> Pipeline:
     """Base model (8-bit) -> PEFT adapter -> Seq2SeqTrainer -> CER/WER before and after."""
     return Pipeline(
         [
-            Node(
-                describe_base_model,
-                ["params:base_model", "params:model"],
-                "base_model",
-                name="describe_base_model",
-            ),
             create_adapter_training_pipeline(train_adapter, ["features"]),
             Node(
                 evaluate_transcription,
                 [
                     "adapter",
+                    "base_model_manifest",
                     "features",
                     "long_utterances",
+                    "processor",
                     "params:model",
                     "params:evaluation",
                     "params:peft",
                 ],
                 ["metrics", "predictions"],
                 name="evaluate_transcription",
+                tags="model",
             ),
             Node(
                 titled(loss_curve_figure, "whisper_zh"),
                 "training_log",
                 "loss_curve_plot",
                 name="plot_loss_curve",
+                tags="report",
             ),
             Node(
                 titled(error_rate_figure, "whisper_zh"),
                 "metrics",
                 "error_rates_plot",
                 name="plot_error_rates",
+                tags="report",
             ),
         ]
     )

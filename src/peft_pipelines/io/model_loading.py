@@ -1,9 +1,11 @@
-"""Loading a base model quantized (8-bit, 4-bit NF4, or not) and prepared for k-bit training.
+"""Loading what a base-model manifest describes: the model, quantized and prepared, and its tokenizer.
 
 A base model travels through the catalog as a *manifest* (model id or folder,
-revision, architecture, quantization, prepare settings): a few hundred bytes
-that :func:`load_base_model` turns back into the same prepared model, instead
-of a pickle of 8-bit tensors.
+revision, architecture, quantization, prepare settings; the
+``<pipeline>.base_model_manifest`` dataset): a few hundred bytes that
+:func:`load_base_model` turns back into the same prepared model, instead of a
+pickle of 8-bit tensors. This is the one place that calls ``from_pretrained``
+on a base model, for the catalog's datasets, the training core and the CLIs.
 """
 
 from __future__ import annotations
@@ -18,8 +20,10 @@ import torch
 from peft import prepare_model_for_kbit_training
 from transformers import (
     AutoModelForCausalLM,
+    AutoTokenizer,
     BitsAndBytesConfig,
     PreTrainedModel,
+    PreTrainedTokenizerBase,
     WhisperForConditionalGeneration,
 )
 
@@ -220,3 +224,10 @@ def load_base_model(manifest: dict[str, Any]) -> PreTrainedModel:
         training_device(),
     )
     return model
+
+
+def load_tokenizer(manifest: dict[str, Any]) -> PreTrainedTokenizerBase:
+    """The tokenizer saved with the base model a manifest describes."""
+    return AutoTokenizer.from_pretrained(
+        manifest["name_or_path"], revision=manifest.get("revision")
+    )

