@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 import soundfile
 
-from peft_pipelines.scratch_project import PROJECT_ROOT, copy_project
-from peft_pipelines.speech.corpus import write_common_voice_tsv
+from peft_pipelines.io.common_voice import write_common_voice_tsv
+from tests.scratch_project import PROJECT_ROOT, copy_project
 
 __all__ = ["PROJECT_ROOT", "copy_project"]  # re-exported for the test modules
 BUNDLED_CORPUS = PROJECT_ROOT / "data" / "01_raw" / "common_voice_zh_sample"
@@ -43,6 +43,10 @@ BAD_TRAIN_ROWS = {
     "too_long.wav": "audio_too_long",
     "long_label.mp3": "label_too_long",
     "malformed.mp3": "malformed_tsv_row",
+    # Clip paths leading out of clips/: never read, whatever they point at.
+    "../outside.mp3": "path_outside_corpus",
+    "/etc/passwd": "path_outside_corpus",
+    "link_out.mp3": "path_outside_corpus",
 }
 
 
@@ -63,6 +67,8 @@ def small_corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
             shutil.copy(good_clip, clips / "blank.mp3")
             shutil.copy(good_clip, clips / "long_label.mp3")
             shutil.copy(good_clip, clips / "malformed.mp3")
+            shutil.copy(good_clip, root / "outside.mp3")
+            (clips / "link_out.mp3").symlink_to(root / "outside.mp3")
             (clips / "broken.mp3").write_bytes(b"ID3 this is not audio at all" * 20)
             # 31 s of 44.1 kHz stereo: also exercises resampling of another rate and channel count.
             seconds, rate = 31, 44100
@@ -76,6 +82,9 @@ def small_corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
                 {**template, "path": "broken.mp3"},
                 {**template, "path": "too_long.wav"},
                 {**template, "path": "long_label.mp3", "sentence": (all_sentences * 3)[:900]},
+                {**template, "path": "../outside.mp3"},
+                {**template, "path": "/etc/passwd"},
+                {**template, "path": "link_out.mp3"},
             ]
             extra = ("c0ffee\tmalformed.mp3\t只有三列",)
         write_common_voice_tsv(root / f"{split}.tsv", rows, extra_lines=extra)
@@ -100,6 +109,32 @@ TINY_ARCHITECTURE = {
     "decoder_ffn_dim": 64,
     "max_source_positions": 250,
     "max_target_positions": 64,
+}
+# conf/local/catalog.yml entries of a scratch project: tiny random bases instead of the packaged ones.
+TINY_WHISPER_CATALOG = {
+    "whisper_zh.pretrained_model": {
+        "type": "peft_pipelines.speech.TinyRandomWhisperDataset",
+        "path": "data/06_models/whisper-tiny-random",
+        "processor": str(PROCESSOR_DIR),
+        "architecture": TINY_ARCHITECTURE,
+        "seed": 0,
+    }
+}
+TINY_OPT_CATALOG = {
+    "opt_quotes.pretrained_model": {
+        "type": "peft_pipelines.text.TinyRandomOPTDataset",
+        "path": "data/06_models/opt-tiny-random",
+        "tokenizer": "data/01_raw/gpt2_tokenizer",
+        "architecture": {
+            "hidden_size": 32,
+            "word_embed_proj_dim": 32,
+            "num_hidden_layers": 2,
+            "num_attention_heads": 2,
+            "ffn_dim": 64,
+            "max_position_embeddings": 256,
+        },
+        "seed": 0,
+    }
 }
 LORA = {
     "peft_type": "LORA",
@@ -128,32 +163,38 @@ def tiny_whisper_manifest(tmp_path_factory: pytest.TempPathFactory) -> dict:
         "quantization": "int8",
         "gradient_checkpointing": False,
         "config_overrides": {"forced_decoder_ids": None, "suppress_tokens": []},
+        "window_seconds": None,
         "base_model_random": True,
+        "note": "a tiny random Whisper",
     }
 
 
 @pytest.fixture(scope="session")
 def bundled_features():
     """Features of a seeded sample of the bundled corpus: 16 train, 4 dev, 4 test clips."""
-    from peft_pipelines.pipelines.whisper_zh.nodes import (  # noqa: PLC0415
+    from transformers import WhisperProcessor  # noqa: PLC0415
+
+    from peft_pipelines.io.common_voice import read_common_voice_release  # noqa: PLC0415
+    from peft_pipelines.pipelines.whisper_zh.nodes import ingest_corpus, prune_columns  # noqa: PLC0415
+    from peft_pipelines.speech.nodes import (  # noqa: PLC0415
         extract_features_and_labels,
-        ingest_corpus,
-        prune_columns,
         resample_to_16k,
     )
 
-    corpus = {
-        "source": "common_voice_release",
-        "dir": str(BUNDLED_CORPUS),
-        "splits": ["train", "dev", "test"],
-        "subset": {"seed": 16, "rows": {"train": 16, "dev": 4, "test": 4}},
-    }
-    raw, _ = ingest_corpus(corpus)
+    source = read_common_voice_release(
+        BUNDLED_CORPUS,
+        ["train", "dev", "test"],
+        {"seed": 16, "rows": {"train": 16, "dev": 4, "test": 4}},
+    )
+    raw, _ = ingest_corpus(source)
     pruned, _ = prune_columns(raw, ["audio", "sentence"])
     window = tiny_window()
     resampled, _ = resample_to_16k(pruned, {"sampling_rate": 16000}, window)
-    model = {"processor": str(PROCESSOR_DIR), "language": "zh", "task": "transcribe"}
-    features, _ = extract_features_and_labels(resampled, model, {"max_label_tokens": 64}, window)
+    model = {"language": "zh", "task": "transcribe"}
+    processor = WhisperProcessor.from_pretrained(PROCESSOR_DIR)
+    features, _ = extract_features_and_labels(
+        resampled, processor, model, {"max_label_tokens": 64}, window
+    )
     return features
 
 

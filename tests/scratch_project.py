@@ -11,14 +11,24 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-# This file is src/peft_pipelines/scratch_project.py in the project checkout (installed editable).
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
+import yaml
+
+# This file is tests/scratch_project.py in the project checkout.
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 
-def copy_project(root: Path, *, tracked: bool = False, source: Path = PROJECT_ROOT) -> Path:
+def copy_project(
+    root: Path,
+    *,
+    tracked: bool = False,
+    catalog: dict[str, Any] | None = None,
+    source: Path = PROJECT_ROOT,
+) -> Path:
     """This Kedro project's config in ``root``, bundled inputs linked in:
     runs write there, never into the real data/ folder.
 
+    ``catalog`` entries go to conf/local/catalog.yml (a tiny random base model
+    instead of a packaged one, another corpus...), as a user would write them.
     Untracked unless ``tracked``: conf/local/mlflow.yml gets the README's off switch, as
     importing MLflow and creating its store cost tens of seconds on 2 cores.
     """
@@ -30,6 +40,10 @@ def copy_project(root: Path, *, tracked: bool = False, source: Path = PROJECT_RO
     (root / "conf" / "local").mkdir()
     if not tracked:
         (root / "conf" / "local" / "mlflow.yml").write_text("enabled: false\n")
+    if catalog:
+        (root / "conf" / "local" / "catalog.yml").write_text(
+            yaml.safe_dump(catalog, allow_unicode=True, sort_keys=False)
+        )
     (root / "data" / "06_models").mkdir(parents=True)
     (root / "data" / "01_raw").symlink_to(source / "data" / "01_raw")
     (root / "src").mkdir()  # the package itself is imported from the installed project

@@ -89,6 +89,7 @@ def transcribe_main(argv: list[str] | None = None) -> int:
     parser.add_argument("--task", default="transcribe")
     parser.add_argument("--max-new-tokens", type=int, default=224)
     args = parser.parse_args(argv)
+    _quiet_libraries()
 
     from peft_pipelines.speech.audio import UndecodableAudioError, decode_to_mono  # noqa: PLC0415
 
@@ -108,7 +109,6 @@ def transcribe_main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
-    _quiet_libraries()
     from transformers import WhisperProcessor  # noqa: PLC0415
 
     from peft_pipelines.io.model_datasets import load_adapter  # noqa: PLC0415

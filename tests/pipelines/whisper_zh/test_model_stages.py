@@ -13,28 +13,31 @@ import pandas as pd
 import pytest
 import soundfile
 
-from peft_pipelines.io import PeftAdapterDataset
-from peft_pipelines.scratch_project import run_pipeline
+from peft_pipelines.cli import transcribe_main
+from peft_pipelines.io.model_datasets import MANIFEST_FILE, load_adapter
 from peft_pipelines.speech.audio import decode_to_mono
-from peft_pipelines.speech.transcribe import main as transcribe_main
 from peft_pipelines.speech.transcribe import transcribe_samples
-from tests.conftest import BUNDLED_CORPUS, LORA, PROCESSOR_DIR, TINY_ARCHITECTURE, read_tsv
+from tests.conftest import BUNDLED_CORPUS, LORA, TINY_WHISPER_CATALOG, read_tsv
+from tests.scratch_project import run_pipeline
 
 pytestmark = pytest.mark.slow
 
 REPORTS = Path("data/08_reporting/whisper_zh")
-ADAPTER = Path("data/06_models/whisper_zh/adapter")
+ADAPTERS = Path("data/06_models/whisper_zh/adapter")  # versioned: <timestamp>/adapter
 
-# A quick run: a tiny random Whisper (5 s window) instead of whisper-base, a small corpus sample, a few steps.
+# A quick run: a tiny random Whisper (5 s window) instead of whisper-base, a small corpus sample,
+# as a user would set them in conf/local/catalog.yml ...
+QUICK_CATALOG = {
+    **TINY_WHISPER_CATALOG,
+    "whisper_zh.corpus_source": {
+        "type": "peft_pipelines.io.CommonVoiceReleaseDataset",
+        "path": "data/01_raw/common_voice_zh_sample",
+        "subset": {"seed": 16, "rows": {"train": 16, "dev": 4, "test": 4}},
+    },
+}
+# ... and a few steps.
 QUICK_RUN = {
     "whisper_zh": {
-        "corpus": {"subset": {"seed": 16, "rows": {"train": 16, "dev": 4, "test": 4}}},
-        "model": {"processor": str(PROCESSOR_DIR)},
-        "base_model": {
-            "init": "random_tiny",
-            "name_or_path": "data/06_models/whisper-tiny-random",
-            "random_tiny": {"architecture": TINY_ARCHITECTURE},
-        },
         "peft": LORA,
         "training": {
             "max_steps": 4,
@@ -66,9 +69,17 @@ def finished_run(tmp_path_factory) -> Path:
     """One whole whisper_zh run in a scratch copy of the project."""
     from tests.conftest import copy_project  # noqa: PLC0415
 
-    project = copy_project(tmp_path_factory.mktemp("project"), tracked=True)
+    project = copy_project(tmp_path_factory.mktemp("project"), tracked=True, catalog=QUICK_CATALOG)
     run_pipeline(project, "whisper_zh", QUICK_RUN)
     return project
+
+
+def _adapter_versions(project: Path) -> list[Path]:
+    return sorted((project / ADAPTERS).glob("*/adapter"))
+
+
+def _base_folder(adapter: Path) -> str:
+    return json.loads((adapter / MANIFEST_FILE).read_text())["name_or_path"]
 
 
 def test_a_run_writes_adapter_metrics_predictions_and_summaries(finished_run):
@@ -104,24 +115,37 @@ def test_a_run_writes_adapter_metrics_predictions_and_summaries(finished_run):
     log = json.loads((finished_run / REPORTS / "training_log.json").read_text())
     assert [e["step"] for e in log["log_history"] if "loss" in e] == [1, 2, 3, 4]
     assert len([e for e in log["log_history"] if "eval_loss" in e]) == 2
-    assert (finished_run / ADAPTER / "adapter_config.json").is_file()
+    (adapter,) = _adapter_versions(finished_run)
+    assert (adapter / "adapter_config.json").is_file()
+    manifest = json.loads((finished_run / "data/06_models/whisper_zh/base_model_manifest.json").read_text())
+    assert json.loads((adapter / MANIFEST_FILE).read_text()) == manifest
+    assert manifest["window_seconds"] == 5 and manifest["base_model_random"] is True
     for figure in ("loss_curve.png", "error_rates.png"):
         assert (finished_run / REPORTS / figure).read_bytes().startswith(b"\x89PNG")
 
 
-def test_runs_with_lora_rank_4_then_2_are_two_mlflow_runs_with_their_metrics(finished_run, capsys):
-    """The module's run tracked r=4; a rerun of the model stages on the same features tracks r=2."""
+def test_runs_with_lora_rank_4_then_2_are_two_mlflow_runs_and_two_adapter_versions(
+    finished_run, capsys
+):
+    """The module's run tracked r=4; a rerun of the model stages (--tags model) on the same features tracks r=2."""
     from mlflow.tracking import MlflowClient  # noqa: PLC0415
 
+    first = _adapter_versions(finished_run)
+    features = finished_run / "data/04_feature/whisper_zh/features/dataset_dict.json"
+    features_written = features.stat().st_mtime_ns
     rank_2 = copy.deepcopy(QUICK_RUN)
     rank_2["whisper_zh"]["peft"] = {"r": 2}
-    run_pipeline(finished_run, "whisper_zh", rank_2, from_nodes=["whisper_zh.add_peft_adapter"])
+    run_pipeline(finished_run, "whisper_zh", rank_2, tags=["model"])
+    assert features.stat().st_mtime_ns == features_written  # the data stages did not run
+    versions = _adapter_versions(finished_run)
+    assert len(versions) == 2 and versions[0] == first[0]
+    assert json.loads((versions[1] / "adapter_config.json").read_text())["r"] == 2
     summary = [
         line for line in capsys.readouterr().out.splitlines() if line.startswith("whisper_zh: ")
     ]
     assert len(summary) == 1 and "RANDOM-WEIGHT BASE" in summary[0], summary
     assert "metrics data/08_reporting/whisper_zh/metrics.json" in summary[0]
-    assert "adapter data/06_models/whisper_zh/adapter" in summary[0]
+    assert f"adapter {versions[1].relative_to(finished_run)}" in summary[0]
 
     client = MlflowClient(f"sqlite:///{finished_run / 'mlflow.db'}")
     experiment = client.get_experiment_by_name("peft_pipelines")
@@ -148,11 +172,12 @@ def test_the_notebook_shows_metrics_plots_predictions_and_a_new_transcript(finis
 
 
 def test_a_75_second_stereo_44k1_file_is_transcribed_in_several_windows(finished_run, tmp_path):
-    model = PeftAdapterDataset(path=str(finished_run / ADAPTER)).load()
+    adapter = _adapter_versions(finished_run)[-1]
+    model = load_adapter(adapter)
     model.eval()
     from transformers import WhisperProcessor  # noqa: PLC0415
 
-    processor = WhisperProcessor.from_pretrained(model.peft_pipelines_manifest["name_or_path"])
+    processor = WhisperProcessor.from_pretrained(_base_folder(adapter))
     audio = _speech_file(tmp_path / "long.wav", seconds=75)
     samples = decode_to_mono(audio.read_bytes(), 16000)
     text, windows, _ = transcribe_samples(
@@ -163,17 +188,19 @@ def test_a_75_second_stereo_44k1_file_is_transcribed_in_several_windows(finished
     assert isinstance(text, str)
 
 
-def _transcribe_cli(*args: str) -> subprocess.CompletedProcess:
+def _transcribe_cli(project: Path, *args: str) -> subprocess.CompletedProcess:
     script = Path(sys.executable).with_name("whisper-zh-transcribe")
-    return subprocess.run([str(script), *args], capture_output=True, text=True, check=False)
+    return subprocess.run(
+        [str(script), *args], capture_output=True, text=True, check=False, cwd=project
+    )
 
 
 def test_the_transcription_command_prints_text_for_a_new_file(finished_run, tmp_path):
     audio = _speech_file(tmp_path / "new.flac", seconds=4, rate=22050)
-    for extra in ([], ["--base-only"]):
-        result = _transcribe_cli(
-            str(audio), "--adapter", str(finished_run / ADAPTER), "--max-new-tokens", "4", *extra
-        )
+    oldest = str(_adapter_versions(finished_run)[0])
+    # The latest adapter by default (from the project's catalog), or the one named.
+    for extra in ([], ["--base-only"], ["--adapter", oldest]):
+        result = _transcribe_cli(finished_run, str(audio), "--max-new-tokens", "4", *extra)
         assert result.returncode == 0, result.stderr[-2000:]
         assert len(result.stdout.splitlines()) == 1
         # The user sees the transcript, not the libraries' warnings.
@@ -186,9 +213,10 @@ def test_a_looping_decoder_stops_at_the_length_the_audio_could_hold(finished_run
 
     from peft_pipelines.speech.transcribe import generate_transcripts, token_budget  # noqa: PLC0415
 
-    model = PeftAdapterDataset(path=str(finished_run / ADAPTER)).load()
+    adapter = _adapter_versions(finished_run)[-1]
+    model = load_adapter(adapter)
     model.eval()
-    processor = WhisperProcessor.from_pretrained(model.peft_pipelines_manifest["name_or_path"])
+    processor = WhisperProcessor.from_pretrained(_base_folder(adapter))
     one_second = np.zeros((100, 80), dtype=np.float16)
     loops: list[bool] = []
     with model.disable_adapter():
@@ -212,6 +240,6 @@ def test_a_missing_or_unreadable_file_is_one_error_line_and_exit_2(
 ):
     (tmp_path / "junk.wav").write_bytes(b"not audio at all")
     audio = tmp_path / name
-    assert transcribe_main([str(audio), "--adapter", str(finished_run / ADAPTER)]) == 2
+    assert transcribe_main([str(audio), "--adapter", str(_adapter_versions(finished_run)[-1])]) == 2
     error = capsys.readouterr().err.strip().splitlines()
     assert len(error) == 1 and error[0].startswith(f"error: cannot read audio file {audio}")

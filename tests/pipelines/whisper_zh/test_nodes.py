@@ -2,59 +2,59 @@
 
 from __future__ import annotations
 
+from collections import Counter
+from pathlib import Path
+
 import numpy as np
 import pytest
 from datasets import Audio, Dataset
+from transformers import WhisperProcessor
 
+from peft_pipelines.io.common_voice import (
+    COMMON_VOICE_COLUMNS,
+    CommonVoiceReleaseDataset,
+    CorpusNotFoundError,
+    HFAudioCorpusDataset,
+    read_common_voice_release,
+)
 from peft_pipelines.pipelines.whisper_zh.nodes import (
-    extract_features_and_labels,
     ingest_corpus,
-    load_whisper_processor,
     prune_columns,
     read_input_window,
     report_data_quality,
-    resample_to_16k,
 )
-from peft_pipelines.speech.corpus import COMMON_VOICE_COLUMNS, CorpusNotFoundError
-from tests.conftest import BAD_TRAIN_ROWS, BUNDLED_CORPUS, PROJECT_ROOT, read_tsv
+from peft_pipelines.speech.nodes import extract_features_and_labels, resample_to_16k
+from tests.conftest import BAD_TRAIN_ROWS, BUNDLED_CORPUS, read_tsv
 
-LARGE_V2_CONFIG = PROJECT_ROOT / "data/01_raw/model_configs/whisper-large-v2"
-
+SPLITS = ["train", "dev", "test"]
 AUDIO = {"sampling_rate": 16000, "batch_size": 8}
 FEATURES = {"max_label_tokens": 448, "batch_size": 8}
 
 
-@pytest.fixture(scope="module")
-def model_params(processor_dir) -> dict:
-    return {"processor": str(processor_dir), "language": "zh", "task": "transcribe"}
+MODEL = {"language": "zh", "task": "transcribe"}
 
 
 @pytest.fixture(scope="module")
-def window_30s(processor_dir) -> dict:
-    """Real Whisper's window, as read_input_window gives it for whisper-large-v2's config."""
-    return read_input_window(
-        {"init": "pretrained", "name_or_path": str(LARGE_V2_CONFIG)},
-        {"processor": str(processor_dir)},
-    )
-
-
-def _corpus_params(corpus_dir) -> dict:
-    return {
-        "source": "common_voice_release",
-        "dir": str(corpus_dir),
-        "splits": ["train", "dev", "test"],
-    }
+def processor(processor_dir) -> WhisperProcessor:
+    return WhisperProcessor.from_pretrained(processor_dir)
 
 
 @pytest.fixture(scope="module")
-def stages(small_corpus, model_params, window_30s) -> dict:
+def window_30s(processor) -> dict:
+    """Real Whisper's whole window (conf/full's window_seconds)."""
+    return read_input_window({"window_seconds": 30}, processor)
+
+
+@pytest.fixture(scope="module")
+def stages(small_corpus, processor, window_30s) -> dict:
     """Every data stage run once over the small corpus with its planted bad rows."""
-    corpus_params = _corpus_params(small_corpus)
-    raw, ingest = ingest_corpus(corpus_params)
+    raw, ingest = ingest_corpus(CommonVoiceReleaseDataset(path=str(small_corpus)).load())
     pruned, prune = prune_columns(raw, ["audio", "sentence"])
     resampled, resample = resample_to_16k(pruned, AUDIO, window_30s)
-    features, featurise = extract_features_and_labels(resampled, model_params, FEATURES, window_30s)
-    quality = report_data_quality(corpus_params, ingest, prune, resample, featurise)
+    features, featurise = extract_features_and_labels(
+        resampled, processor, MODEL, FEATURES, window_30s
+    )
+    quality = report_data_quality(ingest, prune, resample, featurise)
     return {
         "raw": raw,
         "pruned": pruned,
@@ -89,7 +89,7 @@ def test_good_rows_survive_every_stage_and_counts_add_up(stages):
         "rows_in": 4 + len(BAD_TRAIN_ROWS),
         "kept": 4,
         "dropped": len(BAD_TRAIN_ROWS),
-        "dropped_by_reason": {reason: 1 for reason in BAD_TRAIN_ROWS.values()},
+        "dropped_by_reason": dict(Counter(BAD_TRAIN_ROWS.values())),
     }
     assert splits["dev"]["kept"] == splits["test"]["kept"] == 2
     assert [len(stages["features"][s]) for s in ("train", "dev", "test")] == [4, 2, 2]
@@ -101,8 +101,8 @@ def test_resample_produces_16k_mono_float32_with_its_duration(stages):
     assert row["duration_s"] == pytest.approx(len(row["audio_16k"]) / 16000, rel=1e-5)
 
 
-def test_labels_carry_the_zh_transcribe_prefix_and_end_of_text(stages, model_params):
-    tokenizer = load_whisper_processor(model_params).tokenizer
+def test_labels_carry_the_zh_transcribe_prefix_and_end_of_text(stages, processor):
+    tokenizer = processor.tokenizer
     row = stages["features"]["test"][0]
     assert row["labels"][:4] == [
         50258,
@@ -126,30 +126,52 @@ def test_features_are_compact_float16_frames(stages):
     assert row["n_frames"] < 3000
 
 
+def test_a_window_must_be_set(processor):
+    assert read_input_window({"window_seconds": 5}, processor)["frames"] == 500
+    with pytest.raises(ValueError, match="window_seconds must be set"):
+        read_input_window({"window_seconds": None}, processor)
+
+
+def test_clip_paths_leading_out_of_clips_are_refused_before_anything_is_read(
+    small_corpus, monkeypatch
+):
+    read = []
+    original = Path.read_bytes
+    monkeypatch.setattr(Path, "read_bytes", lambda self: read.append(self) or original(self))
+    source = CommonVoiceReleaseDataset(path=str(small_corpus), splits=["train"]).load()
+    outside = [p for p, r in BAD_TRAIN_ROWS.items() if r == "path_outside_corpus"]
+    marked = dict(zip(source["train"]["path"], source["train"]["_drop_reason"], strict=True))
+    assert {p: marked[p] for p in outside} == dict.fromkeys(outside, "path_outside_corpus")
+    clips = (small_corpus / "clips").resolve()
+    assert read and all(path.resolve().is_relative_to(clips) for path in read)
+
+
 def test_missing_corpus_folder_raises_one_line_naming_the_path_and_the_setting(tmp_path):
     missing = tmp_path / "no_such_corpus"
-    with pytest.raises(CorpusNotFoundError) as error:
-        ingest_corpus(_corpus_params(missing))
-    message = str(error.value)
-    assert "\n" not in message
-    assert str(missing) in message and "corpus_dir" in message
+    for attempt in (
+        CommonVoiceReleaseDataset(path=str(missing)).preflight,
+        lambda: read_common_voice_release(missing, SPLITS),
+    ):
+        with pytest.raises(CorpusNotFoundError) as error:
+            attempt()
+        message = str(error.value)
+        assert "\n" not in message
+        assert str(missing) in message and "corpus_dir" in message
 
 
 def test_seeded_subset_is_reproducible_and_sized(bundled_corpus):
-    params = {
-        **_corpus_params(bundled_corpus),
-        "splits": ["train"],
-        "subset": {"seed": 16, "rows": {"train": 5}},
-    }
-    first, report = ingest_corpus(params)
-    second, _ = ingest_corpus(params)
+    dataset = CommonVoiceReleaseDataset(
+        path=str(bundled_corpus), splits=["train"], subset={"seed": 16, "rows": {"train": 5}}
+    )
+    first, report = ingest_corpus(dataset.load())
+    second, _ = ingest_corpus(dataset.load())
     assert first["train"]["path"] == second["train"]["path"]
-    assert len(first["train"]) == 5
-    assert report["rows_available"]["train"] == len(read_tsv(bundled_corpus / "train.tsv"))
+    assert len(first["train"]) == 5 and report["rows_in"]["train"] == 5
+    assert set(first["train"]["path"]) < {r["path"] for r in read_tsv(bundled_corpus / "train.tsv")}
 
 
 def test_hf_datasets_source_reads_a_local_parquet_through_the_same_loader(
-    tmp_path, bundled_corpus, model_params, window_30s
+    tmp_path, bundled_corpus, processor, window_30s
 ):
     rows = read_tsv(bundled_corpus / "test.tsv")[:3]
     table = Dataset.from_dict(
@@ -168,23 +190,20 @@ def test_hf_datasets_source_reads_a_local_parquet_through_the_same_loader(
         }
     )
     table.to_parquet(str(tmp_path / "test.parquet"))
-    params = {
-        "source": "hf_datasets",
-        "hf_datasets": {
-            "path": "parquet",
-            "data_files": {"test": str(tmp_path / "test.parquet")},
-            "splits": {"test": "test"},
-            "audio_column": "audio",
-            "text_column": "transcription",
-        },
-    }
-    raw, report = ingest_corpus(params)
+    source = HFAudioCorpusDataset(
+        dataset_name="parquet",
+        data_files={"test": str(tmp_path / "test.parquet")},
+        splits={"test": "test"},
+        audio_column="audio",
+        text_column="transcription",
+    )
+    raw, report = ingest_corpus(source.load())
     assert raw["test"]["path"] == [r["path"] for r in rows]
     assert raw["test"]["sentence"] == [r["sentence"] for r in rows]
     assert raw["test"][0]["audio"] == (bundled_corpus / "clips" / rows[0]["path"]).read_bytes()
     assert report["rows_out"] == {"test": 3}
     pruned, _ = prune_columns(raw, ["audio", "sentence"])
     features, _ = extract_features_and_labels(
-        resample_to_16k(pruned, AUDIO, window_30s)[0], model_params, FEATURES, window_30s
+        resample_to_16k(pruned, AUDIO, window_30s)[0], processor, MODEL, FEATURES, window_30s
     )
     assert len(features["test"]) == 3
