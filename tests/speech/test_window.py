@@ -1,4 +1,4 @@
-"""The input window comes from the model's config: feature length, padding, the too-long rule."""
+"""The input window: the training window in the parameters, the model's window at load; feature length, padding, the too-long rule."""
 
 from __future__ import annotations
 
@@ -8,37 +8,24 @@ import numpy as np
 import pytest
 import soundfile
 from datasets import Dataset, DatasetDict
-from transformers import WhisperConfig
+from transformers import WhisperConfig, WhisperProcessor
 
-from peft_pipelines.pipelines.whisper_zh.nodes import (
-    extract_features_and_labels,
-    read_input_window,
-    resample_to_16k,
-)
+from peft_pipelines.pipelines.whisper_zh.nodes import read_input_window
 from peft_pipelines.speech.collator import collator_for
-from tests.conftest import PROCESSOR_DIR, PROJECT_ROOT
+from peft_pipelines.speech.nodes import extract_features_and_labels, resample_to_16k
+from tests.conftest import PROCESSOR_DIR
 
-LARGE_V2_CONFIG = PROJECT_ROOT / "data/01_raw/model_configs/whisper-large-v2"
-MODEL = {"processor": str(PROCESSOR_DIR), "language": "zh", "task": "transcribe"}
+MODEL = {"language": "zh", "task": "transcribe"}
 
 
 @pytest.fixture(scope="module")
-def five_second_config(tmp_path_factory) -> str:
-    """A model folder holding only the config of a 5 s Whisper (``max_source_positions`` 250)."""
-    folder = tmp_path_factory.mktemp("whisper_5s")
-    WhisperConfig(max_source_positions=250).save_pretrained(folder)
-    return str(folder)
+def processor() -> WhisperProcessor:
+    return WhisperProcessor.from_pretrained(PROCESSOR_DIR)
 
 
-@pytest.mark.parametrize(
-    ("config_name", "frames", "seconds"),
-    [("large_v2", 3000, 30.0), ("five_second", 500, 5.0)],
-)
-def test_input_window_is_read_from_the_model_config(
-    config_name, frames, seconds, five_second_config
-):
-    folder = {"large_v2": str(LARGE_V2_CONFIG), "five_second": five_second_config}[config_name]
-    window = read_input_window({"init": "pretrained", "name_or_path": folder}, MODEL)
+@pytest.mark.parametrize(("frames", "seconds"), [(3000, 30.0), (500, 5.0)])
+def test_input_window_is_window_seconds_in_frames_and_samples(frames, seconds, processor):
+    window = read_input_window({"window_seconds": seconds}, processor)
     assert (window["frames"], window["seconds"], window["samples"]) == (
         frames,
         seconds,
@@ -79,27 +66,23 @@ def clips() -> DatasetDict:
     )
 
 
-def test_a_5s_window_drops_longer_clips_and_caps_features_at_500_frames(clips, five_second_config):
-    window = read_input_window({"init": "pretrained", "name_or_path": five_second_config}, MODEL)
+def test_a_5s_window_drops_longer_clips_and_caps_features_at_500_frames(clips, processor):
+    window = read_input_window({"window_seconds": 5}, processor)
     resampled, report = resample_to_16k(clips, {"sampling_rate": 16000}, window)
     assert resampled["train"]["path"] == ["four_s", "exactly_5s"]
     assert [(d["path"], d["reason"]) for d in report["dropped"]] == [("six_s", "audio_too_long")]
     assert "5 s window" in report["dropped"][0]["detail"]
-    features, _ = extract_features_and_labels(resampled, MODEL, {"max_label_tokens": 448}, window)
+    features, _ = extract_features_and_labels(
+        resampled, processor, MODEL, {"max_label_tokens": 448}, window
+    )
     assert features["train"]["n_frames"] == [402, 500]
 
 
-def test_a_30s_window_keeps_the_same_clips(clips):
-    window = read_input_window({"init": "pretrained", "name_or_path": str(LARGE_V2_CONFIG)}, MODEL)
+def test_a_30s_window_keeps_the_same_clips(clips, processor):
+    window = read_input_window({"window_seconds": 30}, processor)
     resampled, report = resample_to_16k(clips, {"sampling_rate": 16000}, window)
     assert resampled["train"]["path"] == ["four_s", "exactly_5s", "six_s"]
     assert report["dropped"] == []
-
-
-def test_window_seconds_sets_the_training_window_before_any_model_is_converted():
-    base = {"init": "ctranslate2", "name_or_path": "data/06_models/not-converted-yet"}
-    assert read_input_window({**base, "window_seconds": 5}, MODEL)["frames"] == 500
-    assert read_input_window({**base, "window_seconds": None}, MODEL)["seconds"] == 30.0
 
 
 def test_the_encoder_window_is_the_position_tables_first_rows_and_widens_again(
@@ -107,7 +90,7 @@ def test_the_encoder_window_is_the_position_tables_first_rows_and_widens_again(
 ):
     import torch  # noqa: PLC0415
 
-    from peft_pipelines.training.base_model import (  # noqa: PLC0415
+    from peft_pipelines.io.model_loading import (  # noqa: PLC0415
         load_base_model,
         whisper_encoder_window,
     )

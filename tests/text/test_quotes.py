@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 
 import pytest
+from datasets import Dataset, DatasetDict
 
 from peft_pipelines.pipelines.opt_quotes.nodes import ingest_quotes, split_heldout
-from peft_pipelines.text.quotes import QuotesFileError, clean_quote_rows, quote_key
+from peft_pipelines.text.quotes import clean_quote_rows, quote_key
 from tests.conftest import PROJECT_ROOT
 
 BUNDLED_QUOTES = PROJECT_ROOT / "data/01_raw/english_quotes/quotes.jsonl"
@@ -38,28 +39,30 @@ def test_blank_malformed_and_duplicate_quotes_are_dropped_with_their_row_numbers
     assert quote_key("“Be  yourself.”") == quote_key("be yourself.")
 
 
-def test_a_jsonl_file_with_bad_lines_is_ingested_and_every_row_is_accounted_for(tmp_path):
-    path = tmp_path / "quotes.jsonl"
+def test_a_jsonl_file_with_bad_lines_is_ingested_and_every_row_is_accounted_for():
     lines = [
         json.dumps({"quote": "One.", "author": "A", "tags": []}),
         "{not json",
         json.dumps({"quote": "Two.", "author": "B", "tags": ["x"]}),
         json.dumps({"quote": "one.", "author": "C", "tags": []}),
     ]
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    quotes, report = ingest_quotes({"source": "jsonl", "path": str(path)})
+    quotes, report = ingest_quotes("\n".join(lines) + "\n")
     assert list(quotes["quote"]) == ["One.", "Two."]
     assert report["rows_in"] == {"all": 4} and report["rows_out"] == {"all": 2}
     assert [d["reason"] for d in report["dropped"]] == ["malformed_row", "duplicate_quote"]
 
 
-def test_a_missing_quotes_file_is_one_clear_error(tmp_path):
-    with pytest.raises(QuotesFileError, match="Quotes file not found"):
-        ingest_quotes({"source": "jsonl", "path": str(tmp_path / "nope.jsonl")})
+def test_a_datasets_table_is_ingested_as_the_seed_read_the_hub_and_a_wrong_one_is_named():
+    table = Dataset.from_dict({"quote": ["One.", " "], "author": ["A", "B"], "tags": [["x"], []]})
+    quotes, report = ingest_quotes(DatasetDict({"train": table}))
+    assert list(quotes["quote"]) == ["One."]
+    assert [d["reason"] for d in report["dropped"]] == ["blank_quote"]
+    with pytest.raises(ValueError, match=r"no column\(s\) \['author', 'tags'\]"):
+        ingest_quotes(table.select_columns(["quote"]))
 
 
 def test_the_heldout_split_is_seeded_and_shares_no_quote_with_training():
-    quotes, _ = ingest_quotes({"source": "jsonl", "path": str(BUNDLED_QUOTES)})
+    quotes, _ = ingest_quotes(BUNDLED_QUOTES.read_text(encoding="utf-8"))
     first, report = split_heldout(quotes, {"heldout_fraction": 0.15, "seed": 42})
     again, _ = split_heldout(quotes, {"heldout_fraction": 0.15, "seed": 42})
     other, _ = split_heldout(quotes, {"heldout_fraction": 0.15, "seed": 7})

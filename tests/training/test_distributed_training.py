@@ -18,8 +18,8 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from peft_pipelines.scratch_project import copy_project, run_pipeline
+
 from tests.conftest import LORA, TINY_ARCHITECTURE
 
 pytestmark = pytest.mark.slow

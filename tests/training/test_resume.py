@@ -20,7 +20,7 @@ TRAIN_SCRIPT = textwrap.dedent(
     import json, sys
     from datasets import load_from_disk
     from peft_pipelines.speech.collator import WhisperBatchCollator
-    from peft_pipelines.training.base_model import load_base_model
+    from peft_pipelines.io.model_loading import load_base_model
     from peft_pipelines.training.fitting import fit_model
     from peft_pipelines.training.peft_wrapping import wrap_with_peft
 

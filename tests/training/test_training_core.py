@@ -6,12 +6,13 @@ import json
 import logging
 
 import bitsandbytes as bnb
+import pytest
 import torch
 from transformers import WhisperConfig, WhisperForConditionalGeneration
 
 from peft_pipelines.io import PeftAdapterDataset
+from peft_pipelines.io.model_loading import load_base_model
 from peft_pipelines.speech.collator import WhisperBatchCollator, collator_for
-from peft_pipelines.training.base_model import load_base_model
 from peft_pipelines.training.fitting import fit_model
 from peft_pipelines.training.peft_wrapping import wrap_with_peft
 from peft_pipelines.training.sizing import size_on_meta
@@ -34,7 +35,6 @@ def _train(manifest, features, peft_params, training, tmp_path):
     model, summary = wrap_with_peft(
         load_base_model(manifest), peft_params, total_steps=training.get("max_steps")
     )
-    model.peft_pipelines_manifest = manifest
     columns = ["log_mel", "labels"]
     trained, log = fit_model(
         model,
@@ -137,7 +137,11 @@ def test_adapter_round_trip_through_the_catalog_gives_the_same_outputs(
     batch = _collator(trained.get_base_model())([bundled_features["test"][i] for i in range(2)])
     with torch.no_grad():
         before = trained(**batch).logits
-    dataset = PeftAdapterDataset(path=str(tmp_path / "adapter"))
+    manifest_file = tmp_path / "base_model_manifest.json"
+    manifest_file.write_text(json.dumps(tiny_whisper_manifest))
+    dataset = PeftAdapterDataset(
+        path=str(tmp_path / "adapter"), base_model_manifest=str(manifest_file)
+    )
     dataset.save(trained)
     reloaded = dataset.load()
     reloaded.eval()
@@ -170,7 +174,7 @@ def test_sizing_on_the_meta_device_is_computed_from_the_config():
 
 
 def test_full_scale_sizing_reproduces_the_seed_notebooks_printed_count(capsys, monkeypatch):
-    from peft_pipelines.training.sizing import main as size_main  # noqa: PLC0415
+    from peft_pipelines.cli import size_main  # noqa: PLC0415
     from tests.conftest import PROJECT_ROOT  # noqa: PLC0415
 
     monkeypatch.chdir(
@@ -223,3 +227,30 @@ def test_on_the_cpu_int8_layers_evaluate_through_the_dequantizing_path_with_the_
     assert not layer.training
     # Same int8 weights; only the int8 quantization of the activations differs.
     assert torch.allclose(hooked, quantizing, atol=0.05 * quantizing.abs().max().item())
+
+
+def test_a_versioned_adapter_keeps_every_save_and_loads_the_latest(tiny_whisper_manifest, tmp_path):
+    from kedro.io import DatasetError, Version  # noqa: PLC0415
+
+    manifest_file = tmp_path / "base_model_manifest.json"
+    manifest_file.write_text(json.dumps(tiny_whisper_manifest))
+
+    def dataset() -> PeftAdapterDataset:
+        return PeftAdapterDataset(
+            path=str(tmp_path / "adapter"),
+            base_model_manifest=str(manifest_file),
+            version=Version(None, None),
+        )
+
+    for rank in (2, 3):
+        model, _ = wrap_with_peft(load_base_model(tiny_whisper_manifest), {**LORA, "r": rank})
+        dataset().save(model)
+    versions = sorted((tmp_path / "adapter").glob("*/adapter"))
+    assert [json.loads((v / "adapter_config.json").read_text())["r"] for v in versions] == [2, 3]
+    assert dataset().resolved_path() == versions[-1]
+    assert dataset().load().peft_config["default"].r == 3
+
+    # An adapter is never filed under a manifest describing another base.
+    manifest_file.write_text(json.dumps({**tiny_whisper_manifest, "name_or_path": str(tmp_path)}))
+    with pytest.raises(DatasetError, match="describes"):
+        dataset().save(model)

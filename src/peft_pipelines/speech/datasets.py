@@ -8,9 +8,9 @@ import transformers
 
 from peft_pipelines.io.model_datasets import BuiltModelDataset
 from peft_pipelines.speech.ctranslate2_whisper import (
-    PackagedPart,
     check_packaged_files,
     convert_packaged_whisper,
+    packaged_parts,
 )
 from peft_pipelines.speech.tiny_whisper import build_tiny_whisper, tiny_whisper_config
 
@@ -48,8 +48,7 @@ class CTranslate2WhisperDataset(BuiltModelDataset):
         metadata: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(path=path, note=note, metadata=metadata)
-        self._parts = [PackagedPart(**dict(part)) for part in parts]
-        self._config = PackagedPart(**dict(config))
+        self._parts, self._config = packaged_parts({"parts": parts, "config": config})
         self._processor = str(processor)
 
     def build(self) -> None:

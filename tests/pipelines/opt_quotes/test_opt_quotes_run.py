@@ -8,20 +8,20 @@ from pathlib import Path
 
 import pytest
 
-from peft_pipelines.io import PeftAdapterDataset
+from peft_pipelines.io.model_datasets import MANIFEST_FILE, load_adapter
 from peft_pipelines.io.packaged_files import find_packaged_file
-from peft_pipelines.scratch_project import run_pipeline
+from tests.conftest import TINY_OPT_CATALOG
+from tests.scratch_project import run_pipeline
 
 pytestmark = pytest.mark.slow
 
 REPORTS = Path("data/08_reporting/opt_quotes")
-ADAPTER = Path("data/06_models/opt_quotes/adapter")
+ADAPTERS = Path("data/06_models/opt_quotes/adapter")  # versioned: <timestamp>/adapter
 TOKENIZER = Path("data/06_models/opt_quotes/tokenizer")
 
-# A tiny random OPT with GPT-2's real tokenizer instead of SmolLM2, a few steps.
+# A tiny random OPT with GPT-2's real tokenizer instead of SmolLM2 (TINY_OPT_CATALOG), a few steps.
 QUICK_RUN = {
     "opt_quotes": {
-        "base_model": {"init": "random_tiny", "name_or_path": "data/06_models/opt-tiny-random"},
         "peft": {"r": 2, "lora_alpha": 8, "target_modules": ["q_proj", "v_proj"]},
         "training": {
             "max_steps": 4,
@@ -39,7 +39,8 @@ QUICK_RUN = {
 def finished_run(tmp_path_factory) -> Path:
     from tests.conftest import copy_project  # noqa: PLC0415
 
-    project = copy_project(tmp_path_factory.mktemp("project"))  # tracking is tested on whisper_zh
+    # Tracking is tested on whisper_zh.
+    project = copy_project(tmp_path_factory.mktemp("project"), catalog=TINY_OPT_CATALOG)
     run_pipeline(project, "opt_quotes", QUICK_RUN)
     return project
 
@@ -84,7 +85,9 @@ def test_a_run_writes_perplexities_generations_log_and_adapter(finished_run):
 def test_the_saved_adapter_reloads_on_its_8_bit_base_and_changes_the_output(finished_run):
     import torch  # noqa: PLC0415
 
-    model = PeftAdapterDataset(path=str(finished_run / ADAPTER)).load()
+    (adapter,) = sorted((finished_run / ADAPTERS).glob("*/adapter"))
+    model = load_adapter(adapter)
+    manifest = json.loads((adapter / MANIFEST_FILE).read_text())
     ids = torch.tensor([[464, 995, 318, 257]])
     with torch.no_grad():
         tuned = model(input_ids=ids).logits
@@ -101,7 +104,7 @@ def test_the_saved_adapter_reloads_on_its_8_bit_base_and_changes_the_output(fini
 
     tokenizer = with_padding_token(AutoTokenizer.from_pretrained(finished_run / TOKENIZER))
     prompts = ["Two things are infinite: ", "Life is "]
-    mixed = generate_samples(model, tokenizer, {"prompts": prompts, "max_new_tokens": 6})
+    mixed = generate_samples(model, manifest, tokenizer, {"prompts": prompts, "max_new_tokens": 6})
     with model.disable_adapter():
         alone_base = generate_texts(model, tokenizer, prompts, 6)
     alone_tuned = generate_texts(model, tokenizer, prompts, 6)

@@ -117,7 +117,9 @@ def test_a_run_writes_adapter_metrics_predictions_and_summaries(finished_run):
     assert len([e for e in log["log_history"] if "eval_loss" in e]) == 2
     (adapter,) = _adapter_versions(finished_run)
     assert (adapter / "adapter_config.json").is_file()
-    manifest = json.loads((finished_run / "data/06_models/whisper_zh/base_model_manifest.json").read_text())
+    manifest = json.loads(
+        (finished_run / "data/06_models/whisper_zh/base_model_manifest.json").read_text()
+    )
     assert json.loads((adapter / MANIFEST_FILE).read_text()) == manifest
     assert manifest["window_seconds"] == 5 and manifest["base_model_random"] is True
     for figure in ("loss_curve.png", "error_rates.png"):
