@@ -1,6 +1,6 @@
 """Kedro-Viz as a user sees it: the offline static site in headless Chromium.
 
-Builds the site with `python -m peft_pipelines.viz_site` (what `make viz` runs), serves
+Builds the site with `python -m peft_pipelines.cli viz` (what `make viz` runs), serves
 it on loopback, expands the collapsed namespaces by clicking them, and checks that
 node labels of both pipelines are on screen and that no request left the machine.
 
@@ -32,8 +32,14 @@ LOOPBACK = {"127.0.0.1", "localhost", "::1", "[::1]"}
 
 # Labels that must be visible once both namespaces are expanded: tasks and datasets.
 EXPECTED_LABELS = {
-    "whisper_zh": {"resample_to_16k", "extract_features_and_labels", "whisper_zh.features"},
-    "opt_quotes": {"tokenize_quotes", "evaluate_perplexity", "opt_quotes.tokens"},
+    "whisper_zh": {
+        "resample_to_16k",
+        "extract_features_and_labels",
+        "whisper_zh.features",
+        "whisper_zh.base_model_manifest",
+        "evaluate_transcription",
+    },
+    "opt_quotes": {"tokenize_quotes", "evaluate_perplexity", "opt_quotes.base_model_manifest"},
 }
 
 needs_chromium = pytest.mark.skipif(
@@ -65,10 +71,33 @@ def viz_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     project = copy_project(tmp_path_factory.mktemp("viz_project"))
     subprocess.run(
-        [sys.executable, "-m", "peft_pipelines.viz_site", "--project-dir", str(project)],
+        [sys.executable, "-m", "peft_pipelines.cli", "viz", "--project-dir", str(project)],
         check=True,
     )
     return project / "build"
+
+
+def test_the_lineage_shows_the_base_model_manifest_feeding_the_model_stages(viz_site: Path):
+    graph = json.loads((viz_site / "api" / "main").read_text())
+    names = {node["id"]: node.get("full_name") or node["name"] for node in graph["nodes"]}
+    for pipeline, readers in {
+        "whisper_zh": {"add_peft_adapter", "train_adapter", "evaluate_transcription"},
+        "opt_quotes": {
+            "add_peft_adapter",
+            "train_adapter",
+            "evaluate_perplexity",
+            "generate_samples",
+        },
+    }.items():
+        manifest = f"{pipeline}.base_model_manifest"
+        fed = {
+            names[edge["target"]]
+            for edge in graph["edges"]
+            if names.get(edge["source"]) == manifest
+        }
+        assert {f"{pipeline}.{reader}" for reader in readers} <= fed, (pipeline, fed)
+        writers = {names[e["source"]] for e in graph["edges"] if names.get(e["target"]) == manifest}
+        assert writers == {f"{pipeline}.describe_base_model"}
 
 
 @pytest.fixture(scope="module")
@@ -170,8 +199,9 @@ def test_viz_shows_both_pipelines_expanded_and_stays_on_the_machine(
     )
     assert namespaces == {"whisper_zh", "opt_quotes"}, namespaces
 
-    # A user clicks each collapsed namespace to open it; the graph re-lays out each time.
-    for _ in range(len(namespaces)):
+    # A user clicks each collapsed namespace to open it (whisper_zh holds one more, the shared
+    # audio_features sub-pipeline); the graph re-lays out each time.
+    for _ in range(10):
         nodes = browser.find_elements(By.CSS_SELECTOR, collapsed)
         if not nodes:
             break

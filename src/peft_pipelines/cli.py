@@ -6,7 +6,8 @@
 
 Each reads the project's configuration (``conf/``, run from the project root)
 the way ``kedro run`` does, so an adapter or a model is found where the
-catalog says it is.
+catalog says it is. Kedro also finds them here, as project commands:
+``kedro transcribe clip.mp3``, ``kedro size --env full``, ``kedro viz-offline --serve``.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ import sys
 import warnings
 from pathlib import Path
 from typing import Any
+
+import click
 
 DEFAULT_CONF = "conf"
 
@@ -60,7 +63,7 @@ def _latest_adapter(env: str | None, conf_source: str) -> Path | None:
 
 
 def transcribe_main(argv: list[str] | None = None) -> int:
-    """``whisper-zh-transcribe``: print the transcript of an audio file, or one error line and exit 2.
+    """Print the transcript of an audio file, or one error line and exit 2 (whisper-zh-transcribe).
 
     Any format libsndfile reads (wav, flac, mp3, ogg), any sample rate, mono or
     stereo, any length. The base loads with its full input window (30 s for
@@ -130,7 +133,7 @@ def transcribe_main(argv: list[str] | None = None) -> int:
 
 
 def size_main(argv: list[str] | None = None) -> int:
-    """``peft-pipelines-size``: parameter counts and a memory estimate of a pipeline's model, no weights."""
+    """Parameter counts and a memory estimate of a pipeline's model, without weights (peft-pipelines-size)."""
     parser = argparse.ArgumentParser(
         description="Parameter counts and memory estimate, without weights."
     )
@@ -193,6 +196,31 @@ def viz_main(argv: list[str] | None = None) -> int:
 
 
 COMMANDS = {"transcribe": transcribe_main, "size": size_main, "viz": viz_main}
+
+
+@click.group(name="peft_pipelines")
+def cli() -> None:
+    """Project commands (Kedro loads this group from the project's cli.py)."""
+
+
+def _add_kedro_command(name: str, main: Any) -> None:
+    @cli.command(
+        name=name,
+        help=(main.__doc__ or "").splitlines()[0],
+        context_settings={"ignore_unknown_options": True, "help_option_names": []},
+    )
+    @click.argument("args", nargs=-1, type=click.UNPROCESSED)
+    def command(args: tuple[str, ...]) -> None:
+        sys.exit(main(list(args)))
+
+
+# `kedro viz` is kedro-viz's own command (the offline site calls it), hence viz-offline.
+for _name, _main in {
+    "transcribe": transcribe_main,
+    "size": size_main,
+    "viz-offline": viz_main,
+}.items():
+    _add_kedro_command(_name, _main)
 
 if __name__ == "__main__":
     if len(sys.argv) < 2 or sys.argv[1] not in COMMANDS:

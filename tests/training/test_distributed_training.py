@@ -18,31 +18,30 @@ import sys
 from pathlib import Path
 
 import pytest
-from peft_pipelines.scratch_project import copy_project, run_pipeline
 
-from tests.conftest import LORA, TINY_ARCHITECTURE
+from tests.conftest import LORA, TINY_WHISPER_CATALOG
+from tests.scratch_project import copy_project, run_pipeline
 
 pytestmark = pytest.mark.slow
 
 # The tiny random Whisper, 16 training clips; 4 steps of 2 clips per process (4 per step).
-DATA_AND_ADAPTER_PARAMS = {
-    "whisper_zh": {
-        "corpus": {"subset": {"seed": 16, "rows": {"train": 16, "dev": 4, "test": 4}}},
-        "base_model": {
-            "init": "random_tiny",
-            "name_or_path": "data/06_models/whisper-tiny-random",
-            "random_tiny": {"architecture": TINY_ARCHITECTURE},
-        },
-        "peft": {**LORA, "modules_to_save": None},
-    }
+CATALOG = {
+    **TINY_WHISPER_CATALOG,
+    "whisper_zh.corpus_source": {
+        "type": "peft_pipelines.io.CommonVoiceReleaseDataset",
+        "path": "data/01_raw/common_voice_zh_sample",
+        "subset": {"seed": 16, "rows": {"train": 16, "dev": 4, "test": 4}},
+    },
 }
+DATA_AND_ADAPTER_PARAMS = {"whisper_zh": {"peft": {**LORA, "modules_to_save": None}}}
 TRAINING_PARAMS = (
     "whisper_zh.training.max_steps=4,whisper_zh.training.eval_steps=2,"
     "whisper_zh.training.save_steps=2,whisper_zh.training.logging_steps=1,"
     "whisper_zh.training.per_device_train_batch_size=2,whisper_zh.training.per_device_eval_batch_size=2"
 )
+ADAPTERS = Path("data/06_models/whisper_zh/adapter")  # versioned: <timestamp>/adapter
 OUTPUTS = (
-    Path("data/06_models/whisper_zh/adapter/adapter_config.json"),
+    ADAPTERS,
     Path("data/08_reporting/whisper_zh/training_log.json"),
     Path("data/06_models/whisper_zh/checkpoints"),
 )
@@ -57,7 +56,7 @@ def _free_port() -> int:
 @pytest.fixture(scope="module")
 def two_rank_run(tmp_path_factory) -> dict:
     """Rank 0 in one project copy, rank 1 in another, both tracked by MLflow; their logs."""
-    rank0 = copy_project(tmp_path_factory.mktemp("rank0"))
+    rank0 = copy_project(tmp_path_factory.mktemp("rank0"), catalog=CATALOG)
     run_pipeline(
         rank0,
         "whisper_zh",
@@ -115,6 +114,7 @@ def test_rank_0_writes_one_adapter_and_the_whole_loss_history(two_rank_run):
     project = two_rank_run["rank0"]
     for output in OUTPUTS:
         assert (project / output).exists(), output
+    assert len(list((project / ADAPTERS).glob("*/adapter/adapter_config.json"))) == 1
     log = json.loads((project / OUTPUTS[1]).read_text())
     assert [e["step"] for e in log["log_history"] if "loss" in e] == [1, 2, 3, 4]
     assert len([e for e in log["log_history"] if "eval_loss" in e]) == 2

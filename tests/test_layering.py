@@ -1,0 +1,65 @@
+"""The package's imports obey the layering sentence at the top of ``peft_pipelines/__init__.py``."""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parents[1] / "src" / "peft_pipelines"
+# Lower imports nothing above it; the top layer may import within itself.
+LAYERS = {
+    "data_quality": 0,
+    "distributed": 0,
+    "io": 1,
+    "training": 2,
+    "speech": 3,
+    "text": 3,
+    "plots": 3,
+    "pipelines": 4,
+    "hooks": 4,
+    "viz_site": 4,
+    "settings": 4,
+    "cli": 4,
+    "pipeline_registry": 4,
+    "__main__": 4,
+}
+TOP = 4
+
+
+def _imports() -> list[tuple[tuple[str, ...], list[str]]]:
+    found = []
+    for file in sorted(PACKAGE.rglob("*.py")):
+        parts = file.relative_to(PACKAGE).with_suffix("").parts
+        if parts == ("__init__",):
+            continue
+        for node in ast.walk(ast.parse(file.read_text())):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith(
+                "peft_pipelines."
+            ):
+                found.append((parts, node.module.split(".")[1:]))
+    return found
+
+
+def test_every_module_is_in_a_layer():
+    assert {parts[0] for parts, _ in _imports()} <= set(LAYERS)
+
+
+def test_imports_go_down_the_layers_only_and_no_pipeline_imports_another():
+    wrong = []
+    for parts, target in _imports():
+        me, other = parts[0], target[0]
+        if me == other:
+            if me == "pipelines" and target[1] != parts[1]:
+                wrong.append(f"{'/'.join(parts)} imports pipeline {target[1]}")
+            continue
+        if LAYERS[other] > LAYERS[me] or (LAYERS[other] == LAYERS[me] < TOP):
+            wrong.append(f"{'/'.join(parts)} ({me}) imports {'.'.join(target)} ({other})")
+    assert not wrong, wrong
+
+
+def test_nodes_do_no_file_or_hub_access_of_their_own():
+    pattern = re.compile(r"\bpathlib\b|\bPath\(|load_dataset|from_pretrained|\bopen\(|\bos\.path")
+    for nodes in sorted((PACKAGE / "pipelines").glob("*/nodes.py")):
+        hits = [line for line in nodes.read_text().splitlines() if pattern.search(line)]
+        assert not hits, (nodes.name, hits)
