@@ -1,0 +1,78 @@
+"""The configuration environments: conf/full holds only what differs, and every catalog builds."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import yaml
+from kedro.config import OmegaConfigLoader
+from kedro.io import DataCatalog
+
+from peft_pipelines.settings import CONFIG_LOADER_ARGS
+from tests.scratch_project import PROJECT_ROOT
+
+CONF = PROJECT_ROOT / "conf"
+
+
+def _loader(env: str) -> OmegaConfigLoader:
+    return OmegaConfigLoader(str(CONF), **{**CONFIG_LOADER_ARGS, "default_run_env": env})
+
+
+def _leaves(tree: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(tree, dict) and tree:
+        flat: dict[str, Any] = {}
+        for key, value in tree.items():
+            flat.update(_leaves(value, f"{prefix}.{key}" if prefix else key))
+        return flat
+    return {prefix: tree}
+
+
+def test_conf_full_parameters_hold_only_settings_that_differ_from_base():
+    base = _leaves(_loader("base")["parameters"])
+    for file in sorted((CONF / "full").glob("parameters_*.yml")):
+        for key, value in _leaves(yaml.safe_load(file.read_text())).items():
+            assert key in base or value is not None, f"{file.name}: {key} unsets nothing"
+            assert base.get(key, object()) != value, f"{file.name}: {key} repeats conf/base"
+
+
+def test_full_inherits_what_it_does_not_change_and_unsets_what_it_nulls():
+    base, full = _loader("base")["parameters"], _loader("full")["parameters"]
+    assert full["whisper_zh"]["long_utterances"] == base["whisper_zh"]["long_utterances"]
+    assert full["whisper_zh"]["peft"]["r"] == 4 and full["whisper_zh"]["peft"]["lora_alpha"] == 64
+    assert full["whisper_zh"]["peft"]["target_modules"] == ["q_proj", "v_proj"]
+    assert full["whisper_zh"]["training"]["max_steps"] is None
+    assert full["whisper_zh"]["training"]["num_train_epochs"] == 1
+    assert full["whisper_zh"]["base_model"]["window_seconds"] == 30
+    assert full["opt_quotes"]["training"]["max_steps"] == 100
+
+
+@pytest.mark.parametrize(
+    ("env", "inputs"),
+    [
+        (
+            "base",
+            {
+                "whisper_zh.corpus_source": "CommonVoiceReleaseDataset",
+                "whisper_zh.pretrained_model": "CTranslate2WhisperDataset",
+                "opt_quotes.quotes_source": "TextDataset",
+                "opt_quotes.pretrained_model": "GGUFCausalLMDataset",
+            },
+        ),
+        (
+            "full",
+            {
+                "whisper_zh.corpus_source": "CommonVoiceReleaseDataset",
+                "whisper_zh.pretrained_model": "PretrainedModelDataset",
+                "opt_quotes.quotes_source": "HFDataset",
+                "opt_quotes.pretrained_model": "PretrainedModelDataset",
+            },
+        ),
+        ("hub", {"whisper_zh.corpus_source": "HFAudioCorpusDataset"}),
+    ],
+)
+def test_every_environment_locates_its_inputs_in_the_catalog(env, inputs):
+    catalog = DataCatalog.from_config(_loader(env)["catalog"])
+    assert {name: type(catalog.get(name)).__name__ for name in inputs} == inputs
+    adapter = catalog.get("whisper_zh.adapter")
+    assert getattr(adapter, "_dataset", adapter)._version is not None  # versioned
