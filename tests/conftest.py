@@ -136,6 +136,22 @@ TINY_OPT_CATALOG = {
         "seed": 0,
     }
 }
+# A seeded sample of the bundled corpus (16 train, 4 dev, 4 test clips), as a conf/local entry.
+SAMPLE_CORPUS_CATALOG = {
+    "whisper_zh.corpus_source": {
+        "type": "peft_pipelines.io.CommonVoiceReleaseDataset",
+        "path": "data/01_raw/common_voice_zh_sample",
+        "subset": {"seed": 16, "rows": {"train": 16, "dev": 4, "test": 4}},
+    }
+}
+# Four steps of four examples, evaluated and saved every two: a whole pipeline in seconds.
+QUICK_TRAINING = {
+    "max_steps": 4,
+    "eval_steps": 2,
+    "save_steps": 2,
+    "logging_steps": 1,
+    "per_device_train_batch_size": 4,
+}
 LORA = {
     "peft_type": "LORA",
     "r": 4,

@@ -19,20 +19,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import LORA, TINY_WHISPER_CATALOG
+from tests.conftest import LORA, SAMPLE_CORPUS_CATALOG, TINY_WHISPER_CATALOG
 from tests.scratch_project import copy_project, run_pipeline
 
 pytestmark = pytest.mark.slow
 
 # The tiny random Whisper, 16 training clips; 4 steps of 2 clips per process (4 per step).
-CATALOG = {
-    **TINY_WHISPER_CATALOG,
-    "whisper_zh.corpus_source": {
-        "type": "peft_pipelines.io.CommonVoiceReleaseDataset",
-        "path": "data/01_raw/common_voice_zh_sample",
-        "subset": {"seed": 16, "rows": {"train": 16, "dev": 4, "test": 4}},
-    },
-}
+CATALOG = {**TINY_WHISPER_CATALOG, **SAMPLE_CORPUS_CATALOG}
 DATA_AND_ADAPTER_PARAMS = {"whisper_zh": {"peft": {**LORA, "modules_to_save": None}}}
 TRAINING_PARAMS = (
     "whisper_zh.training.max_steps=4,whisper_zh.training.eval_steps=2,"

@@ -10,7 +10,7 @@ import pytest
 
 from peft_pipelines.io.model_datasets import MANIFEST_FILE, load_adapter
 from peft_pipelines.io.packaged_files import find_packaged_file
-from tests.conftest import TINY_OPT_CATALOG
+from tests.conftest import QUICK_TRAINING, TINY_OPT_CATALOG
 from tests.scratch_project import run_pipeline
 
 pytestmark = pytest.mark.slow
@@ -23,13 +23,7 @@ TOKENIZER = Path("data/06_models/opt_quotes/tokenizer")
 QUICK_RUN = {
     "opt_quotes": {
         "peft": {"r": 2, "lora_alpha": 8, "target_modules": ["q_proj", "v_proj"]},
-        "training": {
-            "max_steps": 4,
-            "eval_steps": 2,
-            "save_steps": 2,
-            "logging_steps": 1,
-            "per_device_train_batch_size": 4,
-        },
+        "training": QUICK_TRAINING,
         "generation": {"max_new_tokens": 4},
     }
 }

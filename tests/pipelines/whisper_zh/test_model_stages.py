@@ -17,7 +17,14 @@ from peft_pipelines.cli import transcribe_main
 from peft_pipelines.io.model_datasets import MANIFEST_FILE, load_adapter
 from peft_pipelines.speech.audio import decode_to_mono
 from peft_pipelines.speech.transcribe import transcribe_samples
-from tests.conftest import BUNDLED_CORPUS, LORA, TINY_WHISPER_CATALOG, read_tsv
+from tests.conftest import (
+    BUNDLED_CORPUS,
+    LORA,
+    QUICK_TRAINING,
+    SAMPLE_CORPUS_CATALOG,
+    TINY_WHISPER_CATALOG,
+    read_tsv,
+)
 from tests.scratch_project import run_pipeline
 
 pytestmark = pytest.mark.slow
@@ -27,25 +34,12 @@ ADAPTERS = Path("data/06_models/whisper_zh/adapter")  # versioned: <timestamp>/a
 
 # A quick run: a tiny random Whisper (5 s window) instead of whisper-base, a small corpus sample,
 # as a user would set them in conf/local/catalog.yml ...
-QUICK_CATALOG = {
-    **TINY_WHISPER_CATALOG,
-    "whisper_zh.corpus_source": {
-        "type": "peft_pipelines.io.CommonVoiceReleaseDataset",
-        "path": "data/01_raw/common_voice_zh_sample",
-        "subset": {"seed": 16, "rows": {"train": 16, "dev": 4, "test": 4}},
-    },
-}
+QUICK_CATALOG = {**TINY_WHISPER_CATALOG, **SAMPLE_CORPUS_CATALOG}
 # ... and a few steps.
 QUICK_RUN = {
     "whisper_zh": {
         "peft": LORA,
-        "training": {
-            "max_steps": 4,
-            "eval_steps": 2,
-            "save_steps": 2,
-            "logging_steps": 1,
-            "per_device_train_batch_size": 4,
-        },
+        "training": QUICK_TRAINING,
         # Two recordings of two test clips each (the sample's test split has four).
         "long_utterances": {"min_seconds": 2, "max_seconds": 20, "min_clips": 2, "max_clips": 2},
         "evaluation": {"max_new_tokens": 8},
