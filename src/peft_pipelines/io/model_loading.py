@@ -52,12 +52,12 @@ def refuse_to_overwrite_carded_model(folder: Path) -> None:
 
     A model card (``README.md``) marks a model someone built on purpose (a
     converted checkpoint); switching ``init`` to
-    ``random_tiny`` without changing the folder would otherwise overwrite it.
+    random test model without changing the folder would otherwise overwrite it.
     """
     if (folder / "README.md").is_file():
         raise ValueError(
-            f"{folder} holds a model with a model card (README.md); random_tiny writes a new "
-            "random model there: point base_model.name_or_path at another folder"
+            f"{folder} holds a model with a model card (README.md); a random test model "
+            "would be written there: point base_model.name_or_path at another folder"
         )
 
 
