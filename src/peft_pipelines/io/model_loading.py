@@ -51,13 +51,13 @@ def refuse_to_overwrite_carded_model(folder: Path) -> None:
     """Raise if ``folder`` holds a model card: a random test model must never replace a built one.
 
     A model card (``README.md``) marks a model someone built on purpose (a
-    converted checkpoint); switching ``init`` to
-    random test model without changing the folder would otherwise overwrite it.
+    converted checkpoint); a catalog entry of a random test model pointing at
+    the same folder would otherwise overwrite it.
     """
     if (folder / "README.md").is_file():
         raise ValueError(
             f"{folder} holds a model with a model card (README.md); a random test model "
-            "would be written there: point base_model.name_or_path at another folder"
+            "would be written there: give its catalog entry another path"
         )
 
 
