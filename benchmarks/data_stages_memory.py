@@ -58,30 +58,25 @@ def tree_rss_anon_bytes(root: psutil.Process) -> int:
     return sum(rss_anon_bytes(p) for p in members)
 
 
-def child(corpus: Path, project: Path) -> None:
+def child(project: Path) -> None:
     """Import everything the data stages use, say so, wait for the go, run them."""
     import kedro.framework.session  # noqa: F401, PLC0415
 
+    import peft_pipelines.io.common_voice  # noqa: F401, PLC0415
     import peft_pipelines.pipelines.whisper_zh.nodes  # noqa: F401, PLC0415
+    import peft_pipelines.speech.nodes  # noqa: F401, PLC0415
     from benchmarks.scaled_corpus import run_data_stages  # noqa: PLC0415
 
     print("imported", flush=True)
     sys.stdin.readline()
-    run_data_stages(project, data_stage_params(corpus, SPLITS, DEMO_WINDOW_POSITIONS))
+    run_data_stages(project, data_stage_params(DEMO_WINDOW_POSITIONS))
 
 
 def measure(times: int, scratch: Path) -> dict[str, float]:
     corpus = repeat_corpus(scratch / f"corpus_{times}x", times, SPLITS)
-    project = scratch_project(scratch / f"project_{times}x")
+    project = scratch_project(scratch / f"project_{times}x", corpus, SPLITS)
     process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "benchmarks.data_stages_memory",
-            "--child",
-            str(corpus),
-            str(project),
-        ],
+        [sys.executable, "-m", "benchmarks.data_stages_memory", "--child", str(project)],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
@@ -119,10 +114,10 @@ def measure(times: int, scratch: Path) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scales", type=int, nargs=2, default=[1, 30])
-    parser.add_argument("--child", nargs=2, type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--child", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        child(*args.child)
+        child(args.child)
         return
     mib = 1024 * 1024
     with tempfile.TemporaryDirectory() as scratch:

@@ -8,8 +8,8 @@ both timings.
     ``WhisperFeatureExtractor`` on that one clip into its padded 80 x 3000
     float32 array, and the tokenized sentence, in one process, through a
     per-example ``datasets.map`` into an Arrow dataset saved to disk.
-(b) Ours: ``whisper_zh.resample_to_16k`` and ``whisper_zh.extract_features_and_labels``
-    run by Kedro as ``kedro run`` runs them, catalog saves included, with the
+(b) Ours: ``whisper_zh.audio_features.resample_to_16k`` and
+    ``whisper_zh.audio_features.extract_features_and_labels`` run by Kedro as ``kedro run`` runs them, catalog saves included, with the
     parameters in conf/base (so with their ``num_proc``). Ingest and prune
     (reading the clip files into Arrow) run before, untimed, and are also timed
     on their own and reported, for the whole path from the files.
@@ -95,19 +95,15 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as scratch_dir:
         scratch = Path(scratch_dir)
         corpus = repeat_corpus(scratch / "corpus", args.times, splits)
-        project = scratch_project(scratch / "project")
-        params = data_stage_params(corpus, splits, REAL_WHISPER_POSITIONS)
+        project = scratch_project(scratch / "project", corpus, splits)
+        params = data_stage_params(REAL_WHISPER_POSITIONS)
 
         # (b) first its untimed preparation: the window, and the corpus read into Arrow.
         started = time.perf_counter()
         run_data_stages(project, params, DATA_STAGES[:3])
         ingest_seconds = time.perf_counter() - started
         started = time.perf_counter()
-        run_data_stages(
-            project,
-            params,
-            ["whisper_zh.resample_to_16k", "whisper_zh.extract_features_and_labels"],
-        )
+        run_data_stages(project, params, DATA_STAGES[3:5])
         ours_seconds = time.perf_counter() - started
         ours_bytes = folder_bytes(project / "data" / "03_primary") + folder_bytes(
             project / "data" / "04_feature"

@@ -5,16 +5,15 @@ alone (what transcribing files one by one costs), then in batches of
 ``--batch-size``. Prints clips per second for each, the ratio, and how many
 transcripts the two ways agree on.
 
-The model is the pipeline's base: OpenAI's whisper-base converted from the
-CTranslate2 files (``whisper_zh.base_model.ctranslate2`` in conf/base; converted
-into ``data/06_models/whisper-base`` here if ``kedro run`` has not done it yet),
+The model is the pipeline's base: the catalog entry ``whisper_zh.pretrained_model``
+(conf/base: OpenAI's whisper-base converted from the CTranslate2 files, into
+``data/06_models/whisper-base`` here if ``kedro run`` has not done it yet),
 loaded in 8-bit with the training input window (``base_model.window_seconds``),
 as ``evaluate_transcription`` decodes the test clips; generation as
 ``whisper_zh.evaluation`` sets it. ``--base`` names another Whisper folder.
-``--reduced`` uses the random-weight tiny Whisper of
-``whisper_zh.base_model.random_tiny`` instead (what the tests run): a random
-model decodes its whole token budget every time, so its figures are those of
-full-length transcripts, and say so.
+``--reduced`` uses a random-weight tiny Whisper instead (``RANDOM_TINY_ARCHITECTURE``,
+what the tests run): a random model decodes its whole token budget every time,
+so its figures are those of full-length transcripts, and say so.
 
     python -m benchmarks.eval_throughput [--times 4] [--batch-size 16] [--base FOLDER | --reduced]
 """
@@ -31,80 +30,105 @@ from typing import Any
 import numpy as np
 import torch
 from kedro.config import OmegaConfigLoader
+from kedro.io import DataCatalog
+from transformers import WhisperProcessor
 
 from benchmarks.scaled_corpus import PROCESSOR, repeat_corpus
-from peft_pipelines.pipelines.whisper_zh.nodes import (
-    extract_features_and_labels,
-    ingest_corpus,
-    load_whisper_processor,
-    prune_columns,
-    resample_to_16k,
-)
-from peft_pipelines.scratch_project import PROJECT_ROOT
+from peft_pipelines.io import PretrainedModelDataset
+from peft_pipelines.io.common_voice import read_common_voice_release
+from peft_pipelines.io.model_loading import load_base_model
+from peft_pipelines.pipelines.whisper_zh.nodes import ingest_corpus, prune_columns
+from peft_pipelines.speech import TinyRandomWhisperDataset
 from peft_pipelines.speech.collator import input_window
-from peft_pipelines.speech.ctranslate2_whisper import convert_packaged_whisper, packaged_parts
-from peft_pipelines.speech.tiny_whisper import build_tiny_whisper
-from peft_pipelines.speech.transcribe import generate_transcripts
-from peft_pipelines.training.base_model import load_base_model
+from peft_pipelines.speech.nodes import (
+    extract_features_and_labels,
+    resample_to_16k,
+    with_prefix_tokens,
+)
+from peft_pipelines.speech.transcribe import transcribe_features
+from peft_pipelines.training.nodes import describe_base_model
+from tests.scratch_project import PROJECT_ROOT
+
+PRETRAINED_MODEL = "whisper_zh.pretrained_model"
+# The random tiny Whisper of the --reduced runs: a 5 s window (250 positions), two layers each side.
+RANDOM_TINY_ARCHITECTURE = {
+    "d_model": 64,
+    "encoder_layers": 2,
+    "decoder_layers": 2,
+    "encoder_attention_heads": 2,
+    "decoder_attention_heads": 2,
+    "encoder_ffn_dim": 128,
+    "decoder_ffn_dim": 128,
+    "max_source_positions": 250,
+    "max_target_positions": 448,
+}
+
+
+def project_config(kind: str) -> dict[str, Any]:
+    """The project's ``parameters`` or ``catalog`` as ``kedro run`` reads them (conf/base, conf/local over it)."""
+    loader = OmegaConfigLoader(str(PROJECT_ROOT / "conf"), base_env="base", default_run_env="local")
+    return loader[kind]
 
 
 def whisper_zh_parameters() -> dict[str, Any]:
-    """``whisper_zh``'s parameters as conf/base sets them, read by Kedro's config loader."""
-    loader = OmegaConfigLoader(str(PROJECT_ROOT / "conf"), base_env="base", default_run_env="base")
-    return loader["parameters"]["whisper_zh"]
+    """``whisper_zh``'s parameters, read by Kedro's config loader."""
+    return project_config("parameters")["whisper_zh"]
 
 
-def random_tiny_architecture() -> dict:
-    """``whisper_zh.base_model.random_tiny.architecture`` as conf/base sets it."""
-    return dict(whisper_zh_parameters()["base_model"]["random_tiny"]["architecture"])
+def whisper_processor() -> WhisperProcessor:
+    """The bundled Whisper processor, its tokenizer's prefix set for Mandarin transcription."""
+    return with_prefix_tokens(WhisperProcessor.from_pretrained(PROCESSOR), "zh", "transcribe")
 
 
 def add_model_choice(parser: argparse.ArgumentParser, reduced_help: str) -> None:
-    """``--base FOLDER`` or ``--reduced`` (the tests' tiny model); neither: converted whisper-base."""
+    """``--base FOLDER`` or ``--reduced`` (a random tiny model); neither: the pipeline's base."""
     models = parser.add_mutually_exclusive_group()
     models.add_argument(
-        "--base", help="a Whisper model folder; default: whisper-base converted from CTranslate2"
+        "--base",
+        help=f"a Whisper model folder; default: the catalog's {PRETRAINED_MODEL} (whisper-base)",
     )
     models.add_argument("--reduced", action="store_true", help=reduced_help)
 
 
-def converted_whisper_base(params: dict[str, Any]) -> Path:
-    """The folder of whisper-base converted from CTranslate2 as the pipeline converts it.
+def pipeline_base_model() -> dict[str, Any]:
+    """The model reference of the catalog entry ``whisper_zh.pretrained_model``, as ``kedro run`` loads it.
 
-    The conversion runs as ``describe_base_model`` runs it (same parameters,
-    paths relative to the project), so the folder ``kedro run`` made is reused,
-    and one made here is the one ``kedro run`` reuses.
+    The dataset loads in the project folder (its paths are relative to it), so
+    with conf/base's entry whisper-base is converted into the folder that
+    ``kedro run`` made and reuses, or made here for ``kedro run`` to reuse.
     """
-    base_model, model = params["base_model"], params["model"]
-    parts, config = packaged_parts(base_model["ctranslate2"])
+    entry = project_config("catalog")[PRETRAINED_MODEL]
     with contextlib.chdir(PROJECT_ROOT):
-        convert_packaged_whisper(
-            parts, config, model["processor"], Path(base_model["name_or_path"])
-        )
-    return PROJECT_ROOT / base_model["name_or_path"]
+        return DataCatalog.from_config({PRETRAINED_MODEL: entry}).load(PRETRAINED_MODEL)
 
 
-def in_float32_unless_quantized(model: Any, quantization: str) -> Any:
-    """``model`` in float32 when it is not quantized.
-
-    ``load_base_model`` with ``quantization: none`` keeps the dtype the folder was
-    saved in, and the converted whisper-base is saved in float16, which the
-    float32 log-mel features cannot go through on the CPU. The 8-bit path puts
-    the rest of the model in float32 itself (``prepare_model_for_kbit_training``).
-    """
-    return model.float() if quantization == "none" else model
+def random_tiny_model(folder: Path, architecture: dict[str, Any]) -> dict[str, Any]:
+    """The model reference of a random tiny Whisper of ``architecture`` (seed 0), built into ``folder``."""
+    dataset = TinyRandomWhisperDataset(
+        path=str(folder), processor=str(PROCESSOR), architecture=architecture, seed=0
+    )
+    return dataset.load()
 
 
-def test_clips(scratch: Path, times: int, window: dict) -> list:
+def chosen_base_model(args: argparse.Namespace, tiny: Path, architecture: dict) -> dict[str, Any]:
+    """The model reference ``--reduced`` / ``--base`` / neither chooses (``add_model_choice``)."""
+    if args.reduced:
+        return random_tiny_model(tiny, architecture)
+    if args.base:
+        return PretrainedModelDataset(name_or_path=args.base).load()
+    return pipeline_base_model()
+
+
+def test_clips(scratch: Path, times: int, processor: WhisperProcessor, window: dict) -> list:
     """Compact log-mel features of ``times`` x the bundled test split."""
     corpus = repeat_corpus(scratch / "corpus", times, ("test",))
-    model = {"processor": str(PROCESSOR), "language": "zh", "task": "transcribe"}
-    raw, _ = ingest_corpus(
-        {"source": "common_voice_release", "dir": str(corpus), "splits": ["test"]}
-    )
+    model = {"language": "zh", "task": "transcribe"}
+    raw, _ = ingest_corpus(read_common_voice_release(corpus, ["test"]))
     pruned, _ = prune_columns(raw, ["audio", "sentence"])
     resampled, _ = resample_to_16k(pruned, {"sampling_rate": 16000}, window)
-    features, _ = extract_features_and_labels(resampled, model, {"max_label_tokens": 448}, window)
+    features, _ = extract_features_and_labels(
+        resampled, processor, model, {"max_label_tokens": 448}, window
+    )
     return [np.asarray(m, dtype=np.float32) for m in features["test"]["log_mel"]]
 
 
@@ -126,41 +150,27 @@ def main() -> None:
         default=params["base_model"].get("window_seconds"),
         help="the encoder's input window (default: base_model.window_seconds; 0: the model's own)",
     )
-    add_model_choice(
-        parser, "the random tiny Whisper of base_model.random_tiny (what the tests run)"
-    )
+    add_model_choice(parser, "a random tiny Whisper, 5 s window (what the tests run)")
     parser.add_argument("--quantization", default="int8", choices=["none", "int8"])
     args = parser.parse_args()
-    processor = load_whisper_processor(
-        {"processor": str(PROCESSOR), "language": "zh", "task": "transcribe"}
-    )
+    processor = whisper_processor()
 
     with tempfile.TemporaryDirectory() as scratch_dir:
         scratch = Path(scratch_dir)
-        if args.reduced:
-            base = str(
-                build_tiny_whisper(
-                    str(PROCESSOR),
-                    random_tiny_architecture(),
-                    seed=0,
-                    out_dir=str(scratch / "tiny"),
-                )
-            )
-        else:
-            base = args.base or str(converted_whisper_base(params))
-        model = load_base_model(
+        reference = chosen_base_model(args, scratch / "tiny", RANDOM_TINY_ARCHITECTURE)
+        manifest = describe_base_model(
+            reference,
             {
-                "name_or_path": base,
-                "architecture": "whisper",
+                **params["base_model"],
                 "quantization": args.quantization,
-                "config_overrides": {"forced_decoder_ids": None, "suppress_tokens": []},
                 "window_seconds": args.window_seconds or None,
-            }
+                "gradient_checkpointing": False,
+            },
         )
-        model = in_float32_unless_quantized(model, args.quantization)
+        model = load_base_model(manifest)
         model.eval()
         window = input_window(model.config.max_source_positions, processor.feature_extractor)
-        clips = test_clips(scratch, args.times, window)
+        clips = test_clips(scratch, args.times, processor, window)
 
     generation = {
         "language": "zh",
@@ -168,26 +178,23 @@ def main() -> None:
         "max_new_tokens": args.max_new_tokens,
         "tokens_per_second": args.tokens_per_second,
     }
-    generate_transcripts(model, processor.tokenizer, clips[:2], **generation)  # warm-up
+    # Warm-up, untimed.
+    transcribe_features(model, processor.tokenizer, clips[:2], batch_size=2, **generation)
 
     started = time.perf_counter()
-    one_by_one = [
-        generate_transcripts(model, processor.tokenizer, [c], **generation)[0] for c in clips
-    ]
+    one_by_one = transcribe_features(model, processor.tokenizer, clips, batch_size=1, **generation)
     single_seconds = time.perf_counter() - started
     started = time.perf_counter()
-    batched = []
-    for start in range(0, len(clips), args.batch_size):
-        batched += generate_transcripts(
-            model, processor.tokenizer, clips[start : start + args.batch_size], **generation
-        )
+    batched = transcribe_features(
+        model, processor.tokenizer, clips, batch_size=args.batch_size, **generation
+    )
     batched_seconds = time.perf_counter() - started
 
-    same = sum(a == b for a, b in zip(one_by_one, batched, strict=True))
+    same = sum(a == b for (a, _), (b, _) in zip(one_by_one, batched, strict=True))
     label = (
         "RANDOM-WEIGHT tiny Whisper (transcripts run to their token budget)"
         if args.reduced
-        else base
+        else args.base or reference["name_or_path"]
     )
     print(
         f"model: {label}, {args.quantization}, {window['seconds']:g} s window; "

@@ -16,15 +16,12 @@ import time
 from pathlib import Path
 
 from datasets import Array2D, Features
+from transformers import WhisperProcessor
 
-from peft_pipelines.pipelines.whisper_zh.nodes import (
-    extract_features_and_labels,
-    ingest_corpus,
-    load_whisper_processor,
-    prune_columns,
-    resample_to_16k,
-)
+from peft_pipelines.io.common_voice import read_common_voice_release
+from peft_pipelines.pipelines.whisper_zh.nodes import ingest_corpus, prune_columns
 from peft_pipelines.speech.collator import input_window
+from peft_pipelines.speech.nodes import extract_features_and_labels, resample_to_16k
 
 
 def folder_bytes(path: Path) -> int:
@@ -37,22 +34,20 @@ def main() -> None:
     parser.add_argument("--processor", default="data/01_raw/whisper_processor")
     args = parser.parse_args()
 
-    model = {"processor": args.processor, "language": "zh", "task": "transcribe"}
-    corpus = {
-        "source": "common_voice_release",
-        "dir": args.corpus,
-        "splits": ["train", "dev", "test"],
-    }
-    raw, _ = ingest_corpus(corpus)
+    model = {"language": "zh", "task": "transcribe"}
+    raw, _ = ingest_corpus(read_common_voice_release(args.corpus, ["train", "dev", "test"]))
     pruned, _ = prune_columns(raw, ["audio", "sentence"])
-    extractor = load_whisper_processor(model).feature_extractor
+    processor = WhisperProcessor.from_pretrained(args.processor)
+    extractor = processor.feature_extractor
     # The seed's model: real Whisper's 30 s window (max_source_positions 1500).
     window = input_window(1500, extractor)
     resampled, _ = resample_to_16k(pruned, {"sampling_rate": 16000}, window)
 
     with tempfile.TemporaryDirectory() as scratch:
         started = time.perf_counter()
-        ours, _ = extract_features_and_labels(resampled, model, {"max_label_tokens": 448}, window)
+        ours, _ = extract_features_and_labels(
+            resampled, processor, model, {"max_label_tokens": 448}, window
+        )
         ours.save_to_disk(f"{scratch}/ours")
         ours_seconds = time.perf_counter() - started
 

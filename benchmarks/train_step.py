@@ -11,14 +11,15 @@ seconds per step for each window and their ratio. Torch's thread count is left
 as it is (set ``OMP_NUM_THREADS`` to choose it); the load average is printed,
 since another process on the machine slows both figures.
 
-The model is the pipeline's base: OpenAI's whisper-base converted from the
-CTranslate2 files (``whisper_zh.base_model.ctranslate2`` in conf/base; converted
-into ``data/06_models/whisper-base`` here if ``kedro run`` has not done it yet),
-in 8-bit, with the seed's LoRA (r 4, alpha 64 on every q_proj and v_proj,
-dropout 0.05; ``--pipeline-lora``: ``whisper_zh.peft`` from conf/base). The
-batch is the first ``--batch-size`` clips of the bundled corpus's train split. ``--reduced`` runs the random tiny Whisper of
-``base_model.random_tiny`` with a 30 s position table (1500 positions), 1 step
-of 2 clips: the mechanics in seconds, for the tests.
+The model is the pipeline's base: the catalog entry ``whisper_zh.pretrained_model``
+(conf/base: OpenAI's whisper-base converted from the CTranslate2 files, into
+``data/06_models/whisper-base`` here if ``kedro run`` has not done it yet), in
+8-bit, with the seed's LoRA (r 4, alpha 64 on every q_proj and v_proj, dropout
+0.05; ``--pipeline-lora``: ``whisper_zh.peft`` from conf/base). The batch is the
+first ``--batch-size`` clips of the bundled corpus's train split. ``--reduced``
+runs the random tiny Whisper of ``benchmarks.eval_throughput`` with a 30 s
+position table (1500 positions), 1 step of 2 clips: the mechanics in seconds,
+for the tests.
 
     python -m benchmarks.train_step [--steps 3] [--batch-size 8] [--window-seconds 5]
         [--quantization int8|none] [--pipeline-lora] [--base FOLDER | --reduced]
@@ -30,23 +31,24 @@ import argparse
 import os
 import tempfile
 import time
+from pathlib import Path
 from typing import Any
 
 import torch
 
 from benchmarks.eval_throughput import (
+    RANDOM_TINY_ARCHITECTURE,
     add_model_choice,
-    converted_whisper_base,
-    in_float32_unless_quantized,
+    chosen_base_model,
+    whisper_processor,
     whisper_zh_parameters,
 )
-from benchmarks.scaled_corpus import BUNDLED_CORPUS, PROCESSOR, read_split
-from peft_pipelines.pipelines.whisper_zh.nodes import load_whisper_processor
+from benchmarks.scaled_corpus import BUNDLED_CORPUS, read_split
+from peft_pipelines.io.model_loading import load_base_model, set_whisper_encoder_window
 from peft_pipelines.speech.audio import decode_to_mono
 from peft_pipelines.speech.collator import collator_for
 from peft_pipelines.speech.features import compact_log_mel
-from peft_pipelines.speech.tiny_whisper import build_tiny_whisper
-from peft_pipelines.training.base_model import load_base_model, set_whisper_encoder_window
+from peft_pipelines.training.nodes import describe_base_model
 from peft_pipelines.training.peft_wrapping import wrap_with_peft
 
 SEED = 42
@@ -146,33 +148,26 @@ def main() -> None:
     args = parser.parse_args()
     steps = args.steps or (1 if args.reduced else 3)
     batch_size = args.batch_size or (2 if args.reduced else 8)
-    processor = load_whisper_processor(
-        {"processor": str(PROCESSOR), "language": "zh", "task": "transcribe"}
-    )
+    processor = whisper_processor()
     rows = train_rows(processor, batch_size)
     load_before = os.getloadavg()[0]
 
     with tempfile.TemporaryDirectory() as scratch:
-        if args.reduced:
-            architecture = {
-                **params["base_model"]["random_tiny"]["architecture"],
-                "max_source_positions": SEED_WINDOW_POSITIONS,
-            }
-            base = str(build_tiny_whisper(str(PROCESSOR), architecture, 0, f"{scratch}/tiny"))
-            label = "RANDOM-WEIGHT tiny Whisper (30 s position table)"
-        else:
-            base = args.base or str(converted_whisper_base(params))
-            label = base
-        model = load_base_model(
+        architecture = {**RANDOM_TINY_ARCHITECTURE, "max_source_positions": SEED_WINDOW_POSITIONS}
+        reference = chosen_base_model(args, Path(scratch, "tiny"), architecture)
+        base = args.base or reference["name_or_path"]
+        label = "RANDOM-WEIGHT tiny Whisper (30 s position table)" if args.reduced else base
+        # The encoder's whole position table: each timed window sets its own.
+        manifest = describe_base_model(
+            reference,
             {
-                "name_or_path": base,
-                "architecture": "whisper",
+                **params["base_model"],
                 "quantization": args.quantization,
-                "config_overrides": dict(params["base_model"]["config_overrides"]),
+                "window_seconds": None,
                 "gradient_checkpointing": False,
-            }
+            },
         )
-    model = in_float32_unless_quantized(model, args.quantization)
+        model = load_base_model(manifest)
     full_positions = model.config.max_source_positions
     if full_positions != SEED_WINDOW_POSITIONS:
         raise SystemExit(

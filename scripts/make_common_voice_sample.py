@@ -55,7 +55,7 @@ import soxr
 from espeak_synthesis import ESPEAK, Voice, synthesize
 
 # The same column list the pipeline reads, so the sample cannot drift from it.
-from peft_pipelines.speech.corpus import COMMON_VOICE_COLUMNS
+from peft_pipelines.io.common_voice import COMMON_VOICE_COLUMNS
 
 LOCALE = "zh-CN"
 CLIP_PREFIX = f"common_voice_{LOCALE}_synthetic_"
