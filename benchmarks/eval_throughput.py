@@ -33,6 +33,7 @@ from kedro.config import OmegaConfigLoader
 from kedro.io import DataCatalog
 from transformers import WhisperProcessor
 
+from benchmarks.gpu_full_scale import TINY
 from benchmarks.scaled_corpus import PROCESSOR, repeat_corpus
 from peft_pipelines.io import PretrainedModelDataset
 from peft_pipelines.io.common_voice import read_common_voice_release
@@ -50,18 +51,9 @@ from peft_pipelines.training.nodes import describe_base_model
 from tests.scratch_project import PROJECT_ROOT
 
 PRETRAINED_MODEL = "whisper_zh.pretrained_model"
-# The random tiny Whisper of the --reduced runs: a 5 s window (250 positions), two layers each side.
-RANDOM_TINY_ARCHITECTURE = {
-    "d_model": 64,
-    "encoder_layers": 2,
-    "decoder_layers": 2,
-    "encoder_attention_heads": 2,
-    "decoder_attention_heads": 2,
-    "encoder_ffn_dim": 128,
-    "decoder_ffn_dim": 128,
-    "max_source_positions": 250,
-    "max_target_positions": 448,
-}
+# The random tiny Whisper of the --reduced runs (the GPU check's tiny shape: a 5 s window,
+# two layers each side), with Whisper's 448 decoder positions for the default token budget.
+RANDOM_TINY_ARCHITECTURE = {**TINY["whisper"], "max_target_positions": 448}
 
 
 def project_config(kind: str) -> dict[str, Any]:
