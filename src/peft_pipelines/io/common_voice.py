@@ -333,7 +333,7 @@ class HFAudioCorpusDataset(AbstractDataset[None, DatasetDict]):
           type: peft_pipelines.io.HFAudioCorpusDataset
           dataset_name: someone/mandarin_speech
           splits: {train: train, dev: validation, test: test}
-          text_column: transcription
+          load_args: {text_column: transcription}
     """
 
     def __init__(
@@ -341,22 +341,11 @@ class HFAudioCorpusDataset(AbstractDataset[None, DatasetDict]):
         *,
         dataset_name: str,
         splits: dict[str, str],
-        audio_column: str = "audio",
-        text_column: str = "sentence",
-        name: str | None = None,
-        data_files: dict[str, Any] | None = None,
-        revision: str | None = None,
+        load_args: dict[str, Any] | None = None,
         metadata: dict[str, Any] | None = None,
     ) -> None:
-        self._args = {
-            "path": dataset_name,
-            "splits": dict(splits),
-            "audio_column": audio_column,
-            "text_column": text_column,
-            "name": name,
-            "data_files": data_files,
-            "revision": revision,
-        }
+        # load_args: audio_column, text_column, name, data_files, revision (read_hf_audio_dataset's)
+        self._args = {"path": dataset_name, "splits": dict(splits), **dict(load_args or {})}
         self.metadata = metadata
 
     def load(self) -> DatasetDict:

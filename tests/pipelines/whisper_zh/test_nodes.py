@@ -192,10 +192,11 @@ def test_hf_datasets_source_reads_a_local_parquet_through_the_same_loader(
     table.to_parquet(str(tmp_path / "test.parquet"))
     source = HFAudioCorpusDataset(
         dataset_name="parquet",
-        data_files={"test": str(tmp_path / "test.parquet")},
         splits={"test": "test"},
-        audio_column="audio",
-        text_column="transcription",
+        load_args={
+            "data_files": {"test": str(tmp_path / "test.parquet")},
+            "text_column": "transcription",
+        },
     )
     raw, report = ingest_corpus(source.load())
     assert raw["test"]["path"] == [r["path"] for r in rows]
