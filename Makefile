@@ -15,8 +15,8 @@ export HF_DATASETS_OFFLINE ?= 1
 export KEDRO_DISABLE_TELEMETRY := 1
 export DO_NOT_TRACK := 1
 # Some shells (this project's CI among them) set PYTHONDONTWRITEBYTECODE=1: then every
-# process compiles transformers, torch and kedro from source again (1-2 minutes per
-# start on 2 cores). Let Python cache the bytecode in .venv on first import instead.
+# process compiles transformers, torch and kedro from source again (a minute or more
+# per start). Let Python cache the bytecode in .venv on first import instead.
 unexport PYTHONDONTWRITEBYTECODE
 
 .PHONY: install run test test-real-model lint clean-outputs viz mlflow-ui
@@ -48,8 +48,8 @@ run: $(STAMP)
 test: $(STAMP)
 	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -n 2 --dist loadfile --durations=15 -m "not real_model"
 
-# Tests on the real packaged model (the GGUF conversion of SmolLM2: 4.5-7.5 minutes on
-# 2 cores, interpreter exit included), kept out of `make test` to hold it under 30 minutes; CI runs both.
+# Tests on the real packaged model (the GGUF conversion of SmolLM2 and the CTranslate2
+# cross-check take minutes), kept out of `make test` to hold it under 30 minutes; CI runs both.
 test-real-model: $(STAMP)
 	$(BIN)/python -m pytest -m real_model --durations=5
 

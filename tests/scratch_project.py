@@ -30,7 +30,7 @@ def copy_project(
     ``catalog`` entries go to conf/local/catalog.yml (a tiny random base model
     instead of a packaged one, another corpus...), as a user would write them.
     Untracked unless ``tracked``: conf/local/mlflow.yml gets the README's off switch, as
-    importing MLflow and creating its store cost tens of seconds on 2 cores.
+    importing MLflow and creating its store cost tens of seconds.
     """
     if not (source / "conf" / "base").is_dir():
         raise FileNotFoundError(f"{source} is not the project checkout (no conf/base)")

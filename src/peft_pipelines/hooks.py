@@ -107,8 +107,8 @@ class MlflowTracking:
     adapter of `<pipeline>.adapter` as an artifact folder. A failed run is marked
     FAILED. Only rank 0 of a torchrun / `accelerate launch` job opens a run.
 
-    mlflow is imported only when a run is tracked: it takes tens of seconds to
-    import on 2 cores, which is also why this is a project hook and not the
+    mlflow is imported only when a run is tracked: its import takes tens of
+    seconds on a small CPU, which is also why this is a project hook and not the
     kedro-mlflow plugin (whose CLI imports mlflow in every `kedro` command).
     """
 

@@ -41,7 +41,7 @@ def compact_log_mel(
     Whisper's log-mel, computed clip by clip with torch exactly as the
     extractor's torch path does (same STFT, mel filters, clamp and rescale),
     but on each clip alone instead of a batch padded to its longest clip: half
-    the time on 2 cores. Each clip gets ``n_fft`` zeros appended (the whole cut
+    the time (docs/performance.md). Each clip gets ``n_fft`` zeros appended (the whole cut
     at the extractor's 30 s, as it cuts), so its last frames see zeros after the
     audio exactly as in the extractor's own padded run rather than a reflection
     of the audio's end; then only :func:`frames_seeing_audio` frames are kept.

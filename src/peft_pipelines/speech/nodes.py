@@ -55,7 +55,7 @@ def _decode_batch(
     batch: dict[str, list], sampling_rate: int, max_seconds: float, threads: int
 ) -> dict[str, list]:
     # libsndfile and soxr release the GIL, so threads decode clips on every core
-    # without the start-up and pickling cost of worker processes (1.7x on 2 cores).
+    # without the start-up and pickling cost of worker processes (docs/performance.md).
     with ThreadPoolExecutor(max_workers=threads) as pool:
         decoded = list(
             pool.map(lambda data: _decode_clip(data, sampling_rate, max_seconds), batch["audio"])

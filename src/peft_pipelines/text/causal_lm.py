@@ -44,7 +44,7 @@ def _gguf_file_parsed_once() -> Iterator[None]:
     transformers opens a GGUF file afresh for the config, again for the
     weights and again for the tokenizer, and ``GGUFReader`` parses all
     metadata each time: SmolLM2's 49,152-token vocabulary and its merges, one
-    string at a time, about a minute per parse on 2 cores. A reader only maps
+    string at a time, which makes each parse slow. A reader only maps
     the file read-only, so sharing it is safe; this makes the conversion one
     parse instead of one per opening of the file. transformers imports ``GGUFReader`` from ``gguf``
     at call time, which is what lets the shared one in.
