@@ -59,7 +59,8 @@ def test_imports_go_down_the_layers_only_and_no_pipeline_imports_another():
 
 
 def test_nodes_do_no_file_or_hub_access_of_their_own():
-    pattern = re.compile(r"\bpathlib\b|\bPath\(|load_dataset|from_pretrained|\bopen\(|\bos\.path")
+    # The issue's own check: not even the word "path" (file locations come from the catalog).
+    pattern = re.compile(r"path|load_dataset|from_pretrained|open\(", re.IGNORECASE)
     for nodes in sorted((PACKAGE / "pipelines").glob("*/nodes.py")):
         hits = [line for line in nodes.read_text().splitlines() if pattern.search(line)]
         assert not hits, (nodes.name, hits)

@@ -54,6 +54,15 @@ def describe_base_model(
     }
 
 
+def base_model_fields(manifest: dict[str, Any]) -> dict[str, Any]:
+    """What every report says of its base: which model, whether its weights are random, the note."""
+    return {
+        "base_model": manifest["name_or_path"],
+        "base_model_random": manifest["base_model_random"],
+        "base_model_note": manifest.get("note"),
+    }
+
+
 def add_peft_adapter(
     base_model_manifest: dict[str, Any], peft: dict[str, Any]
 ) -> tuple[PeftModel, dict[str, Any]]:
@@ -62,10 +71,7 @@ def add_peft_adapter(
     The summary (parameter counts, adapted and unmatched modules) goes to ``peft_summary.json``.
     """
     peft_model, summary = wrap_with_peft(load_base_model(base_model_manifest), peft)
-    summary["base_model"] = base_model_manifest["name_or_path"]
-    summary["base_model_random"] = base_model_manifest["base_model_random"]
-    summary["base_model_note"] = base_model_manifest.get("note")
-    return peft_model, summary
+    return peft_model, {**summary, **base_model_fields(base_model_manifest)}
 
 
 def fit_adapter(  # noqa: PLR0917 (mirrors the node inputs)
@@ -94,9 +100,7 @@ def fit_adapter(  # noqa: PLR0917 (mirrors the node inputs)
         fingerprint_parts={"base_model": base_model_manifest, "peft": dict(peft)},
         seq2seq=seq2seq,
     )
-    log["base_model_random"] = base_model_manifest["base_model_random"]
-    log["base_model_note"] = base_model_manifest.get("note")
-    return trained, log
+    return trained, {**log, **base_model_fields(base_model_manifest)}
 
 
 def report_provenance(

@@ -23,7 +23,7 @@ from peft_pipelines.data_quality import (
 from peft_pipelines.io.model_loading import load_tokenizer
 from peft_pipelines.text.causal_lm import generate_texts, perplexity, with_padding_token
 from peft_pipelines.text.quotes import clean_quote_rows, quote_rows
-from peft_pipelines.training.nodes import fit_adapter, report_provenance
+from peft_pipelines.training.nodes import base_model_fields, fit_adapter, report_provenance
 
 logger = logging.getLogger(__name__)
 
@@ -201,11 +201,8 @@ def generate_samples(
         {"prompt": prompt, "base": b, "finetuned": f}
         for prompt, b, f in zip(prompts, base, finetuned, strict=True)
     ]
-    manifest = base_model_manifest
     return {
         "decoding": {"strategy": "greedy", "max_new_tokens": max_new_tokens},
-        "base_model": manifest["name_or_path"],
-        "base_model_random": manifest["base_model_random"],
-        "note": manifest.get("note"),
+        **base_model_fields(base_model_manifest),
         "samples": samples,
     }

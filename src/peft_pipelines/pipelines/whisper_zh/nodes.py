@@ -39,7 +39,7 @@ def ingest_corpus(corpus_source: DatasetDict) -> tuple[DatasetDict, dict[str, An
     """The corpus as the catalog's ``corpus_source`` reads it, less the rows it marked unreadable.
 
     Every source column is kept, audio as encoded bytes. Rows with a malformed
-    TSV line, a missing clip or a clip path outside the corpus's ``clips/``
+    TSV line, a missing clip or a clip name leading outside the corpus's ``clips/``
     folder are dropped and reported.
     """
     report = stage_report("ingest")
@@ -122,7 +122,7 @@ def join_long_utterances(corpus_16k: DatasetDict, long_utterances: dict[str, Any
     Clips are taken in a seeded order and appended to a recording until it
     holds at least ``min_seconds`` and ``min_clips`` clips; a clip that would take it past
     ``max_seconds`` or ``max_clips`` starts the next one. Leftover clips that
-    make no whole recording are not used. Columns: ``paths`` (the clips, in
+    make no whole recording are not used. Columns: ``clips`` (their row ids, in
     order), ``sentence`` (their sentences joined), ``audio_16k``, ``duration_s``.
     """
     split = long_utterances.get("split", "test")
@@ -161,7 +161,7 @@ def _joined(rows: Dataset, indices: list[int]) -> dict[str, Any]:
     clips = [rows[i] for i in indices]
     audio = np.concatenate([np.asarray(c["audio_16k"], dtype=np.float32) for c in clips])
     return {
-        "paths": [str(c[ROW_ID_COLUMN]) for c in clips],
+        "clips": [str(c[ROW_ID_COLUMN]) for c in clips],
         "sentence": "".join(str(c["sentence"]) for c in clips),
         "audio_16k": audio,
         "duration_s": float(sum(float(c["duration_s"]) for c in clips)),
@@ -270,7 +270,7 @@ def evaluate_transcription(  # noqa: PLR0917 (a Kedro node: inputs arrive by pos
         {
             "set": [split_name] * len(references) + ["long_utterances"] * len(long_references),
             ROW_ID_COLUMN: list(split[ROW_ID_COLUMN])
-            + [" + ".join(p) for p in long_utterances["paths"]],
+            + [" + ".join(ids) for ids in long_utterances["clips"]],
             "reference": references + long_references,
             "base_prediction": clip_texts["base"] + long_texts["base"],
             "finetuned_prediction": clip_texts["finetuned"] + long_texts["finetuned"],
