@@ -3,6 +3,7 @@
     whisper-zh-transcribe clip.mp3 [--adapter FOLDER] [--base-only] [--env ENV]
     peft-pipelines-size --env full --pipeline whisper_zh [--out sizes.json]
     python -m peft_pipelines.cli viz [--serve] [--port 4141]
+    kedro stale --pipelines whisper_zh          # what an incremental run would run, and why
 
 Each reads the project's configuration (``conf/``, run from the project root)
 the way ``kedro run`` does, so an adapter or a model is found where the
@@ -180,6 +181,47 @@ def size_main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def stale_lines(
+    pipeline_names: list[str], env: str | None = None, runtime_params: dict | None = None
+) -> list[str]:
+    """One line per node of the pipelines, run from the project root: ``run <node>: <why>`` or ``fresh <node>``."""
+    from kedro.framework.project import pipelines  # noqa: PLC0415
+    from kedro.framework.session import KedroSession  # noqa: PLC0415
+    from kedro.framework.startup import bootstrap_project  # noqa: PLC0415
+
+    from peft_pipelines.runner import plan_run  # noqa: PLC0415
+
+    bootstrap_project(Path.cwd())
+    with KedroSession.create(env=env, runtime_params=runtime_params) as session:
+        catalog = session.load_context().catalog
+        pipeline = sum(
+            (pipelines[name] for name in pipeline_names[1:]), pipelines[pipeline_names[0]]
+        )
+        plan = plan_run(pipeline, catalog)
+    lines = [
+        f"run    {node.name}: {plan.stale[node.name]}"
+        if node.name in plan.stale
+        else f"fresh  {node.name}"
+        for node in pipeline.nodes
+    ]
+    return [*lines, f"{len(plan.stale)} of {len(pipeline.nodes)} nodes would run"]
+
+
+def stale_main(argv: list[str] | None = None) -> int:
+    """List what an incremental run would run, and why (a dry run of the IncrementalRunner)."""
+    parser = argparse.ArgumentParser(description=stale_main.__doc__)
+    parser.add_argument("--pipelines", default="__default__", help="comma-separated pipeline names")
+    parser.add_argument("--env", help="the configuration environment")
+    parser.add_argument("--params", default="", help="as kedro run's: key=value,key=value")
+    args = parser.parse_args(argv)
+    from kedro.framework.cli.utils import _split_params  # noqa: PLC0415
+
+    runtime_params = _split_params(None, None, args.params) if args.params else None
+    names = [name.strip() for name in args.pipelines.split(",")]
+    print("\n".join(stale_lines(names, args.env, runtime_params)))
+    return 0
+
+
 def viz_main(argv: list[str] | None = None) -> int:
     """Kedro-Viz with no network: build the static site (``--serve``: and serve it on loopback)."""
     from peft_pipelines.viz_site import build_offline_site, serve  # noqa: PLC0415
@@ -195,7 +237,12 @@ def viz_main(argv: list[str] | None = None) -> int:
     return 0
 
 
-COMMANDS = {"transcribe": transcribe_main, "size": size_main, "viz": viz_main}
+COMMANDS = {
+    "transcribe": transcribe_main,
+    "size": size_main,
+    "stale": stale_main,
+    "viz": viz_main,
+}
 
 
 @click.group(name="peft_pipelines")

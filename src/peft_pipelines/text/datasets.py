@@ -53,6 +53,12 @@ class GGUFCausalLMDataset(BuiltModelDataset):
         """Raise now if the package is not installed (checked before a run starts)."""
         self._gguf_file()
 
+    def sources(self) -> dict[str, Any]:
+        return {"package": self._package, "file": self._file, "save_dtype": self._save_dtype}
+
+    def fingerprint_paths(self) -> list[Path]:
+        return [self._gguf_file()]
+
     def _gguf_file(self) -> Path:
         return find_packaged_file(self._package, self._file, install_hint=self._install)
 
@@ -78,6 +84,13 @@ class TinyRandomOPTDataset(BuiltModelDataset):
 
     def build(self) -> None:
         build_tiny_opt(self._tokenizer, self._architecture, self._seed, str(self._path))
+
+    def sources(self) -> dict[str, Any]:
+        return {
+            "tokenizer": self._tokenizer,
+            "architecture": self._architecture,
+            "seed": self._seed,
+        }
 
     def load_config(self) -> transformers.PretrainedConfig:
         vocabulary = len(transformers.AutoTokenizer.from_pretrained(self._tokenizer))

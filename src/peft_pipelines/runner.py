@@ -1,0 +1,347 @@
+"""Incremental runs: skip every node whose outputs exist and were made from the same code, parameters and inputs.
+
+    kedro run --pipelines whisper_zh --runner peft_pipelines.runner.IncrementalRunner
+    kedro stale --pipelines whisper_zh          # what that would run, and why
+
+Each persisted output gets a fingerprint: a hash of the node that made it
+(its function's source and the source files of every module of this package
+that the function's module uses, a conservative stand-in for "the code it
+calls"), of the parameters the node reads (only those: its ``params:`` inputs),
+and of the fingerprints of its inputs. A raw input (a corpus folder, the
+quotes file, a packaged model) is fingerprinted from its catalog entry and the
+content of its files, with a cache keyed by path, size and modification time,
+so an unchanged folder of many clips is not read again.
+
+Fingerprints are written to ``data/.fingerprints/`` (``PEFT_PIPELINES_FINGERPRINTS``
+overrides it) only after the output is saved, so a run killed mid-node leaves
+that node stale. A record also holds the size and modification time of the
+output's files: an output deleted or edited by hand is stale.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import json
+import logging
+import os
+import sys
+import types
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kedro.framework.hooks import hook_impl
+from kedro.pipeline import Pipeline
+from kedro.pipeline.node import Node
+from kedro.runner import SequentialRunner
+
+logger = logging.getLogger(__name__)
+
+PACKAGE = "peft_pipelines"
+RAW_CACHE = "raw_content_cache.json"
+
+
+def fingerprint_folder() -> Path:
+    return Path(os.environ.get("PEFT_PIPELINES_FINGERPRINTS", "data/.fingerprints"))
+
+
+def _digest(value: Any) -> str:
+    return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _write_json_atomically(path: Path, value: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    staging = path.with_name(f".{path.name}.partial-{os.getpid()}")
+    staging.write_text(json.dumps(value, indent=1, sort_keys=True, default=str))
+    os.replace(staging, path)
+
+
+# ---- code ----
+
+
+def _unwrapped(function: Any) -> Any:
+    while True:
+        if hasattr(function, "func") and callable(function.func):  # functools.partial
+            function = function.func
+        elif hasattr(function, "__wrapped__"):
+            function = function.__wrapped__
+        else:
+            return function
+
+
+def _package_modules(module: types.ModuleType) -> set[str]:
+    """``module`` and every module of this package it uses, transitively."""
+    seen: set[str] = set()
+    todo = [module.__name__]
+    while todo:
+        name = todo.pop()
+        if name in seen or name not in sys.modules:
+            continue
+        seen.add(name)
+        for value in vars(sys.modules[name]).values():
+            used = (
+                value.__name__
+                if isinstance(value, types.ModuleType)
+                else getattr(value, "__module__", None)
+            )
+            if isinstance(used, str) and used.startswith(PACKAGE) and used not in seen:
+                todo.append(used)
+    return seen
+
+
+def code_fingerprint(function: Any) -> dict[str, str]:
+    """Hashes of a node function's source and of the package modules its module uses."""
+    function = _unwrapped(function)
+    module = inspect.getmodule(function)
+    hashes = {"function": hashlib.sha256(inspect.getsource(function).encode()).hexdigest()}
+    if module is not None and module.__name__.startswith(PACKAGE):
+        for name in sorted(_package_modules(module)):
+            file = getattr(sys.modules[name], "__file__", None)
+            if file:
+                hashes[name] = hashlib.sha256(Path(file).read_bytes()).hexdigest()
+    return hashes
+
+
+# ---- data ----
+
+
+def _inner(dataset: Any) -> Any:
+    return getattr(dataset, "_dataset", dataset)  # a CachedDataset wraps the one on disk
+
+
+def local_path(dataset: Any) -> Path | None:
+    """The file or folder a dataset reads, if it is on this machine."""
+    inner = _inner(dataset)
+    candidates = []
+    if hasattr(inner, "_get_load_path"):
+        try:
+            candidates.append(inner._get_load_path())
+        except Exception:  # noqa: BLE001 (no version saved yet)
+            return None
+    candidates += [getattr(inner, name, None) for name in ("_filepath", "_path", "_name_or_path")]
+    for candidate in candidates:
+        if candidate is not None and Path(str(candidate)).exists():
+            return Path(str(candidate))
+    return None
+
+
+def files_signature(path: Path) -> list[tuple[str, int, int]]:
+    """(relative name, size, modification time) of every file at ``path``."""
+    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
+    return [
+        (str(f.relative_to(path)) if f != path else f.name, f.stat().st_size, f.stat().st_mtime_ns)
+        for f in files
+    ]
+
+
+class ContentCache:
+    """SHA-256 of files, remembered by path, size and modification time."""
+
+    def __init__(self, file: Path) -> None:
+        self.file = file
+        self.entries: dict[str, str] = json.loads(file.read_text()) if file.is_file() else {}
+        self.changed = False
+
+    def content_hash(self, path: Path) -> str:
+        parts = []
+        for name, size, mtime in files_signature(path):
+            file = path / name if path.is_dir() else path
+            key = f"{file.resolve()}:{size}:{mtime}"
+            if key not in self.entries:
+                digest = hashlib.sha256()
+                with file.open("rb") as handle:
+                    for block in iter(lambda h=handle: h.read(1 << 20), b""):
+                        digest.update(block)
+                self.entries[key] = digest.hexdigest()
+                self.changed = True
+            parts.append((name, self.entries[key]))
+        return _digest(parts)
+
+    def save(self) -> None:
+        if self.changed:
+            _write_json_atomically(self.file, self.entries)
+
+
+def raw_fingerprint(dataset: Any, cache: ContentCache) -> str:
+    """A raw input: its catalog entry as the dataset describes it, and its files' content.
+
+    A dataset that builds its folder from its own settings (a converted model)
+    says which files it reads with ``fingerprint_paths()``; otherwise the
+    file or folder it loads is hashed.
+    """
+    inner = _inner(dataset)
+    described = {"type": type(inner).__name__, "describe": inner._describe()}
+    if hasattr(inner, "fingerprint_paths"):
+        paths = [Path(p) for p in inner.fingerprint_paths()]
+    else:
+        paths = [p for p in [local_path(inner)] if p is not None]
+    content = [cache.content_hash(p) for p in paths if p.exists()]
+    return _digest({**described, "content": content})
+
+
+# ---- planning ----
+
+
+@dataclass
+class Plan:
+    """Per node: its fingerprint parts, whether it is fresh, and why not."""
+
+    parts: dict[str, dict[str, Any]] = field(default_factory=dict)
+    outputs: dict[str, str] = field(default_factory=dict)  # dataset -> fingerprint
+    stale: dict[str, str] = field(default_factory=dict)  # node name -> reason
+    fresh: list[str] = field(default_factory=list)
+
+
+def _record_file(name: str) -> Path:
+    return fingerprint_folder() / f"{name}.json"
+
+
+def _why_different(old: dict[str, Any], new: dict[str, Any], node: Node) -> str:
+    if old.get("code") != new["code"]:
+        return f"the code of {node.func.__name__ if hasattr(node.func, '__name__') else node.name} changed"
+    for kind, label in (("params", "parameter"), ("inputs", "input")):
+        for name, value in new[kind].items():
+            if old.get(kind, {}).get(name) != value:
+                return f"{label} {name} changed"
+    return "its fingerprint changed"
+
+
+def _node_parts(
+    node: Node,
+    catalog: Any,
+    plan: Plan,
+    *,
+    produced: dict[str, Node],
+    raw: dict[str, str],
+    cache: ContentCache,
+) -> dict[str, Any]:
+    inputs = {}
+    for name in node.inputs:
+        if name.startswith("params:"):
+            continue
+        if name not in produced and name not in raw:
+            raw[name] = raw_fingerprint(catalog.get(name), cache)
+        inputs[name] = plan.outputs[name] if name in produced else raw[name]
+    return {
+        "code": _digest(code_fingerprint(node.func)),
+        "params": {
+            name: _digest(catalog.load(name)) for name in node.inputs if name.startswith("params:")
+        },
+        "inputs": inputs,
+    }
+
+
+def _stale_reason(node: Node, parts: dict[str, Any], plan: Plan, catalog: Any) -> str | None:
+    for output in node.outputs:
+        record_file = _record_file(output)
+        record = json.loads(record_file.read_text()) if record_file.is_file() else None
+        path = local_path(catalog.get(output))
+        if record is None:
+            return f"{output} has no fingerprint"
+        if record["fingerprint"] != plan.outputs[output]:
+            return _why_different(record["parts"], parts, node)
+        if path is None or not catalog.exists(output):
+            return f"{output} is missing"
+        if _digest(files_signature(path)) != record["files"]:
+            return f"{output} was changed after it was saved"
+    return None
+
+
+def plan_run(pipeline: Pipeline, catalog: Any) -> Plan:
+    """Which nodes of ``pipeline`` are fresh, which must run, and why."""
+    plan = Plan()
+    cache = ContentCache(fingerprint_folder() / RAW_CACHE)
+    produced = {output: node for node in pipeline.nodes for output in node.outputs}
+    raw: dict[str, str] = {}
+    for node in pipeline.nodes:  # topological order
+        parts = _node_parts(node, catalog, plan, produced=produced, raw=raw, cache=cache)
+        plan.parts[node.name] = parts
+        fingerprint = _digest(parts)
+        for output in node.outputs:
+            plan.outputs[output] = _digest([fingerprint, output])
+        upstream = sorted(
+            produced[name].name
+            for name in node.inputs
+            if name in produced and produced[name].name in plan.stale
+        )
+        reason = (
+            f"upstream {upstream[0]} runs"
+            if upstream
+            else _stale_reason(node, parts, plan, catalog)
+        )
+        if reason:
+            plan.stale[node.name] = reason
+        else:
+            plan.fresh.append(node.name)
+    cache.save()
+    return plan
+
+
+class FingerprintRecorder:
+    """Writes an output's fingerprint once the catalog has saved it (a killed save records nothing)."""
+
+    def __init__(self, plan: Plan, catalog: Any) -> None:
+        self.plan, self.catalog = plan, catalog
+
+    @hook_impl
+    def after_dataset_saved(self, dataset_name: str, data: Any, node: Node) -> None:  # noqa: ARG002
+        if dataset_name not in self.plan.outputs:
+            return
+        path = local_path(self.catalog.get(dataset_name))
+        if path is None:
+            return  # not persisted: nothing to find fresh later
+        _write_json_atomically(
+            _record_file(dataset_name),
+            {
+                "fingerprint": self.plan.outputs[dataset_name],
+                "parts": self.plan.parts[node.name],
+                "files": _digest(files_signature(path)),
+            },
+        )
+
+
+class IncrementalRunner(SequentialRunner):
+    """A sequential runner that runs only the nodes a change made stale (see the module docstring)."""
+
+    def run(
+        self,
+        pipeline: Pipeline,
+        catalog: Any,
+        hook_manager: Any = None,
+        run_id: str | None = None,
+        only_missing_outputs: bool = False,
+    ) -> dict[str, Any]:
+        plan = plan_run(pipeline, catalog)
+        self.last_plan = plan
+        for name, reason in plan.stale.items():
+            logger.info("Stale: %s (%s)", name, reason)
+        logger.info(
+            "Incremental run: %d of %d nodes to run, %d fresh",
+            len(plan.stale),
+            len(pipeline.nodes),
+            len(plan.fresh),
+        )
+        _tag_mlflow_run(plan)
+        recorder = FingerprintRecorder(plan, catalog)
+        if hook_manager is not None:
+            hook_manager.register(recorder)
+        try:
+            stale = pipeline.filter(node_names=list(plan.stale)) if plan.stale else Pipeline([])
+            return super().run(stale, catalog, hook_manager, run_id, only_missing_outputs)
+        finally:
+            if hook_manager is not None:
+                hook_manager.unregister(recorder)
+
+
+def _tag_mlflow_run(plan: Plan) -> None:
+    """Record in the active MLflow run, if any, which nodes ran and which were skipped as fresh."""
+    mlflow = sys.modules.get("mlflow")
+    if mlflow is None or mlflow.active_run() is None:
+        return
+    mlflow.set_tags(
+        {
+            "incremental.ran": ",".join(plan.stale) or "-",
+            "incremental.skipped_fresh": ",".join(plan.fresh) or "-",
+        }
+    )

@@ -1,0 +1,156 @@
+"""Incremental runs: a change reruns exactly the nodes it made stale, and nothing else."""
+
+from __future__ import annotations
+
+import copy
+import os
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+
+from peft_pipelines.io.atomic_arrow_dataset import AtomicArrowDataset
+from peft_pipelines.runner import IncrementalRunner
+from tests.conftest import BUNDLED_CORPUS, TINY_WHISPER_CATALOG
+from tests.pipelines.whisper_zh.test_model_stages import QUICK_RUN
+from tests.scratch_project import copy_project, run_pipeline
+
+pytestmark = pytest.mark.slow
+
+DATA = {
+    "ingest_corpus",
+    "prune_columns",
+    "read_input_window",
+    "audio_features.resample_to_16k",
+    "audio_features.extract_features_and_labels",
+    "join_long_utterances",
+    "report_data_quality",
+}
+MODEL = {"describe_base_model", "add_peft_adapter", "train_adapter", "evaluate_transcription"}
+REPORT = {"plot_loss_curve", "plot_error_rates"}
+# What the corpus feeds: not the window, nor the base model and its untrained adapter.
+UNTOUCHED_BY_DATA = {"read_input_window", "describe_base_model", "add_peft_adapter"}
+
+
+def _names(short: set[str]) -> set[str]:
+    return {f"whisper_zh.{name}" for name in short}
+
+
+DATA_CHANGED = _names((DATA | MODEL | REPORT) - UNTOUCHED_BY_DATA)
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory) -> Path:
+    """A scratch project on its own copy of a corpus sample, so a test may edit the corpus."""
+    root = tmp_path_factory.mktemp("incremental")
+    corpus = root / "corpus"
+    (corpus / "clips").mkdir(parents=True)
+    for split, rows in (("train", 16), ("dev", 4), ("test", 4)):
+        lines = (BUNDLED_CORPUS / f"{split}.tsv").read_text(encoding="utf-8").splitlines()
+        (corpus / f"{split}.tsv").write_text("\n".join(lines[: rows + 1]) + "\n", encoding="utf-8")
+        for line in lines[1 : rows + 1]:
+            clip = line.split("\t")[1]
+            shutil.copy(BUNDLED_CORPUS / "clips" / clip, corpus / "clips" / clip)
+    catalog = {
+        **TINY_WHISPER_CATALOG,
+        "whisper_zh.corpus_source": {
+            "type": "peft_pipelines.io.CommonVoiceReleaseDataset",
+            "path": str(corpus),
+        },
+    }
+    (root / "project").mkdir()
+    return copy_project(root / "project", catalog=catalog)
+
+
+def _run(project: Path, params: dict | None = None) -> tuple[set[str], float]:
+    runner = IncrementalRunner()
+    started = time.monotonic()
+    run_pipeline(project, "whisper_zh", params or QUICK_RUN, runner=runner)
+    return set(runner.last_plan.stale), time.monotonic() - started
+
+
+def _with(**changes) -> dict:
+    params = copy.deepcopy(QUICK_RUN)
+    for dotted, value in changes.items():
+        *path, key = dotted.split("__")
+        branch = params["whisper_zh"]
+        for part in path:
+            branch = branch.setdefault(part, {})
+        branch[key] = value
+    return params
+
+
+def test_a_second_run_with_no_change_runs_nothing_and_a_changed_setting_reruns_its_nodes(
+    project, capsys
+):
+    ran, first = _run(project)
+    assert ran == _names(DATA | MODEL | REPORT)
+    ran, again = _run(project)
+    assert ran == set()
+    with capsys.disabled():
+        print(f"\nincremental: first run {first:.1f} s, no-change run {again:.1f} s")  # noqa: T201
+
+    # The dry run names the parameter; the run then reruns the evaluation and its figure only.
+    from peft_pipelines.cli import stale_lines  # noqa: PLC0415
+
+    cwd = os.getcwd()
+    os.chdir(project)
+    try:
+        listing = "\n".join(stale_lines(["whisper_zh"], None, _with(evaluation__max_new_tokens=6)))
+    finally:
+        os.chdir(cwd)
+    assert (
+        "run    whisper_zh.evaluate_transcription: parameter params:whisper_zh.evaluation changed"
+        in listing
+    )
+    assert "fresh  whisper_zh.train_adapter" in listing
+    ran, changed = _run(project, _with(evaluation__max_new_tokens=6))
+    assert ran == _names({"evaluate_transcription", "plot_error_rates"})
+    with capsys.disabled():
+        print(f"incremental: evaluation-parameter run {changed:.1f} s")  # noqa: T201
+
+    ran, _ = _run(project, _with(evaluation__max_new_tokens=6, peft__r=2))
+    assert ran == _names({"add_peft_adapter", "train_adapter", "evaluate_transcription"} | REPORT)
+
+
+def test_a_changed_sentence_or_clip_reruns_the_data_and_model_stages(project):
+    _run(project, _with(evaluation__max_new_tokens=6, peft__r=2))  # fresh, whatever ran before
+    corpus = project.parent / "corpus"
+    train = corpus / "train.tsv"
+    lines = train.read_text(encoding="utf-8").splitlines()
+    fields = lines[1].split("\t")
+    fields[2] = fields[2] + "吗"
+    train.write_text("\n".join([lines[0], "\t".join(fields), *lines[2:]]) + "\n", encoding="utf-8")
+    ran, _ = _run(project, _with(evaluation__max_new_tokens=6, peft__r=2))
+    assert ran == DATA_CHANGED
+
+    clips = sorted((corpus / "clips").iterdir())
+    shutil.copy(clips[1], clips[0])  # another recording under the first clip's name
+    ran, _ = _run(project, _with(evaluation__max_new_tokens=6, peft__r=2))
+    assert ran == DATA_CHANGED
+
+
+def test_a_run_killed_while_saving_leaves_that_node_stale(project, monkeypatch):
+    params = _with(evaluation__max_new_tokens=6, peft__r=2)
+    _run(project, params)
+    save = AtomicArrowDataset._save_dataset_dict
+
+    def killed_while_saving_features(self, data, path):
+        if "04_feature" in str(path):
+            raise KeyboardInterrupt("killed mid-save")
+        return save(self, data, path)
+
+    monkeypatch.setattr(AtomicArrowDataset, "_save_dataset_dict", killed_while_saving_features)
+    changed = _with(evaluation__max_new_tokens=6, peft__r=2, features__max_label_tokens=440)
+    with pytest.raises(KeyboardInterrupt):
+        _run(project, changed)
+    monkeypatch.setattr(AtomicArrowDataset, "_save_dataset_dict", save)
+    ran, _ = _run(project, changed)
+    assert "whisper_zh.audio_features.extract_features_and_labels" in ran
+    assert "whisper_zh.audio_features.resample_to_16k" not in ran
+
+    features = next((project / "data/04_feature/whisper_zh/features").rglob("*.arrow"))
+    features.write_bytes(features.read_bytes())  # touched by hand: its time changes
+    ran, _ = _run(project, changed)
+    assert "whisper_zh.audio_features.extract_features_and_labels" in ran
