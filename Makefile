@@ -68,9 +68,11 @@ mlflow-ui: $(STAMP)
 
 # Remove everything the pipelines wrote (keeps the bundled inputs in data/01_raw, and the
 # models converted from packaged files, costly to remake); prints each path it deletes.
+# The incremental runner's fingerprints (data/.fingerprints) go with the outputs.
 CONVERTED_MODELS := whisper-base smollm2-135m-instruct
 clean-outputs:
 	find data/02_intermediate data/03_primary data/04_feature data/05_model_input \
 	  data/07_model_output data/08_reporting -mindepth 1 -maxdepth 1 ! -name .gitkeep -print -exec rm -rf {} +
 	find data/06_models -mindepth 1 -maxdepth 1 ! -name .gitkeep \
 	  $(foreach model,$(CONVERTED_MODELS),! -name $(model)) -print -exec rm -rf {} +
+	find data -maxdepth 1 -name .fingerprints -print -exec rm -rf {} +
