@@ -8,7 +8,7 @@
 Each reads the project's configuration (``conf/``, run from the project root)
 the way ``kedro run`` does, so an adapter or a model is found where the
 catalog says it is. Kedro also finds them here, as project commands:
-``kedro transcribe clip.mp3``, ``kedro size --env full``, ``kedro viz-offline --serve``.
+``kedro transcribe clip.mp3``, ``kedro size --env full``, ``kedro stale``, ``kedro viz-offline``.
 """
 
 from __future__ import annotations
@@ -265,6 +265,7 @@ def _add_kedro_command(name: str, main: Any) -> None:
 for _name, _main in {
     "transcribe": transcribe_main,
     "size": size_main,
+    "stale": stale_main,
     "viz-offline": viz_main,
 }.items():
     _add_kedro_command(_name, _main)

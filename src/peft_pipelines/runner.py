@@ -40,6 +40,8 @@ logger = logging.getLogger(__name__)
 
 PACKAGE = "peft_pipelines"
 RAW_CACHE = "raw_content_cache.json"
+# Module-level values whose repr is their content (a logger's or an object's is not).
+CONSTANT_TYPES = (str, bytes, int, float, bool, tuple, list, dict, frozenset, type(None))
 
 
 def fingerprint_folder() -> Path:
@@ -90,16 +92,65 @@ def _package_modules(module: types.ModuleType) -> set[str]:
     return seen
 
 
+def _names_used(item: Any) -> set[str]:
+    """The global names a function (or every method of a class) refers to."""
+    codes = [item.__code__] if inspect.isfunction(item) else []
+    if inspect.isclass(item):
+        for member in vars(item).values():
+            method = getattr(member, "__func__", member)
+            if inspect.isfunction(method):
+                codes.append(method.__code__)
+    names: set[str] = set()
+    while codes:
+        code = codes.pop()
+        names |= set(code.co_names)
+        codes += [const for const in code.co_consts if isinstance(const, types.CodeType)]
+    return names
+
+
+def _sha(text: str | bytes) -> str:
+    return hashlib.sha256(text.encode() if isinstance(text, str) else text).hexdigest()
+
+
 def code_fingerprint(function: Any) -> dict[str, str]:
-    """Hashes of a node function's source and of the package modules its module uses."""
-    function = _unwrapped(function)
-    module = inspect.getmodule(function)
-    hashes = {"function": hashlib.sha256(inspect.getsource(function).encode()).hexdigest()}
-    if module is not None and module.__name__.startswith(PACKAGE):
-        for name in sorted(_package_modules(module)):
-            file = getattr(sys.modules[name], "__file__", None)
-            if file:
-                hashes[name] = hashlib.sha256(Path(file).read_bytes()).hexdigest()
+    """Hashes of the code a node function runs.
+
+    In the function's own module: its source, and the source of every function,
+    class and constant of that module it reaches (so editing one node leaves
+    its neighbours fresh). Beyond it: the whole source file of every module of
+    this package it reaches, transitively (conservative: any edit there
+    counts). Third-party code counts through the package versions in reports,
+    not here.
+    """
+    root = _unwrapped(function)
+    home = sys.modules[root.__module__]
+    hashes: dict[str, str] = {}
+    other_modules: set[str] = set()
+    todo = [root]
+    while todo:
+        item = todo.pop()
+        if item.__qualname__ in hashes:
+            continue
+        hashes[item.__qualname__] = _sha(inspect.getsource(item))
+        for name in sorted(_names_used(item)):
+            if name not in vars(home):
+                continue
+            value = vars(home)[name]
+            owner = (
+                value.__name__
+                if isinstance(value, types.ModuleType)
+                else getattr(value, "__module__", None)
+            )
+            if owner == home.__name__ and (inspect.isfunction(value) or inspect.isclass(value)):
+                todo.append(value)
+            elif isinstance(owner, str) and owner.startswith(PACKAGE):
+                other_modules.add(owner)
+            elif isinstance(value, CONSTANT_TYPES):
+                hashes[f"{name}="] = _sha(repr(value))
+    for name in sorted(set().union(*(_package_modules(sys.modules[m]) for m in other_modules))):
+        file = getattr(sys.modules[name], "__file__", None)
+        if file:
+            hashes[name] = _sha(Path(file).read_bytes())
     return hashes
 
 

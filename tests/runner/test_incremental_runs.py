@@ -5,6 +5,8 @@ from __future__ import annotations
 import copy
 import os
 import shutil
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -12,9 +14,9 @@ import pytest
 
 from peft_pipelines.io.atomic_arrow_dataset import AtomicArrowDataset
 from peft_pipelines.runner import IncrementalRunner
-from tests.conftest import BUNDLED_CORPUS, TINY_WHISPER_CATALOG
+from tests.conftest import BUNDLED_CORPUS, SAMPLE_CORPUS_CATALOG, TINY_WHISPER_CATALOG
 from tests.pipelines.whisper_zh.test_model_stages import QUICK_RUN
-from tests.scratch_project import copy_project, run_pipeline
+from tests.scratch_project import PROJECT_ROOT, copy_project, run_pipeline
 
 pytestmark = pytest.mark.slow
 
@@ -154,3 +156,58 @@ def test_a_run_killed_while_saving_leaves_that_node_stale(project, monkeypatch):
     features.write_bytes(features.read_bytes())  # touched by hand: its time changes
     ran, _ = _run(project, changed)
     assert "whisper_zh.audio_features.extract_features_and_labels" in ran
+
+
+def _kedro(project: Path, *args: str) -> subprocess.CompletedProcess:
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(project / "src"),  # the scratch copy of the package, edited below
+        "KEDRO_DISABLE_TELEMETRY": "1",
+        "HF_HUB_OFFLINE": "1",
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "kedro", *args],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def test_an_edited_node_function_reruns_that_node_and_what_follows_it(tmp_path):
+    project = copy_project(tmp_path, catalog=SAMPLE_CORPUS_CATALOG)
+    shutil.copytree(PROJECT_ROOT / "src" / "peft_pipelines", project / "src" / "peft_pipelines")
+    data_stages = "whisper_zh.report_data_quality,whisper_zh.join_long_utterances"
+    runner = "peft_pipelines.runner.IncrementalRunner"
+    result = _kedro(
+        project, "run", "--pipelines", "whisper_zh", "--runner", runner, "--to-nodes", data_stages
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+
+    nodes = project / "src" / "peft_pipelines" / "pipelines" / "whisper_zh" / "nodes.py"
+    source = nodes.read_text()
+    edited = source.replace(
+        "    keep = list(dict.fromkeys([ROW_ID_COLUMN, *keep_columns]))\n",
+        "    keep = list(dict.fromkeys([ROW_ID_COLUMN, *keep_columns]))  # edited\n",
+    )
+    assert edited != source
+    nodes.write_text(edited)
+    result = _kedro(project, "stale", "--pipelines", "whisper_zh")
+    assert result.returncode == 0, result.stderr[-3000:]
+    lines = dict(
+        line.split(maxsplit=1)[::-1]
+        for line in result.stdout.splitlines()
+        if line[:5] in {"run  ", "fresh"}
+    )
+    status = {name.split(":")[0]: state for name, state in lines.items()}
+    assert status["whisper_zh.prune_columns"] == "run"
+    assert "the code of prune_columns changed" in result.stdout
+    for downstream in (
+        "audio_features.resample_to_16k",
+        "join_long_utterances",
+        "report_data_quality",
+    ):
+        assert status[f"whisper_zh.{downstream}"] == "run", downstream
+    for untouched in ("ingest_corpus", "read_input_window"):
+        assert status[f"whisper_zh.{untouched}"] == "fresh", untouched
