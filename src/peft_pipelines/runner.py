@@ -3,11 +3,10 @@
     kedro run --pipelines whisper_zh --runner peft_pipelines.runner.IncrementalRunner
     kedro stale --pipelines whisper_zh          # what that would run, and why
 
-Each persisted output gets a fingerprint: a hash of the node that made it
-(its function's source and the source files of every module of this package
-that the function's module uses, a conservative stand-in for "the code it
-calls"), of the parameters the node reads (only those: its ``params:`` inputs),
-and of the fingerprints of its inputs. A raw input (a corpus folder, the
+Each persisted output gets a fingerprint: a hash of the code the node runs
+(its function and what that reaches, see :func:`code_fingerprint`), of the
+parameters the node reads (only those: its ``params:`` inputs), and of the
+fingerprints of its inputs. A raw input (a corpus folder, the
 quotes file, a packaged model) is fingerprinted from its catalog entry and the
 content of its files, with a cache keyed by path, size and modification time,
 so an unchanged folder of many clips is not read again.
