@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -65,3 +67,23 @@ def run_pipeline(
             session.run(pipeline_name=pipeline_name, **run_args)
     finally:
         os.chdir(cwd)
+
+
+def kedro_cli(
+    project: Path, *args: str, pythonpath: Path | None = None
+) -> subprocess.CompletedProcess:
+    """``kedro <args>`` in ``project`` in a child process, offline; output captured.
+
+    ``pythonpath`` puts a copy of the package first (to run edited code).
+    """
+    env = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "1", "HF_HUB_OFFLINE": "1"}
+    if pythonpath is not None:
+        env["PYTHONPATH"] = str(pythonpath)
+    return subprocess.run(
+        [sys.executable, "-m", "kedro", *args],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )

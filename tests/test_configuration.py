@@ -9,6 +9,7 @@ import yaml
 from kedro.config import OmegaConfigLoader
 from kedro.io import DataCatalog
 
+from peft_pipelines.io.model_datasets import on_disk
 from peft_pipelines.settings import CONFIG_LOADER_ARGS
 from tests.scratch_project import PROJECT_ROOT
 
@@ -75,4 +76,4 @@ def test_every_environment_locates_its_inputs_in_the_catalog(env, inputs):
     catalog = DataCatalog.from_config(_loader(env)["catalog"])
     assert {name: type(catalog.get(name)).__name__ for name in inputs} == inputs
     adapter = catalog.get("whisper_zh.adapter")
-    assert getattr(adapter, "_dataset", adapter)._version is not None  # versioned
+    assert on_disk(adapter)._version is not None  # versioned

@@ -54,9 +54,10 @@ def _latest_adapter(env: str | None, conf_source: str) -> Path | None:
     """The folder of the newest version of ``whisper_zh.adapter``, or None if no run wrote one."""
     from kedro.io import DatasetError  # noqa: PLC0415
 
+    from peft_pipelines.io.model_datasets import on_disk  # noqa: PLC0415
+
     _, catalog = _configuration(env, conf_source)
-    dataset = catalog.get("whisper_zh.adapter")
-    inner = getattr(dataset, "_dataset", dataset)  # a CachedDataset wraps the one on disk
+    inner = on_disk(catalog.get("whisper_zh.adapter"))
     try:
         return Path(inner.resolved_path())
     except DatasetError:

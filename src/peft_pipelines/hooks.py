@@ -13,6 +13,7 @@ from kedro.io import DataCatalog, MemoryDataset
 from kedro.pipeline import Pipeline
 
 from peft_pipelines.distributed import is_rank_zero, process_rank, world_size
+from peft_pipelines.io.model_datasets import on_disk
 
 logger = logging.getLogger(__name__)
 
@@ -231,7 +232,7 @@ def _short(path: Path) -> str:
 def _saved_path(catalog: DataCatalog, dataset_name: str) -> str | None:
     """The file or folder the catalog wrote ``dataset_name`` to: the version written, if versioned."""
     dataset = catalog.get(dataset_name)
-    inner = getattr(dataset, "_dataset", dataset)  # a CachedDataset wraps the one that writes
+    inner = on_disk(dataset)
     if hasattr(inner, "resolved_path"):
         return _short(Path(inner.resolved_path()).absolute())
     config: Any = catalog.config_resolver.resolve_pattern(dataset_name)

@@ -35,6 +35,10 @@ from kedro.pipeline import Pipeline
 from kedro.pipeline.node import Node
 from kedro.runner import SequentialRunner
 
+from peft_pipelines.io._atomic import write_text_atomically
+from peft_pipelines.io.model_datasets import on_disk
+from peft_pipelines.io.packaged_files import sha256_of_file
+
 logger = logging.getLogger(__name__)
 
 PACKAGE = "peft_pipelines"
@@ -52,10 +56,7 @@ def _digest(value: Any) -> str:
 
 
 def _write_json_atomically(path: Path, value: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    staging = path.with_name(f".{path.name}.partial-{os.getpid()}")
-    staging.write_text(json.dumps(value, indent=1, sort_keys=True, default=str))
-    os.replace(staging, path)
+    write_text_atomically(path, json.dumps(value, indent=1, sort_keys=True, default=str))
 
 
 # ---- code ----
@@ -156,13 +157,9 @@ def code_fingerprint(function: Any) -> dict[str, str]:
 # ---- data ----
 
 
-def _inner(dataset: Any) -> Any:
-    return getattr(dataset, "_dataset", dataset)  # a CachedDataset wraps the one on disk
-
-
 def local_path(dataset: Any) -> Path | None:
     """The file or folder a dataset reads, if it is on this machine."""
-    inner = _inner(dataset)
+    inner = on_disk(dataset)
     candidates = []
     if hasattr(inner, "_get_load_path"):
         try:
@@ -199,11 +196,7 @@ class ContentCache:
             file = path / name if path.is_dir() else path
             key = f"{file.resolve()}:{size}:{mtime}"
             if key not in self.entries:
-                digest = hashlib.sha256()
-                with file.open("rb") as handle:
-                    for block in iter(lambda h=handle: h.read(1 << 20), b""):
-                        digest.update(block)
-                self.entries[key] = digest.hexdigest()
+                self.entries[key] = sha256_of_file(file)
                 self.changed = True
             parts.append((name, self.entries[key]))
         return _digest(parts)
@@ -220,7 +213,7 @@ def raw_fingerprint(dataset: Any, cache: ContentCache) -> str:
     says which files it reads with ``fingerprint_paths()``; otherwise the
     file or folder it loads is hashed.
     """
-    inner = _inner(dataset)
+    inner = on_disk(dataset)
     described = {"type": type(inner).__name__, "describe": inner._describe()}
     if hasattr(inner, "fingerprint_paths"):
         paths = [Path(p) for p in inner.fingerprint_paths()]

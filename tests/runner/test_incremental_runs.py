@@ -5,8 +5,6 @@ from __future__ import annotations
 import copy
 import os
 import shutil
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -16,7 +14,7 @@ from peft_pipelines.io.atomic_arrow_dataset import AtomicArrowDataset
 from peft_pipelines.runner import IncrementalRunner
 from tests.conftest import BUNDLED_CORPUS, SAMPLE_CORPUS_CATALOG, TINY_WHISPER_CATALOG
 from tests.pipelines.whisper_zh.test_model_stages import QUICK_RUN
-from tests.scratch_project import PROJECT_ROOT, copy_project, run_pipeline
+from tests.scratch_project import PROJECT_ROOT, copy_project, kedro_cli, run_pipeline
 
 pytestmark = pytest.mark.slow
 
@@ -158,30 +156,16 @@ def test_a_run_killed_while_saving_leaves_that_node_stale(project, monkeypatch):
     assert "whisper_zh.audio_features.extract_features_and_labels" in ran
 
 
-def _kedro(project: Path, *args: str) -> subprocess.CompletedProcess:
-    env = {
-        **os.environ,
-        "PYTHONPATH": str(project / "src"),  # the scratch copy of the package, edited below
-        "KEDRO_DISABLE_TELEMETRY": "1",
-        "HF_HUB_OFFLINE": "1",
-    }
-    return subprocess.run(
-        [sys.executable, "-m", "kedro", *args],
-        cwd=project,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-
-
 def test_an_edited_node_function_reruns_that_node_and_what_follows_it(tmp_path):
     project = copy_project(tmp_path, catalog=SAMPLE_CORPUS_CATALOG)
     shutil.copytree(PROJECT_ROOT / "src" / "peft_pipelines", project / "src" / "peft_pipelines")
     data_stages = "whisper_zh.report_data_quality,whisper_zh.join_long_utterances"
     runner = "peft_pipelines.runner.IncrementalRunner"
-    result = _kedro(
-        project, "run", "--pipelines", "whisper_zh", "--runner", runner, "--to-nodes", data_stages
+    package = project / "src"  # the scratch copy, edited below, imported first
+    result = kedro_cli(
+        project,
+        *("run", "--pipelines", "whisper_zh", "--runner", runner, "--to-nodes", data_stages),
+        pythonpath=package,
     )
     assert result.returncode == 0, result.stderr[-3000:]
 
@@ -193,7 +177,7 @@ def test_an_edited_node_function_reruns_that_node_and_what_follows_it(tmp_path):
     )
     assert edited != source
     nodes.write_text(edited)
-    result = _kedro(project, "stale", "--pipelines", "whisper_zh")
+    result = kedro_cli(project, "stale", "--pipelines", "whisper_zh", pythonpath=package)
     assert result.returncode == 0, result.stderr[-3000:]
     lines = dict(
         line.split(maxsplit=1)[::-1]

@@ -22,6 +22,11 @@ from peft_pipelines.io.model_loading import load_base_model
 MANIFEST_FILE = "base_model_manifest.json"
 
 
+def on_disk(dataset: Any) -> Any:
+    """The dataset that reads and writes the files: a ``CachedDataset``'s inner one, else itself."""
+    return getattr(dataset, "_dataset", dataset)
+
+
 def model_reference(
     name_or_path: str,
     *,

@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from datasets import load_from_disk
 
 from tests.conftest import BAD_TRAIN_ROWS, BUNDLED_CORPUS, read_tsv
-from tests.scratch_project import run_pipeline
+from tests.scratch_project import kedro_cli, run_pipeline
 
 pytestmark = pytest.mark.slow
 
@@ -24,19 +21,6 @@ DATA_STAGES_END = [
     "whisper_zh.report_data_quality",
     "whisper_zh.audio_features.extract_features_and_labels",
 ]
-
-
-def _kedro_cli(project: Path, *args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "1", "HF_HUB_OFFLINE": "1"}
-    kedro = Path(sys.executable).with_name("kedro")
-    return subprocess.run(
-        [str(kedro), "run", *args],
-        cwd=project,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
 
 
 def test_data_stages_run_end_to_end_on_the_bundled_corpus_then_rerun_one_stage(scratch_project):
@@ -58,8 +42,9 @@ def test_data_stages_run_end_to_end_on_the_bundled_corpus_then_rerun_one_stage(s
     (scratch_project / "data/02_intermediate/whisper_zh/corpus_raw").rename(
         scratch_project / "corpus_raw_moved_away"
     )
-    result = _kedro_cli(
+    result = kedro_cli(
         scratch_project,
+        "run",
         "--pipelines=whisper_zh",
         "--from-nodes=whisper_zh.audio_features.resample_to_16k",
         "--to-nodes=whisper_zh.audio_features.extract_features_and_labels",
@@ -85,8 +70,8 @@ def test_bad_rows_of_a_corpus_given_on_the_command_line_end_up_in_data_quality_j
 
 def test_a_missing_corpus_folder_stops_the_run_with_one_clear_line(scratch_project, tmp_path):
     missing = tmp_path / "nowhere" / "zh-CN"
-    result = _kedro_cli(
-        scratch_project, "--pipelines=whisper_zh", "--params", f"corpus_dir={missing}"
+    result = kedro_cli(
+        scratch_project, "run", "--pipelines=whisper_zh", "--params", f"corpus_dir={missing}"
     )
     assert result.returncode != 0
     output = result.stdout + result.stderr
