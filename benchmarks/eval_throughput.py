@@ -182,7 +182,7 @@ def main() -> None:
     )
     batched_seconds = time.perf_counter() - started
 
-    same = sum(a == b for (a, _), (b, _) in zip(one_by_one, batched, strict=True))
+    same = sum(a[0] == b[0] for a, b in zip(one_by_one, batched, strict=True))
     label = (
         "RANDOM-WEIGHT tiny Whisper (transcripts run to their token budget)"
         if args.reduced

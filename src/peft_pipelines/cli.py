@@ -96,12 +96,12 @@ def transcribe_main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     _quiet_libraries()
 
-    from peft_pipelines.speech.audio import UndecodableAudioError, decode_to_mono  # noqa: PLC0415
+    import soundfile  # noqa: PLC0415
 
     audio = Path(args.audio)
     try:
-        samples = decode_to_mono(audio.read_bytes(), 16000)
-    except (OSError, UndecodableAudioError) as error:
+        soundfile.info(audio)  # a missing or non-audio file fails here, before the model loads
+    except (OSError, RuntimeError, soundfile.LibsndfileError) as error:
         print(f"error: cannot read audio file {audio}: {error}", file=sys.stderr)
         return 2
     adapter_dir = (
@@ -116,21 +116,40 @@ def transcribe_main(argv: list[str] | None = None) -> int:
         return 2
     from transformers import WhisperProcessor  # noqa: PLC0415
 
-    from peft_pipelines.io.model_datasets import load_adapter  # noqa: PLC0415
-    from peft_pipelines.speech.transcribe import transcribe_samples  # noqa: PLC0415
+    from peft_pipelines.io.model_datasets import AdapterLoadError, load_adapter  # noqa: PLC0415
+    from peft_pipelines.speech.audio import UndecodableAudioError  # noqa: PLC0415
+    from peft_pipelines.speech.transcribe import transcribe_file  # noqa: PLC0415
 
-    model = load_adapter(adapter_dir, window_seconds=None)  # the model's whole window
+    try:
+        model = load_adapter(adapter_dir, window_seconds=None)  # the model's whole window
+        base = model.peft_config[model.active_adapter].base_model_name_or_path
+        try:
+            processor = WhisperProcessor.from_pretrained(base)
+        except Exception as error:  # noqa: BLE001 (a broken folder raises many kinds)
+            raise AdapterLoadError(
+                f"cannot load the processor of base model {base}: {error}"
+            ) from error
+    except AdapterLoadError as error:
+        print(f"error: {str(error).splitlines()[0]}", file=sys.stderr)
+        return 2
     model.eval()
-    processor = WhisperProcessor.from_pretrained(
-        model.peft_config[model.active_adapter].base_model_name_or_path
-    )
     options = {"language": args.language, "task": args.task, "max_new_tokens": args.max_new_tokens}
-    if args.base_only:
-        with model.disable_adapter():
-            text, _, _ = transcribe_samples(model, processor, samples, **options)
-    else:
-        text, _, _ = transcribe_samples(model, processor, samples, **options)
-    print(text)
+    try:
+        if args.base_only:
+            with model.disable_adapter():
+                heard = transcribe_file(model, processor, audio, **options)
+        else:
+            heard = transcribe_file(model, processor, audio, **options)
+    except UndecodableAudioError as error:
+        print(f"error: cannot read audio file {audio}: {error}", file=sys.stderr)
+        return 2
+    if heard.silent_windows:
+        print(
+            f"skipped {heard.silent_windows} of {heard.windows} windows as silent",
+            file=sys.stderr,
+        )
+    if heard.text:
+        print(heard.text)
     return 0
 
 

@@ -18,6 +18,23 @@ DETAIL_COLUMN = "_drop_detail"
 ROW_ID_COLUMN = "path"
 
 
+class EmptySplitError(ValueError):
+    """A split left with no row to train or evaluate on."""
+
+
+def empty_split_message(split: str, where: str, dropped: list[dict[str, Any]]) -> str:
+    """One line: which split is empty at ``where``, and why (its drops counted by reason, one example)."""
+    if not dropped:
+        return f"split {split!r} has no rows ({where})"
+    by_reason = Counter(row["reason"] for row in dropped)
+    counts = ", ".join(f"{reason}: {n}" for reason, n in sorted(by_reason.items()))
+    example = next((row["detail"] for row in dropped if row.get("detail")), "")
+    return (
+        f"split {split!r} has no usable rows ({where}): all {len(dropped)} were dropped "
+        f"({counts})" + (f", e.g. {example}" if example else "")
+    )
+
+
 def stage_report(stage: str) -> dict[str, Any]:
     """An empty report for ``stage``; fill it with :func:`record_split`."""
     return {"stage": stage, "rows_in": {}, "rows_out": {}, "dropped": []}
@@ -46,6 +63,8 @@ def split_off_failures(
 ) -> Dataset:
     """Drop the rows marked in ``ERROR_COLUMN`` and record them in ``report``, named by ``id_column``.
 
+    Raises :class:`EmptySplitError` if no row of ``split`` is left.
+
     The one way a stage drops rows. Marking rows in a column and filtering
     afterwards (rather than collecting errors from inside ``map``) keeps the
     bookkeeping correct with ``num_proc > 1``.
@@ -60,6 +79,9 @@ def split_off_failures(
             for row in failures
         ]
         data = data.select([i for i, reason in enumerate(reasons) if not reason])
+    if not len(data):
+        # Saved, an empty split would fail a later stage with an unrelated error; stop here.
+        raise EmptySplitError(empty_split_message(split, f"stage {report['stage']}", dropped))
     kept = data.remove_columns([ERROR_COLUMN, DETAIL_COLUMN])
     record_split(report, split, rows_in=len(reasons), kept=len(kept), dropped=dropped)
     return kept

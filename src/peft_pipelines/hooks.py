@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import sqlite3
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -13,6 +15,7 @@ from kedro.io import DataCatalog, MemoryDataset
 from kedro.pipeline import Pipeline
 
 from peft_pipelines.distributed import is_rank_zero, process_rank, world_size
+from peft_pipelines.io.locks import FolderLockedError, folder_lock
 from peft_pipelines.io.model_datasets import on_disk
 
 logger = logging.getLogger(__name__)
@@ -29,7 +32,7 @@ class InputPreflight:
     dataset and says what to change.
     """
 
-    @hook_impl
+    @hook_impl(tryfirst=True)  # before any other hook takes a lock or opens a tracking run
     def before_pipeline_run(
         self, run_params: dict[str, Any], pipeline: Pipeline, catalog: DataCatalog
     ) -> None:
@@ -46,6 +49,55 @@ class InputPreflight:
                 message = f"{name}: {error}"
                 logger.error(message)
                 raise SystemExit(message) from None
+
+
+class CheckpointLocks:
+    """One run at a time per checkpoint folder: a second run on it stops before any node, with one line.
+
+    Two runs training into the same ``<pipeline>.training.output_dir`` would
+    resume from the same checkpoints and overwrite each other's. Each folder
+    of the pipeline's ``params:*.training`` is locked for the whole run (see
+    :func:`peft_pipelines.io.locks.folder_lock`; a killed run's lock is taken
+    over). In a multi-process job only rank 0, the one that writes, locks.
+    """
+
+    def __init__(self) -> None:
+        self._held: contextlib.ExitStack | None = None
+
+    @hook_impl
+    def before_pipeline_run(
+        self, run_params: dict[str, Any], pipeline: Pipeline, catalog: DataCatalog
+    ) -> None:
+        self._release()
+        if not is_rank_zero():
+            return
+        held = contextlib.ExitStack()
+        for name in sorted(pipeline.inputs()):
+            if not (name.startswith("params:") and name.endswith(".training")):
+                continue
+            folder = (catalog.load(name) or {}).get("output_dir")
+            if not folder:
+                continue
+            try:
+                held.enter_context(folder_lock(Path(folder)))
+            except FolderLockedError as error:
+                held.close()
+                logger.error(str(error))
+                raise SystemExit(str(error)) from None
+        self._held = held
+
+    def _release(self) -> None:
+        if self._held is not None:
+            self._held.close()
+            self._held = None
+
+    @hook_impl
+    def after_pipeline_run(self) -> None:
+        self._release()
+
+    @hook_impl
+    def on_pipeline_error(self) -> None:
+        self._release()
 
 
 class RankZeroWrites:
@@ -146,11 +198,12 @@ class MlflowTracking:
 
         mlflow.set_tracking_uri(self._tracking_uri())
         name = str(self._settings.get("experiment", "peft_pipelines"))
-        if mlflow.get_experiment_by_name(name) is None:
-            artifacts = self._project_path / str(
-                self._settings.get("artifact_location", "mlartifacts")
-            )
+        artifacts = self._project_path / str(self._settings.get("artifact_location", "mlartifacts"))
+        experiment = mlflow.get_experiment_by_name(name)
+        if experiment is None:
             mlflow.create_experiment(name, artifact_location=artifacts.as_uri())
+        elif experiment.artifact_location != artifacts.as_uri():
+            self._move_artifact_root(experiment.artifact_location, artifacts.as_uri())
         mlflow.set_experiment(name)
         pipelines = run_params.get("pipeline_names") or ["__default__"]
         mlflow.start_run(run_name="+".join(pipelines))
@@ -178,6 +231,36 @@ class MlflowTracking:
                 },
             }
         )
+
+    def _move_artifact_root(self, old: str, new: str) -> None:
+        """Point a copied project's store at its own artifact folder (MLflow keeps absolute paths).
+
+        Only for the project's own SQLite store and an artifact folder that was
+        a local one (a copy of the project, or the project moved): a store
+        shared on a server, or artifacts in the cloud, are left as they are.
+        """
+        uri = self._tracking_uri()
+        database = Path(uri.removeprefix("sqlite:///")) if uri.startswith("sqlite:///") else None
+        if database is None or not database.is_relative_to(self._project_path):
+            return
+        if not old.startswith("file://") or Path(old).name != Path(new).name:
+            return
+        logger.warning(
+            "MLflow: %s held artifact paths of another folder (%s); they now point into %s",
+            database.name,
+            old,
+            new,
+        )
+        with contextlib.closing(sqlite3.connect(database)) as connection, connection:
+            connection.execute(
+                "UPDATE experiments SET artifact_location = ? WHERE artifact_location = ?",
+                (new, old),
+            )
+            connection.execute(
+                "UPDATE runs SET artifact_uri = ? || substr(artifact_uri, ?) "
+                "WHERE substr(artifact_uri, 1, ?) = ?",
+                (new, len(old) + 1, len(old), old),
+            )
 
     @hook_impl
     def after_dataset_saved(self, dataset_name: str, data: Any, node: Any) -> None:

@@ -27,6 +27,7 @@ import os
 import sys
 import types
 from dataclasses import dataclass, field
+from fnmatch import fnmatch
 from pathlib import Path
 from typing import Any
 
@@ -174,8 +175,18 @@ def local_path(dataset: Any) -> Path | None:
 
 
 def files_signature(path: Path) -> list[tuple[str, int, int]]:
-    """(relative name, size, modification time) of every file at ``path``."""
-    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
+    """(relative name, size, modification time) of every file at ``path``.
+
+    Not the ``cache-*.arrow`` files ``datasets`` may write beside a saved
+    dataset when a later stage maps over it: a reader's cache, not the output.
+    """
+    files = (
+        [path]
+        if path.is_file()
+        else sorted(
+            p for p in path.rglob("*") if p.is_file() and not fnmatch(p.name, "cache-*.arrow")
+        )
+    )
     return [
         (str(f.relative_to(path)) if f != path else f.name, f.stat().st_size, f.stat().st_mtime_ns)
         for f in files

@@ -11,10 +11,17 @@ Experiment tracking: the MlflowTracking hook, set up by conf/*/mlflow.yml.
 
 from kedro.config import OmegaConfigLoader
 
-from peft_pipelines.hooks import InputPreflight, MlflowTracking, RankZeroWrites, RunSummary
+from peft_pipelines.hooks import (
+    CheckpointLocks,
+    InputPreflight,
+    MlflowTracking,
+    RankZeroWrites,
+    RunSummary,
+)
 
 HOOKS = (
     InputPreflight(),
+    CheckpointLocks(),
     RankZeroWrites(),
     MlflowTracking(),
     RunSummary(),

@@ -11,8 +11,14 @@ from pathlib import Path
 import pytest
 
 from peft_pipelines.io.atomic_arrow_dataset import AtomicArrowDataset
-from peft_pipelines.runner import IncrementalRunner
-from tests.conftest import BUNDLED_CORPUS, SAMPLE_CORPUS_CATALOG, TINY_WHISPER_CATALOG
+from peft_pipelines.runner import IncrementalRunner, files_signature
+from tests.conftest import (
+    BUNDLED_CORPUS,
+    SAMPLE_CORPUS_CATALOG,
+    TINY_OPT_CATALOG,
+    TINY_WHISPER_CATALOG,
+)
+from tests.pipelines.opt_quotes.test_opt_quotes_run import QUICK_RUN as QUICK_OPT_RUN
 from tests.pipelines.whisper_zh.test_model_stages import QUICK_RUN
 from tests.scratch_project import PROJECT_ROOT, copy_project, kedro_cli, run_pipeline
 
@@ -54,6 +60,7 @@ def project(tmp_path_factory) -> Path:
             shutil.copy(BUNDLED_CORPUS / "clips" / clip, corpus / "clips" / clip)
     catalog = {
         **TINY_WHISPER_CATALOG,
+        **TINY_OPT_CATALOG,
         "whisper_zh.corpus_source": {
             "type": "peft_pipelines.io.CommonVoiceReleaseDataset",
             "path": str(corpus),
@@ -63,10 +70,12 @@ def project(tmp_path_factory) -> Path:
     return copy_project(root / "project", catalog=catalog)
 
 
-def _run(project: Path, params: dict | None = None) -> tuple[set[str], float]:
+def _run(
+    project: Path, params: dict | None = None, pipeline: str = "whisper_zh"
+) -> tuple[set[str], float]:
     runner = IncrementalRunner()
     started = time.monotonic()
-    run_pipeline(project, "whisper_zh", params or QUICK_RUN, runner=runner)
+    run_pipeline(project, pipeline, params or QUICK_RUN, runner=runner)
     return set(runner.last_plan.stale), time.monotonic() - started
 
 
@@ -81,11 +90,25 @@ def _with(**changes) -> dict:
     return params
 
 
+def _latest_mlflow_tags(project: Path) -> dict[str, str]:
+    from mlflow.tracking import MlflowClient  # noqa: PLC0415 (slow import, one test)
+
+    client = MlflowClient(f"sqlite:///{project / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("peft_pipelines")
+    (run,) = client.search_runs(
+        [experiment.experiment_id], order_by=["start_time DESC"], max_results=1
+    )
+    return run.data.tags
+
+
 def test_a_second_run_with_no_change_runs_nothing_and_a_changed_setting_reruns_its_nodes(
     project, capsys
 ):
     ran, first = _run(project)
     assert ran == _names(DATA | MODEL | REPORT)
+    checkpoints = project / "data/06_models/whisper_zh/checkpoints"
+    saved_checkpoints = files_signature(checkpoints)
+    assert any("checkpoint-" in name for name, _, _ in saved_checkpoints)
     ran, again = _run(project)
     assert ran == set()
     with capsys.disabled():
@@ -105,8 +128,18 @@ def test_a_second_run_with_no_change_runs_nothing_and_a_changed_setting_reruns_i
         in listing
     )
     assert "fresh  whisper_zh.train_adapter" in listing
-    ran, changed = _run(project, _with(evaluation__max_new_tokens=6))
+    mlflow_switch = project / "conf/local/mlflow.yml"
+    mlflow_switch.write_text("enabled: true\n")  # this run is tracked
+    try:
+        ran, changed = _run(project, _with(evaluation__max_new_tokens=6))
+    finally:
+        mlflow_switch.write_text("enabled: false\n")
     assert ran == _names({"evaluate_transcription", "plot_error_rates"})
+    # Training was skipped as fresh: its checkpoints are as it left them.
+    assert files_signature(checkpoints) == saved_checkpoints
+    tags = _latest_mlflow_tags(project)
+    assert set(tags["incremental.ran"].split(",")) == ran
+    assert set(tags["incremental.skipped_fresh"].split(",")) == _names(DATA | MODEL | REPORT) - ran
     with capsys.disabled():
         print(f"incremental: evaluation-parameter run {changed:.1f} s")  # noqa: T201
 
@@ -115,15 +148,16 @@ def test_a_second_run_with_no_change_runs_nothing_and_a_changed_setting_reruns_i
 
 
 def test_a_changed_sentence_or_clip_reruns_the_data_and_model_stages(project):
-    _run(project, _with(evaluation__max_new_tokens=6, peft__r=2))  # fresh, whatever ran before
+    both = {**_with(evaluation__max_new_tokens=6, peft__r=2), **QUICK_OPT_RUN}
+    _run(project, both, "__default__")  # every node of both pipelines fresh, whatever ran before
     corpus = project.parent / "corpus"
     train = corpus / "train.tsv"
     lines = train.read_text(encoding="utf-8").splitlines()
     fields = lines[1].split("\t")
     fields[2] = fields[2] + "吗"
     train.write_text("\n".join([lines[0], "\t".join(fields), *lines[2:]]) + "\n", encoding="utf-8")
-    ran, _ = _run(project, _with(evaluation__max_new_tokens=6, peft__r=2))
-    assert ran == DATA_CHANGED
+    ran, _ = _run(project, both, "__default__")
+    assert ran == DATA_CHANGED  # and no node of opt_quotes
 
     clips = sorted((corpus / "clips").iterdir())
     shutil.copy(clips[1], clips[0])  # another recording under the first clip's name

@@ -2,13 +2,25 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 
 from datasets import Dataset, DatasetDict
+from datasets.fingerprint import get_temporary_cache_files_directory
 from kedro_datasets.huggingface import ArrowDataset
 
 from peft_pipelines.io._atomic import replace_folder_atomically
+
+
+def scratch_arrow_file(tag: str) -> str:
+    """A fresh Arrow file path in the ``datasets`` session scratch folder.
+
+    ``map`` writes its output there batch by batch instead of building it in
+    memory; the catalog then saves the result where it belongs, and the scratch
+    folder is deleted when the process exits.
+    """
+    return str(Path(get_temporary_cache_files_directory()) / f"{tag}-{uuid.uuid4().hex}.arrow")
 
 
 class AtomicArrowDataset(ArrowDataset):

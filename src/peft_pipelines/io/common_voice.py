@@ -16,15 +16,19 @@ from __future__ import annotations
 
 import csv
 import random
-import uuid
 from pathlib import Path
 from typing import Any
 
 from datasets import Audio, Dataset, DatasetDict, Features, Value, load_dataset
-from datasets.fingerprint import get_temporary_cache_files_directory
 from kedro.io import AbstractDataset, DatasetError
 
-from peft_pipelines.data_quality import DETAIL_COLUMN, ERROR_COLUMN
+from peft_pipelines.data_quality import (
+    DETAIL_COLUMN,
+    ERROR_COLUMN,
+    EmptySplitError,
+    empty_split_message,
+)
+from peft_pipelines.io.atomic_arrow_dataset import scratch_arrow_file
 
 COMMON_VOICE_COLUMNS = (
     "client_id",
@@ -43,16 +47,6 @@ CLIP_READ_BATCH = 64
 
 class CorpusNotFoundError(FileNotFoundError):
     """The configured corpus folder (or one of its split files) does not exist."""
-
-
-def scratch_arrow_file(tag: str) -> str:
-    """A fresh Arrow file path in the ``datasets`` session scratch folder.
-
-    ``map`` writes its output there batch by batch instead of building it in
-    memory; the catalog then saves the result where it belongs, and the scratch
-    folder is deleted when the process exits.
-    """
-    return str(Path(get_temporary_cache_files_directory()) / f"{tag}-{uuid.uuid4().hex}.arrow")
 
 
 def _read_clip_bytes(batch: dict[str, list], clips_dir: str) -> dict[str, list]:
@@ -80,35 +74,69 @@ def clip_problem(clips_dir: Path, name: str) -> tuple[str, str]:
     return "", ""
 
 
+class CorpusFormatError(ValueError):
+    """A split file that cannot be read as a Common Voice TSV at all."""
+
+
+def _decoded_lines(tsv: Path) -> list[tuple[int, str | None, bytes]]:
+    """(line number, text or None if not UTF-8, raw bytes) of every non-empty line of ``tsv``.
+
+    Each line is decoded on its own, so one stray Latin-1 byte costs one row,
+    not the file. A byte-order mark (as spreadsheet programs write) is dropped.
+    """
+    data = tsv.read_bytes()
+    if b"\0" in data:
+        raise CorpusFormatError(f"{tsv} is not a text file (it holds NUL bytes)")
+    data = data.removeprefix(b"\xef\xbb\xbf")
+    lines = []
+    for line_no, line in enumerate(data.split(b"\n"), start=1):
+        raw = line.removesuffix(b"\r")
+        if not raw:
+            continue
+        try:
+            lines.append((line_no, raw.decode("utf-8"), raw))
+        except UnicodeDecodeError:
+            lines.append((line_no, None, raw))
+    return lines
+
+
 def read_common_voice_tsv(
     tsv: Path,
 ) -> tuple[list[str], list[dict[str, str]], list[dict[str, Any]]]:
-    """Rows of one Common Voice TSV, and the malformed lines it holds (as drop records)."""
-    with tsv.open(encoding="utf-8", newline="") as handle:
-        reader = csv.reader(handle, delimiter="\t", quoting=csv.QUOTE_NONE)
-        header = next(reader, None)
-        if header is None or "path" not in header or "sentence" not in header:
-            raise ValueError(
-                f"{tsv} is not a Common Voice TSV: its header {header} lacks 'path' or 'sentence'"
-            )
-        rows, malformed = [], []
-        for line_no, fields in enumerate(reader, start=2):
-            if len(fields) != len(header):
-                path = (
-                    fields[header.index("path")]
-                    if len(fields) > header.index("path")
-                    else f"<line {line_no}>"
-                )
-                malformed.append(
-                    {
-                        "path": path,
-                        "reason": "malformed_tsv_row",
-                        "detail": f"line {line_no} has {len(fields)} fields, header has {len(header)}",
-                    }
-                )
+    """Rows of one Common Voice TSV, and the malformed or undecodable lines it holds (as drop records)."""
+    lines = _decoded_lines(tsv)
+    header = lines[0][1].split("\t") if lines and lines[0][1] is not None else None
+    if header is None or "path" not in header or "sentence" not in header:
+        shown = "none" if not lines else header if header else "not UTF-8 text"
+        raise CorpusFormatError(
+            f"{tsv} is not a Common Voice TSV: its header ({shown}) lacks 'path' or 'sentence'"
+        )
+    path_at = header.index("path")
+    rows, malformed = [], []
+    for line_no, text, raw in lines[1:]:
+        if text is None:
+            error = _utf8_error(raw)
+            fields = raw.decode("utf-8", errors="replace").split("\t")
+            reason = "undecodable_tsv_row"
+            detail = f"{tsv.name} line {line_no}: {error}"
+        else:
+            fields = text.split("\t")
+            if len(fields) == len(header):
+                rows.append(dict(zip(header, fields, strict=True)))
                 continue
-            rows.append(dict(zip(header, fields, strict=True)))
+            reason = "malformed_tsv_row"
+            detail = f"{tsv.name} line {line_no} has {len(fields)} fields, header has {len(header)}"
+        path = fields[path_at] if len(fields) > path_at else f"<line {line_no}>"
+        malformed.append({"path": path, "reason": reason, "detail": detail})
     return header, rows, malformed
+
+
+def _utf8_error(raw: bytes) -> str:
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        return f"byte 0x{raw[error.start]:02x} at position {error.start} is not UTF-8"
+    return "not UTF-8"
 
 
 def write_common_voice_tsv(
@@ -139,6 +167,31 @@ def _seeded_sample(rows: list[dict[str, str]], size: int, seed: int) -> list[dic
     return [rows[i] for i in sorted(order[:size])]
 
 
+def marked_split_rows(
+    root: Path, split: str, subset: dict[str, Any] | None = None
+) -> tuple[list[str], list[dict[str, str]], list[tuple[str, str]]]:
+    """One split's TSV header, rows, and per row its drop mark (reason, detail; "" if readable).
+
+    Reads the TSV and checks that each clip exists; reads no clip.
+    """
+    if not root.is_dir():
+        raise CorpusNotFoundError(missing_corpus_message(root))
+    tsv = root / f"{split}.tsv"
+    if not tsv.is_file():
+        raise CorpusNotFoundError(
+            f"Split file not found: {tsv}. Check the corpus folder and its splits."
+        )
+    header, rows, malformed = read_common_voice_tsv(tsv)
+    if subset and split in subset.get("rows", {}):
+        rows = _seeded_sample(rows, int(subset["rows"][split]), int(subset["seed"]))
+        malformed = []
+    marks = [clip_problem(root / "clips", row["path"]) for row in rows]
+    for bad in malformed:
+        rows.append({name: bad["path"] if name == "path" else "" for name in header})
+        marks.append((bad["reason"], bad["detail"]))
+    return header, rows, marks
+
+
 def read_common_voice_release(
     corpus_dir: str | Path, splits: list[str], subset: dict[str, Any] | None = None
 ) -> DatasetDict:
@@ -154,24 +207,10 @@ def read_common_voice_release(
     read and written to Arrow a batch at a time, so memory stays flat.
     """
     root = Path(corpus_dir)
-    if not root.is_dir():
-        raise CorpusNotFoundError(missing_corpus_message(root))
     clips_dir = root / "clips"
     corpus = {}
     for split in splits:
-        tsv = root / f"{split}.tsv"
-        if not tsv.is_file():
-            raise CorpusNotFoundError(
-                f"Split file not found: {tsv}. Check the corpus folder and its splits."
-            )
-        header, rows, malformed = read_common_voice_tsv(tsv)
-        if subset and split in subset.get("rows", {}):
-            rows = _seeded_sample(rows, int(subset["rows"][split]), int(subset["seed"]))
-            malformed = []
-        marks = [clip_problem(clips_dir, row["path"]) for row in rows]
-        for bad in malformed:
-            rows.append({name: bad["path"] if name == "path" else "" for name in header})
-            marks.append((bad["reason"], bad["detail"]))
+        header, rows, marks = marked_split_rows(root, split, subset)
         columns = Features({name: Value("string") for name in header})
         table = Dataset.from_dict(
             {
@@ -306,9 +345,17 @@ class CommonVoiceReleaseDataset(AbstractDataset[None, DatasetDict]):
         return read_common_voice_release(self._path, self._splits, self._subset)
 
     def preflight(self) -> None:
-        """Raise :class:`CorpusNotFoundError` now if the folder is missing (checked before a run)."""
-        if not self._path.is_dir():
-            raise CorpusNotFoundError(missing_corpus_message(self._path))
+        """Before a run: raise if the folder or a split file is missing, unreadable, or has no usable row.
+
+        Reads the TSVs and checks that clips exist (no clip is read), so a run
+        stops before any node saves anything.
+        """
+        for split in self._splits:
+            _, _, marks = marked_split_rows(self._path, split, self._subset)
+            if not any(not reason for reason, _ in marks):
+                dropped = [{"reason": reason, "detail": detail} for reason, detail in marks]
+                where = f"{self._path / f'{split}.tsv'}"
+                raise EmptySplitError(empty_split_message(split, where, dropped))
 
     def save(self, data: DatasetDict) -> None:
         raise DatasetError(f"{self._path} is the corpus: the pipelines never write it")

@@ -272,16 +272,43 @@ class PeftAdapterDataset(AbstractVersionedDataset[PeftModel, PeftModel]):
         return {"path": str(self._filepath), "version": self._version, "load_args": self._load_args}
 
 
+class AdapterLoadError(DatasetError):
+    """An adapter folder, or the base model it names, that cannot be loaded (one line: which and why)."""
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {text[0] if text else ''}".rstrip(": ")
+
+
 def load_adapter(folder: Path, *, window_seconds: Any = "manifest", **load_args: Any) -> PeftModel:
     """The adapter in ``folder`` on the base its manifest describes.
 
     ``window_seconds`` overrides the manifest's Whisper input window (``None``:
-    the model's full window, as transcription of a file uses).
+    the model's full window, as transcription of a file uses). Raises
+    :class:`AdapterLoadError` naming the folder if the adapter or its base
+    cannot be loaded (a truncated weights file, a deleted or broken base folder).
     """
     manifest_file = folder / MANIFEST_FILE
     if not manifest_file.is_file():
-        raise DatasetError(f"No adapter at {folder} (or it lacks {MANIFEST_FILE})")
-    manifest = json.loads(manifest_file.read_text())
+        raise AdapterLoadError(f"no adapter at {folder} (or it lacks {MANIFEST_FILE})")
+    try:
+        manifest = json.loads(manifest_file.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise AdapterLoadError(f"{manifest_file} is unreadable: {_first_line(error)}") from error
     if window_seconds != "manifest":
         manifest["window_seconds"] = window_seconds
-    return PeftModel.from_pretrained(load_base_model(manifest), str(folder), **load_args)
+    # Loaders raise anything from OSError to safetensors' own errors: name what failed, once.
+    try:
+        base = load_base_model(manifest)
+    except Exception as error:  # noqa: BLE001
+        raise AdapterLoadError(
+            f"cannot load the base model {manifest.get('name_or_path')} that the adapter at "
+            f"{folder} was trained on: {_first_line(error)}"
+        ) from error
+    try:
+        return PeftModel.from_pretrained(base, str(folder), **load_args)
+    except Exception as error:  # noqa: BLE001
+        raise AdapterLoadError(
+            f"cannot load the adapter at {folder}: {_first_line(error)}"
+        ) from error

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+from collections.abc import Iterator
+from pathlib import Path
 
 import numpy as np
 import soundfile
@@ -32,3 +34,41 @@ def decode_to_mono(data: bytes, target_rate: int) -> np.ndarray:
     if rate != target_rate:
         mono = soxr.resample(mono, rate, target_rate, quality="HQ")
     return np.ascontiguousarray(mono, dtype=np.float32)
+
+
+def stream_mono(path: Path, target_rate: int, block_samples: int) -> Iterator[np.ndarray]:
+    """A file's audio as mono float32 at ``target_rate``, ``block_samples`` at a time (the last may be shorter).
+
+    Memory stays that of one block whatever the file's length: the file is
+    read and resampled (soxr's streaming resampler, no seams between blocks)
+    a block at a time. Raises :class:`UndecodableAudioError` if the file is
+    not audio libsndfile decodes, or holds no samples.
+    """
+    try:
+        clip = soundfile.SoundFile(path)
+    except (soundfile.LibsndfileError, RuntimeError, TypeError, ValueError) as error:
+        raise UndecodableAudioError(str(error)) from error
+    with clip:
+        if clip.frames == 0:
+            raise UndecodableAudioError("decoded to zero samples")
+        resampler = (
+            soxr.ResampleStream(clip.samplerate, target_rate, 1, dtype="float32", quality="HQ")
+            if clip.samplerate != target_rate
+            else None
+        )
+        pending = np.zeros(0, dtype=np.float32)
+        read_frames = max(1, block_samples * clip.samplerate // target_rate)
+        while True:
+            samples = clip.read(read_frames, dtype="float32", always_2d=True)
+            last = len(samples) < read_frames
+            mono = samples.mean(axis=1) if len(samples) else np.zeros(0, dtype=np.float32)
+            if resampler is not None:
+                mono = resampler.resample_chunk(mono, last=last)
+            pending = np.concatenate([pending, mono.astype(np.float32, copy=False)])
+            while len(pending) >= block_samples:
+                yield pending[:block_samples]
+                pending = pending[block_samples:]
+            if last:
+                break
+        if len(pending):
+            yield pending

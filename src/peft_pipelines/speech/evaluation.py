@@ -30,11 +30,12 @@ def error_rates(references: list[str], predictions: list[str]) -> dict[str, Any]
 def transcribe_and_score(
     model: PeftModel,
     references: list[str],
-    transcribe: Callable[[], list[tuple[str, bool]]],
+    transcribe: Callable[[], list[tuple[str, bool, bool]]],
 ) -> tuple[dict[str, dict[str, Any]], dict[str, list[str]]]:
-    """Run ``transcribe`` (returning (text, loop cut) per utterance) for each side; score each side.
+    """Run ``transcribe`` (returning (text, loop cut, silent) per utterance) for each side; score each side.
 
-    Returns the scores per side (``wer``, ``cer``, ``n``, ``loops_cut``) and
+    Returns the scores per side (``wer``, ``cer``, ``n``, ``loops_cut``,
+    ``silent_skipped``: utterances the energy gate found silent, scored as "") and
     the transcripts per side, in the order of ``references``.
     """
     scores: dict[str, dict[str, Any]] = {}
@@ -42,9 +43,10 @@ def transcribe_and_score(
     for side in SIDES:
         with adapter_side(model, side):
             results = transcribe()
-        texts[side] = [text for text, _ in results]
+        texts[side] = [text for text, _, _ in results]
         scores[side] = {
             **error_rates(references, texts[side]),
-            "loops_cut": int(sum(looped for _, looped in results)),
+            "loops_cut": int(sum(looped for _, looped, _ in results)),
+            "silent_skipped": int(sum(silent for _, _, silent in results)),
         }
     return scores, texts

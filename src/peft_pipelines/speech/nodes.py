@@ -24,7 +24,7 @@ from peft_pipelines.data_quality import (
     split_off_failures,
     stage_report,
 )
-from peft_pipelines.io.common_voice import scratch_arrow_file
+from peft_pipelines.io.atomic_arrow_dataset import scratch_arrow_file
 from peft_pipelines.speech.audio import UndecodableAudioError, decode_to_mono
 from peft_pipelines.speech.features import compact_log_mel
 

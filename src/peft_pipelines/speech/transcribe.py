@@ -4,7 +4,8 @@ Used alike by the evaluation node and the ``whisper-zh-transcribe`` CLI.
 Audio within one window is decoded in one go; longer audio goes through
 transformers' own long-form decoding (timestamps, window after window, each
 starting where the last complete segment ended), so no window is cut in the
-middle of a word.
+middle of a word. Silence is never decoded (:func:`is_silent`): Whisper given
+no speech invents some, one phrase per window.
 """
 
 from __future__ import annotations
@@ -12,12 +13,15 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
 from peft import PeftModel
 from transformers import PretrainedConfig, PreTrainedModel, WhisperProcessor, WhisperTokenizer
 
+from peft_pipelines.speech.audio import stream_mono
 from peft_pipelines.speech.collator import encoder_window_frames
 from peft_pipelines.speech.features import compact_log_mel, pad_log_mel
 
@@ -33,6 +37,28 @@ LONG_FORM_FALLBACK = {
     "logprob_threshold": -1.0,
     "condition_on_prev_tokens": False,
 }
+# The energy gate in front of the decoder. Whisper's log-mel, averaged over its mel bins,
+# is -1.5 for digital silence, about -0.34 for white noise at -60 dBFS and 0.3-0.5 at the
+# peaks of speech at a normal level (-0.1 for speech 20 dB quieter): audio with less than
+# min_seconds of frames above `level` holds no speech worth decoding.
+SILENCE = {"level": -0.25, "min_seconds": 0.1}
+# Audio a file is transcribed in at most, between silent windows: memory stays bounded.
+FILE_BLOCK_WINDOWS = 10
+
+# (text, whether a loop was cut from it, whether it was skipped as silent)
+Transcript = tuple[str, bool, bool]
+
+
+def is_silent(compact_log_mel: np.ndarray, silence: dict | None = SILENCE) -> bool:
+    """Whether log-mel frames (``n_frames x n_mels``) hold no speech, by :data:`SILENCE`'s energy gate.
+
+    ``silence=None`` turns the gate off (nothing is silent).
+    """
+    if silence is None:
+        return False
+    energy = np.asarray(compact_log_mel, dtype=np.float32).mean(axis=1)
+    loud_frames = int((energy > float(silence["level"])).sum())
+    return loud_frames < float(silence["min_seconds"]) * FRAMES_PER_SECOND
 
 
 def whisper_config(model: PreTrainedModel | PeftModel) -> PretrainedConfig:
@@ -106,22 +132,29 @@ def transcribe_features(
     task: str,
     max_new_tokens: int,
     tokens_per_second: float = 8.0,
-) -> list[tuple[str, bool]]:
-    """Transcripts of compact log-mel clips, ``batch_size`` at a time: (text, loop cut) each, in order."""
-    results: list[tuple[str, bool]] = []
-    for start in range(0, len(clips), batch_size):
+    silence: dict | None = SILENCE,
+) -> list[Transcript]:
+    """Transcripts of compact log-mel clips, ``batch_size`` at a time, in order.
+
+    A clip :func:`is_silent` finds silent is not decoded: its text is "".
+    """
+    results: list[Transcript] = [("", False, True)] * len(clips)
+    spoken = [i for i, clip in enumerate(clips) if not is_silent(clip, silence)]
+    for start in range(0, len(spoken), batch_size):
+        batch = spoken[start : start + batch_size]
         loops: list[bool] = []
         texts = generate_transcripts(
             model,
             tokenizer,
-            clips[start : start + batch_size],
+            [clips[i] for i in batch],
             language=language,
             task=task,
             max_new_tokens=max_new_tokens,
             tokens_per_second=tokens_per_second,
             loops=loops,
         )
-        results += [(text.strip(), looped) for text, looped in zip(texts, loops, strict=True)]
+        for index, text, looped in zip(batch, texts, loops, strict=True):
+            results[index] = (text.strip(), looped, False)
     return results
 
 
@@ -175,18 +208,20 @@ def transcribe_recordings(
     task: str,
     max_new_tokens: int,
     tokens_per_second: float = 8.0,
-) -> list[tuple[str, bool]]:
-    """Transcripts of 16 kHz mono recordings of any length: (text, loop cut) each, in order.
+    silence: dict | None = SILENCE,
+) -> list[Transcript]:
+    """Transcripts of 16 kHz mono recordings of any length, in order.
 
     Recordings within the model's window are decoded in batches by
     :func:`generate_transcripts` (greedy decoding gives each the text it gets
     alone; the decoder's steps are shared); longer ones one at a time through
     transformers' long-form decoding with timestamps and openai-whisper's
     temperature fallback (:data:`LONG_FORM_FALLBACK`), repeats collapsed after.
+    A silent recording (:func:`is_silent`) is not decoded.
     """
     window_frames = encoder_window_frames(whisper_config(model))
     window = window_samples(model, processor)
-    results: list[tuple[str, bool] | None] = [None] * len(recordings)
+    results: list[Transcript | None] = [None] * len(recordings)
     short = [i for i, recording in enumerate(recordings) if len(recording) <= window]
     # A full window's last two frames only see its final samples; the encoder takes window_frames.
     compact = (
@@ -208,13 +243,19 @@ def transcribe_recordings(
         task=task,
         max_new_tokens=max_new_tokens,
         tokens_per_second=tokens_per_second,
+        silence=silence,
     )
     for index, result in zip(short, transcribed, strict=True):
         results[index] = result
     for index, samples in enumerate(recordings):
-        if results[index] is None:
-            results[index] = _decode_long_form(
-                model, processor, samples, language=language, task=task
+        if results[index] is not None:
+            continue
+        if is_silent(compact_log_mel([samples], processor.feature_extractor)[0], silence):
+            results[index] = ("", False, True)
+        else:
+            results[index] = (
+                *_decode_long_form(model, processor, samples, language=language, task=task),
+                False,
             )
     return [result for result in results if result is not None]
 
@@ -228,9 +269,10 @@ def transcribe_samples(
     task: str,
     max_new_tokens: int,
     tokens_per_second: float = 8.0,
+    silence: dict | None = SILENCE,
 ) -> tuple[str, int, bool]:
     """One recording (:func:`transcribe_recordings`): its text, the windows it spans, the loop flag."""
-    ((text, looped),) = transcribe_recordings(
+    ((text, looped, _),) = transcribe_recordings(
         model,
         processor,
         [samples],
@@ -239,5 +281,76 @@ def transcribe_samples(
         task=task,
         max_new_tokens=max_new_tokens,
         tokens_per_second=tokens_per_second,
+        silence=silence,
     )
     return text, max(1, math.ceil(len(samples) / window_samples(model, processor))), looped
+
+
+@dataclass
+class FileTranscript:
+    """What :func:`transcribe_file` heard: the text, and how many windows it skipped as silent."""
+
+    text: str
+    windows: int
+    silent_windows: int
+    loops_cut: int
+
+
+def transcribe_file(
+    model: PreTrainedModel | PeftModel,
+    processor: WhisperProcessor,
+    path: Path,
+    *,
+    language: str,
+    task: str,
+    max_new_tokens: int,
+    silence: dict | None = SILENCE,
+    block_windows: int = FILE_BLOCK_WINDOWS,
+) -> FileTranscript:
+    """An audio file of any length, read a window at a time: memory does not grow with its length.
+
+    Each window the energy gate finds silent (:func:`is_silent`) is skipped;
+    the speech between silent windows is transcribed in runs of at most
+    ``block_windows`` windows (:func:`transcribe_recordings`: long-form
+    decoding inside a run). Raises
+    :class:`peft_pipelines.speech.audio.UndecodableAudioError` for a file
+    that is not audio.
+    """
+    window = window_samples(model, processor)
+    rate = processor.feature_extractor.sampling_rate
+    texts: list[str] = []
+    run: list[np.ndarray] = []
+    counts = {"windows": 0, "silent": 0, "loops": 0}
+
+    def transcribe_run() -> None:
+        if run:
+            ((text, looped, _),) = transcribe_recordings(
+                model,
+                processor,
+                [np.concatenate(run)],
+                batch_size=1,
+                language=language,
+                task=task,
+                max_new_tokens=max_new_tokens,
+                silence=None,  # every window of the run was heard
+            )
+            texts.append(text)
+            counts["loops"] += int(looped)
+            run.clear()
+
+    for samples in stream_mono(path, rate, window):
+        counts["windows"] += 1
+        if is_silent(compact_log_mel([samples], processor.feature_extractor)[0], silence):
+            counts["silent"] += 1
+            transcribe_run()
+            continue
+        run.append(samples)
+        if len(run) >= block_windows:
+            transcribe_run()
+    transcribe_run()
+    return FileTranscript(
+        text=" ".join(t for t in texts if t),
+        windows=counts["windows"],
+        silent_windows=counts["silent"],
+        loops_cut=counts["loops"],
+    )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -22,6 +23,7 @@ from tests.conftest import (
     LORA,
     QUICK_TRAINING,
     SAMPLE_CORPUS_CATALOG,
+    TINY_ARCHITECTURE,
     TINY_WHISPER_CATALOG,
     read_tsv,
 )
@@ -79,7 +81,7 @@ def _base_folder(adapter: Path) -> str:
 def test_a_run_writes_adapter_metrics_predictions_and_summaries(finished_run):
     metrics = json.loads((finished_run / REPORTS / "metrics.json").read_text())
     for side in ("base", "finetuned"):
-        assert set(metrics[side]) == {"wer", "cer", "n", "loops_cut"}
+        assert set(metrics[side]) == {"wer", "cer", "n", "loops_cut", "silent_skipped"}
         assert metrics[side]["n"] == 4
         assert metrics[side]["cer"] >= 0
         long = metrics["long_utterances"][side]
@@ -239,3 +241,103 @@ def test_a_missing_or_unreadable_file_is_one_error_line_and_exit_2(
     assert transcribe_main([str(audio), "--adapter", str(_adapter_versions(finished_run)[-1])]) == 2
     error = capsys.readouterr().err.strip().splitlines()
     assert len(error) == 1 and error[0].startswith(f"error: cannot read audio file {audio}")
+
+
+@pytest.mark.parametrize("broken", ["adapter", "base model"])
+def test_a_truncated_adapter_or_base_is_one_error_line_and_exit_2(
+    finished_run, tmp_path, capsys, broken
+):
+    adapter = shutil.copytree(_adapter_versions(finished_run)[-1], tmp_path / "adapter")
+    weights = adapter / "adapter_model.safetensors"
+    if broken == "base model":
+        base = shutil.copytree(_base_folder(adapter), tmp_path / "base")
+        weights = base / "model.safetensors"
+        manifest = json.loads((adapter / MANIFEST_FILE).read_text())
+        (adapter / MANIFEST_FILE).write_text(json.dumps({**manifest, "name_or_path": str(base)}))
+    weights.write_bytes(weights.read_bytes()[:100])  # a copy cut short
+    audio = _speech_file(tmp_path / "new.wav", seconds=2)
+    assert transcribe_main([str(audio), "--adapter", str(adapter)]) == 2
+    error = capsys.readouterr().err.strip().splitlines()
+    assert len(error) == 1, error
+    expected = (
+        f"error: cannot load the adapter at {adapter}: "
+        if broken == "adapter"
+        else f"error: cannot load the base model {base} that the adapter at {adapter} was trained on: "
+    )
+    assert error[0].startswith(expected), error[0]
+
+
+def _faint_noise(seconds: float, dbfs: float = -70.0) -> np.ndarray:
+    noise = np.random.default_rng(0).standard_normal(int(seconds * 16000)) * 10 ** (dbfs / 20)
+    return noise.astype(np.float32)
+
+
+def test_minutes_of_silence_print_no_text_and_say_how_many_windows_were_skipped(
+    finished_run, tmp_path
+):
+    audio = tmp_path / "silence.wav"
+    soundfile.write(audio, _faint_noise(180), 16000)
+    adapter = _adapter_versions(finished_run)[-1]
+    result = _transcribe_cli(finished_run, str(audio), "--adapter", str(adapter))
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout == ""
+    window_seconds = 2 * TINY_ARCHITECTURE["max_source_positions"] * 160 / 16000
+    windows = int(np.ceil(180 / window_seconds))
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"skipped {windows} of {windows} windows as silent"
+    )
+
+
+def test_a_long_file_is_transcribed_in_memory_that_does_not_grow_with_its_length(
+    finished_run, tmp_path
+):
+    import tracemalloc  # noqa: PLC0415
+
+    from transformers import WhisperProcessor  # noqa: PLC0415
+
+    from peft_pipelines.speech.transcribe import transcribe_file  # noqa: PLC0415
+
+    adapter = _adapter_versions(finished_run)[-1]
+    model = load_adapter(adapter, window_seconds=None)
+    model.eval()
+    processor = WhisperProcessor.from_pretrained(_base_folder(adapter))
+    speech = decode_to_mono(_speech_file(tmp_path / "speech.wav", seconds=8).read_bytes(), 16000)
+    peaks = {}
+    for minutes in (2, 8):
+        audio = tmp_path / f"{minutes}min.wav"
+        soundfile.write(audio, np.concatenate([speech, _faint_noise(minutes * 60)]), 16000)
+        tracemalloc.start()
+        heard = transcribe_file(
+            model, processor, audio, language="zh", task="transcribe", max_new_tokens=4
+        )
+        peaks[minutes] = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        assert heard.windows - heard.silent_windows == 2  # the 8 s of speech: two 5 s windows
+    decoded_8min = 8 * 60 * 16000 * 4
+    assert peaks[8] < decoded_8min / 4, peaks  # never the whole file at once
+    assert peaks[8] < 1.5 * peaks[2], peaks  # and not growing with its length
+
+
+def test_evaluation_does_not_decode_a_silent_clip(finished_run, tmp_path):
+    from transformers import WhisperProcessor  # noqa: PLC0415
+
+    from peft_pipelines.speech.features import compact_log_mel  # noqa: PLC0415
+    from peft_pipelines.speech.transcribe import transcribe_features  # noqa: PLC0415
+
+    adapter = _adapter_versions(finished_run)[-1]
+    model = load_adapter(adapter)
+    model.eval()
+    processor = WhisperProcessor.from_pretrained(_base_folder(adapter))
+    speech = decode_to_mono(_speech_file(tmp_path / "clip.wav", seconds=3).read_bytes(), 16000)
+    clips = compact_log_mel([_faint_noise(3), speech], processor.feature_extractor)
+    silent, spoken = transcribe_features(
+        model,
+        processor.tokenizer,
+        clips,
+        batch_size=2,
+        language="zh",
+        task="transcribe",
+        max_new_tokens=4,
+    )
+    assert silent == ("", False, True)
+    assert spoken[2] is False

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -78,3 +79,26 @@ def test_a_missing_corpus_folder_stops_the_run_with_one_clear_line(scratch_proje
     assert f"Corpus folder not found: {missing}." in output
     assert "--params corpus_dir=<path>" in output
     assert not (scratch_project / "data/02_intermediate/whisper_zh/corpus_raw").exists()
+
+
+def test_an_empty_split_stops_the_run_before_any_output_is_written(
+    scratch_project, small_corpus, tmp_path
+):
+    run_pipeline(
+        scratch_project, "whisper_zh", {"corpus_dir": str(small_corpus)}, to_nodes=DATA_STAGES_END
+    )
+    written = {
+        p: p.stat().st_mtime_ns for p in (scratch_project / "data").rglob("*") if p.is_file()
+    }
+    corpus = shutil.copytree(small_corpus, tmp_path / "corpus", symlinks=True)
+    header = (corpus / "test.tsv").read_text(encoding="utf-8").splitlines()[0]
+    (corpus / "test.tsv").write_text(header + "\n", encoding="utf-8")
+    with pytest.raises(SystemExit) as stopped:
+        run_pipeline(scratch_project, "whisper_zh", {"corpus_dir": str(corpus)})
+    assert str(stopped.value) == (
+        f"whisper_zh.corpus_source: split 'test' has no rows ({corpus / 'test.tsv'})"
+    )
+    # No node ran: every output, data_quality.json included, is still the previous run's whole set.
+    assert {
+        p: p.stat().st_mtime_ns for p in (scratch_project / "data").rglob("*") if p.is_file()
+    } == written

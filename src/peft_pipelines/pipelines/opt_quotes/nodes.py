@@ -20,6 +20,7 @@ from peft_pipelines.data_quality import (
     split_off_failures,
     stage_report,
 )
+from peft_pipelines.io.atomic_arrow_dataset import scratch_arrow_file
 from peft_pipelines.io.model_loading import load_tokenizer
 from peft_pipelines.text.causal_lm import generate_texts, perplexity, with_padding_token
 from peft_pipelines.text.quotes import clean_quote_rows, quote_rows
@@ -102,7 +103,10 @@ def tokenize_quotes(
         }
 
     for name, rows in splits.items():
-        encoded = rows.map(encode, batched=True)
+        # Written to scratch, not beside the catalog's copy of the splits.
+        encoded = rows.map(
+            encode, batched=True, cache_file_name=scratch_arrow_file(f"tokenize-{name}")
+        )
         report["truncated"][name] = sum(n > max_length for n in encoded["full_length"])
         too_short = [len(ids) < 2 for ids in encoded["input_ids"]]
         marked = mark_failures(

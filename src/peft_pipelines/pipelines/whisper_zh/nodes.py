@@ -29,7 +29,12 @@ from peft_pipelines.io.model_loading import WHISPER_POSITIONS_PER_SECOND, whispe
 from peft_pipelines.speech.collator import collator_for, input_window
 from peft_pipelines.speech.evaluation import transcribe_and_score
 from peft_pipelines.speech.metrics import NORMALISER, character_error_rate
-from peft_pipelines.speech.transcribe import transcribe_features, transcribe_recordings
+from peft_pipelines.speech.transcribe import (
+    SILENCE,
+    Transcript,
+    transcribe_features,
+    transcribe_recordings,
+)
 from peft_pipelines.training.nodes import fit_adapter, report_provenance
 
 logger = logging.getLogger(__name__)
@@ -224,6 +229,7 @@ def evaluate_transcription(  # noqa: PLR0917 (a Kedro node: inputs arrive by pos
         "max_new_tokens": int(evaluation.get("max_new_tokens", 224)),
         "tokens_per_second": float(evaluation.get("tokens_per_second", 8)),
         "batch_size": int(evaluation.get("batch_size", 16)),
+        "silence": evaluation.get("silence", SILENCE),
     }
     adapter.eval()
     clips = [np.asarray(m) for m in split["log_mel"]]
@@ -232,7 +238,7 @@ def evaluate_transcription(  # noqa: PLR0917 (a Kedro node: inputs arrive by pos
         for row in long_utterances.with_format("numpy", columns=["audio_16k"])
     ]
 
-    def transcribe_long() -> list[tuple[str, bool]]:
+    def transcribe_long() -> list[Transcript]:
         with whisper_encoder_window(adapter, None):
             return transcribe_recordings(adapter, processor, recordings, **generation)
 
