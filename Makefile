@@ -19,7 +19,7 @@ export DO_NOT_TRACK := 1
 # per start). Let Python cache the bytecode in .venv on first import instead.
 unexport PYTHONDONTWRITEBYTECODE
 
-.PHONY: install run test test-real-model lint clean-outputs viz mlflow-ui
+.PHONY: install run test test-real-model lint clean-outputs viz mlflow-ui demo
 
 install: $(STAMP)
 
@@ -41,6 +41,11 @@ $(STAMP): pyproject.toml | $(BIN)/python
 
 run: $(STAMP)
 	$(BIN)/kedro run
+
+# The web demo on http://127.0.0.1:$(PORT): base and fine-tuned side by side (after `make run`).
+PORT ?= 7860
+demo: $(STAMP)
+	$(BIN)/python -m peft_pipelines.demo --port $(PORT)
 
 # Two workers, one test file each (module fixtures stay shared within a file), one
 # torch thread each: most of the suite's time is single-threaded (imports, kedro

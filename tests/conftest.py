@@ -13,6 +13,7 @@ import pytest
 import soundfile
 
 from peft_pipelines.io.common_voice import write_common_voice_tsv
+from tests.browser import browser  # noqa: F401 (a fixture, for every browser test)
 from tests.scratch_project import PROJECT_ROOT, copy_project
 
 __all__ = ["PROJECT_ROOT", "copy_project"]  # re-exported for the test modules

@@ -22,6 +22,7 @@ LAYERS = {
     "viz_site": 4,
     "settings": 4,
     "cli": 4,
+    "demo": 4,
     "pipeline_registry": 4,
     "__main__": 4,
 }

@@ -20,15 +20,16 @@ import threading
 import time
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import pytest
 
 from peft_pipelines.viz_site import strip_remote_assets
-
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMEDRIVER = Path("/usr/bin/chromedriver")
-LOOPBACK = {"127.0.0.1", "localhost", "::1", "[::1]"}
+from tests.browser import (
+    left_the_machine,
+    needs_chromium,
+    requested_urls,
+    wait_for,
+)
 
 # Labels that must be visible once both namespaces are expanded: tasks and datasets.
 EXPECTED_LABELS = {
@@ -41,12 +42,6 @@ EXPECTED_LABELS = {
     },
     "opt_quotes": {"tokenize_quotes", "evaluate_perplexity", "opt_quotes.base_model_manifest"},
 }
-
-needs_chromium = pytest.mark.skipif(
-    not (CHROMIUM.exists() and CHROMEDRIVER.exists()),
-    reason="headless browser test needs Debian's chromium and chromium-driver "
-    "(apt-get install chromium chromium-driver; .ci/run installs them)",
-)
 
 
 def test_strip_remote_assets_removes_only_off_machine_tags(tmp_path: Path) -> None:
@@ -116,44 +111,6 @@ class _QuietHandler(SimpleHTTPRequestHandler):
         pass
 
 
-@pytest.fixture
-def browser(tmp_path: Path):
-    # Selenium Manager would look for (and download) a driver unless told where it is.
-    os.environ.setdefault("SE_OFFLINE", "true")
-    from selenium import webdriver  # noqa: PLC0415
-    from selenium.webdriver.chrome.service import Service  # noqa: PLC0415
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    for flag in (
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--disable-quic",
-        "--no-first-run",
-        f"--user-data-dir={tmp_path / 'chromium-profile'}",
-        "--window-size=1800,1100",
-    ):
-        options.add_argument(flag)
-    options.set_capability("goog:loggingPrefs", {"performance": "ALL"})
-    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
-    driver.implicitly_wait(0)
-    yield driver
-    driver.quit()
-
-
-def _wait_for(condition, timeout: float = 60.0, step: float = 0.5):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(step)
-
-
 def _visible_labels(driver) -> set[str]:
     from selenium.webdriver.common.by import By  # noqa: PLC0415
 
@@ -162,23 +119,6 @@ def _visible_labels(driver) -> set[str]:
         for element in driver.find_elements(By.CSS_SELECTOR, ".pipeline-node__text")
         if element.is_displayed() and element.text
     }
-
-
-def _requested_urls(driver) -> list[str]:
-    urls = []
-    for entry in driver.get_log("performance"):
-        message = json.loads(entry["message"])["message"]
-        if message["method"] == "Network.requestWillBeSent":
-            urls.append(message["params"]["request"]["url"])
-        elif message["method"] == "Network.webSocketCreated":
-            urls.append(message["params"]["url"])
-    return urls
-
-
-def _left_the_machine(url: str) -> bool:
-    parts = urlsplit(url)
-    # chrome://, data: and blob: URLs are served inside the browser.
-    return parts.scheme in {"http", "https", "ws", "wss"} and parts.hostname not in LOOPBACK
 
 
 @needs_chromium
@@ -190,7 +130,7 @@ def test_viz_shows_both_pipelines_expanded_and_stays_on_the_machine(
     browser.get(site_url)
     collapsed = ".pipeline-node--modularPipeline"
     # Until every collapsed node has its label drawn: nodes appear before their text.
-    namespaces = _wait_for(
+    namespaces = wait_for(
         lambda: (
             (texts := {e.text for e in browser.find_elements(By.CSS_SELECTOR, collapsed)})
             and "" not in texts
@@ -211,11 +151,11 @@ def test_viz_shows_both_pipelines_expanded_and_stays_on_the_machine(
             "arguments[0].dispatchEvent(new MouseEvent('click', {bubbles: true}))", nodes[0]
         )
         before = len(nodes)
-        _wait_for(lambda: len(browser.find_elements(By.CSS_SELECTOR, collapsed)) < before)  # noqa: B023
+        wait_for(lambda: len(browser.find_elements(By.CSS_SELECTOR, collapsed)) < before)  # noqa: B023
     assert not browser.find_elements(By.CSS_SELECTOR, collapsed), "a namespace stayed collapsed"
 
     expected = set().union(*EXPECTED_LABELS.values())
-    labels = _wait_for(lambda: (found := _visible_labels(browser)) >= expected and found) or (
+    labels = wait_for(lambda: (found := _visible_labels(browser)) >= expected and found) or (
         _visible_labels(browser)
     )
     for pipeline, wanted in EXPECTED_LABELS.items():
@@ -231,7 +171,7 @@ def test_viz_shows_both_pipelines_expanded_and_stays_on_the_machine(
     assert browser.save_screenshot(str(screenshot))
     assert screenshot.stat().st_size > 20_000
 
-    urls = _requested_urls(browser)
+    urls = requested_urls(browser)
     assert any(url.startswith(site_url) for url in urls), "the network log saw no page request"
-    off_machine = [url for url in urls if _left_the_machine(url)]
+    off_machine = [url for url in urls if left_the_machine(url)]
     assert not off_machine, f"requests left loopback: {off_machine}"

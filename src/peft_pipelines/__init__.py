@@ -1,6 +1,6 @@
 """peft-pipelines: reproducible PEFT/LoRA fine-tuning as Kedro pipelines.
 
-Layering: imports go one way only, ``cli``/``hooks``/``settings``/``pipelines`` ->
+Layering: imports go one way only, ``cli``/``demo``/``hooks``/``settings``/``pipelines`` ->
 ``speech``, ``text`` (the domains, never each other) -> ``training`` (the shared
 core) -> ``io`` (catalog datasets, model loading, packaged files) ->
 ``data_quality``, ``distributed`` (import nothing of ours); no pipeline imports

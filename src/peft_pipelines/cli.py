@@ -257,11 +257,19 @@ def viz_main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def _demo_main(argv: list[str] | None = None) -> int:
+    """Start the web demo: base and fine-tuned side by side (see peft_pipelines.demo)."""
+    from peft_pipelines.demo import main  # noqa: PLC0415 (gradio is slow to import)
+
+    return main(argv)
+
+
 COMMANDS = {
     "transcribe": transcribe_main,
     "size": size_main,
     "stale": stale_main,
     "viz": viz_main,
+    "demo": _demo_main,
 }
 
 
@@ -287,6 +295,7 @@ for _name, _main in {
     "size": size_main,
     "stale": stale_main,
     "viz-offline": viz_main,
+    "demo": _demo_main,
 }.items():
     _add_kedro_command(_name, _main)
 

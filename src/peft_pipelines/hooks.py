@@ -170,6 +170,7 @@ class MlflowTracking:
         self._project_path = Path.cwd()
         self._mlflow: Any = None
         self._any_random_base = False
+        self._catalog: DataCatalog | None = None
 
     @hook_impl
     def after_context_created(self, context: Any) -> None:
@@ -191,7 +192,7 @@ class MlflowTracking:
     def before_pipeline_run(
         self, run_params: dict[str, Any], pipeline: Pipeline, catalog: DataCatalog
     ) -> None:
-        self._mlflow, self._any_random_base = None, False
+        self._mlflow, self._any_random_base, self._catalog = None, False, catalog
         if not self._settings.get("enabled", False) or not is_rank_zero():
             return
         import mlflow  # noqa: PLC0415 (see the class docstring)
@@ -290,6 +291,9 @@ class MlflowTracking:
                         step=int(entry.get("step", 0)),
                     )
         elif output == "adapter" and hasattr(data, "save_pretrained"):
+            # Which version on disk this run wrote: the demo reads each adapter's CER by it.
+            if self._catalog is not None and (saved := _saved_path(self._catalog, dataset_name)):
+                mlflow.set_tag(f"{pipeline}.adapter", saved)
             with tempfile.TemporaryDirectory() as folder:
                 data.save_pretrained(folder)
                 mlflow.log_artifacts(folder, artifact_path=f"{pipeline}/adapter")

@@ -1,0 +1,433 @@
+"""A local web demo: the base model and its fine-tuned adapter side by side (`make demo`).
+
+    make demo [PORT=7860]
+    peft-pipelines demo --port 7860 [--host 0.0.0.0] [--env ENV]
+
+Speech tab: upload an audio file or record one; one click transcribes it with
+base Whisper (adapter disabled) and with the fine-tuned adapter, timing
+each. The adapter is the latest ``whisper_zh`` one, or one picked from the
+adapters on disk, each shown with its base model, PEFT settings and test CER
+(from MLflow when tracking is on, else from the latest ``metrics.json``). Text
+tab: base and fine-tuned ``opt_quotes`` continuations of a prompt.
+
+Built with Gradio, served on 127.0.0.1 unless ``--host`` says otherwise, with
+analytics off, no share link and system fonts only: nothing on the page
+loads from outside the machine. Models load once per adapter and stay
+loaded; requests queue, one at a time, each with its own results. Bad input
+(not audio, empty, too large, too long) and a missing adapter are a message
+on the page.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+MAX_UPLOAD_BYTES = 25 * 2**20
+MAX_AUDIO_SECONDS = 10 * 60
+SPEECH, TEXT = "whisper_zh", "opt_quotes"
+SAMPLE_PROMPTS = ["Two things are infinite: ", "The secret of getting ahead is "]
+
+
+class DemoInputError(ValueError):
+    """Input the demo answers with a message on the page, not a result."""
+
+
+def check_audio(
+    path: str | Path | None,
+    *,
+    max_bytes: int = MAX_UPLOAD_BYTES,
+    max_seconds: float = MAX_AUDIO_SECONDS,
+) -> Path:
+    """The uploaded or recorded file, if it is audio within the limits; else :class:`DemoInputError`."""
+    import soundfile  # noqa: PLC0415
+
+    if not path:
+        raise DemoInputError("Upload an audio file or record one first.")
+    audio = Path(path)
+    size = audio.stat().st_size if audio.is_file() else 0
+    if size == 0:
+        raise DemoInputError("The recording is empty: nothing was recorded or uploaded.")
+    if size > max_bytes:
+        raise DemoInputError(
+            f"The file is {size / 2**20:.1f} MB; the limit is {max_bytes / 2**20:.0f} MB."
+        )
+    try:
+        info = soundfile.info(audio)
+    except (RuntimeError, OSError):
+        raise DemoInputError(
+            f"{audio.name} is not an audio file the demo can read (wav, flac, mp3 or ogg)."
+        ) from None
+    if info.frames == 0 or info.duration <= 0:
+        raise DemoInputError("The recording is empty: it holds no sound.")
+    if info.duration > max_seconds:
+        raise DemoInputError(
+            f"The audio is {info.duration / 60:.1f} minutes long; the limit is "
+            f"{max_seconds / 60:.0f} minutes."
+        )
+    return audio
+
+
+def no_adapter_message(pipeline: str) -> str:
+    return f"No trained `{pipeline}` adapter yet: run `kedro run --pipelines {pipeline}` first."
+
+
+@dataclass
+class AdapterInfo:
+    """One trained adapter on disk, and what the page says about it."""
+
+    folder: Path
+    base: str
+    peft: dict[str, Any]
+    cer: float | None = None
+
+    @property
+    def label(self) -> str:
+        return self.folder.parent.name  # the version: the run's timestamp
+
+    def facts(self) -> str:
+        settings = ", ".join(
+            f"{key} {self.peft[key]}"
+            for key in ("peft_type", "r", "lora_alpha", "target_modules")
+            if self.peft.get(key) is not None
+        )
+        cer = f"{self.cer:.1%}" if self.cer is not None else "not recorded"
+        return (
+            f"**Adapter** `{_short(self.folder)}`  \n**Base** `{_short(self.base)}`  \n"
+            f"**PEFT** {settings}  \n**Test CER (fine-tuned)** {cer}"
+        )
+
+
+def _short(path: str | Path) -> str:
+    """A path inside the project (the demo runs from its root) as a relative one; anything else as is."""
+    absolute = Path(path).absolute()
+    return str(absolute.relative_to(Path.cwd()) if absolute.is_relative_to(Path.cwd()) else path)
+
+
+def read_adapter_info(folder: Path) -> AdapterInfo:
+    """Base and PEFT settings of an adapter folder, from the files a run wrote beside its weights."""
+    from peft_pipelines.io.model_datasets import MANIFEST_FILE  # noqa: PLC0415
+
+    peft = json.loads((folder / "adapter_config.json").read_text(encoding="utf-8"))
+    manifest_file = folder / MANIFEST_FILE
+    manifest = (
+        json.loads(manifest_file.read_text(encoding="utf-8")) if manifest_file.is_file() else {}
+    )
+    return AdapterInfo(
+        folder=folder,
+        base=str(manifest.get("name_or_path") or peft.get("base_model_name_or_path")),
+        peft=peft,
+    )
+
+
+def adapter_versions(root: Path) -> list[Path]:
+    """The adapter folders of a versioned adapter dataset, newest first."""
+    return sorted(
+        (f for f in root.glob("*/adapter") if (f / "adapter_config.json").is_file()),
+        reverse=True,
+    )
+
+
+def recorded_cers(project: Path, pipeline: str, adapters: list[Path]) -> dict[Path, float]:
+    """Test CER per adapter folder: from MLflow runs when tracking is on, else the latest metrics.json."""
+    cers: dict[Path, float] = {}
+    store = project / "mlflow.db"
+    if store.is_file():
+        from mlflow.tracking import MlflowClient  # noqa: PLC0415 (slow import, only if tracked)
+
+        client = MlflowClient(f"sqlite:///{store}")
+        experiments = [e.experiment_id for e in client.search_experiments()]
+        for run in (
+            client.search_runs(experiments, filter_string=f"tags.`{pipeline}.adapter` != ''")
+            if experiments
+            else []
+        ):
+            cer = run.data.metrics.get(f"{pipeline}.finetuned.cer")
+            folder = project / run.data.tags[f"{pipeline}.adapter"]
+            if cer is not None:
+                cers[folder.resolve()] = cer
+    metrics_file = project / "data" / "08_reporting" / pipeline / "metrics.json"
+    if adapters and metrics_file.is_file():
+        latest = adapters[0].resolve()
+        # The metrics describe the newest adapter if they were written after it.
+        if latest not in cers and metrics_file.stat().st_mtime >= latest.stat().st_mtime:
+            cer = (
+                json.loads(metrics_file.read_text(encoding="utf-8")).get("finetuned", {}).get("cer")
+            )
+            if cer is not None:
+                cers[latest] = float(cer)
+    return {folder: cers[folder.resolve()] for folder in adapters if folder.resolve() in cers}
+
+
+def find_adapters(project: Path, pipeline: str, catalog: Any) -> list[AdapterInfo]:
+    """Every trained adapter of ``pipeline`` where the catalog keeps them, newest first."""
+    from peft_pipelines.io.model_datasets import on_disk  # noqa: PLC0415
+
+    root = Path(str(on_disk(catalog.get(f"{pipeline}.adapter"))._filepath))
+    folders = adapter_versions(root if root.is_absolute() else project / root)
+    cers = recorded_cers(project, pipeline, folders)
+    adapters = []
+    for folder in folders:
+        info = read_adapter_info(folder)
+        info.cer = cers.get(folder)
+        adapters.append(info)
+    return adapters
+
+
+@dataclass
+class LoadedModels:
+    """Models loaded once per adapter folder and kept; safe to share between request threads."""
+
+    models: dict[Path, tuple[Any, Any]] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def is_loaded(self, folder: Path) -> bool:
+        return folder in self.models
+
+    def get(self, folder: Path, load_companion: Any) -> tuple[Any, Any]:
+        """(model, processor or tokenizer) of the adapter in ``folder``, loading it the first time."""
+        from peft_pipelines.io.model_datasets import load_adapter  # noqa: PLC0415
+
+        with self.lock:
+            if folder not in self.models:
+                model = load_adapter(folder, window_seconds=None)
+                model.eval()
+                self.models[folder] = (model, load_companion(model))
+            return self.models[folder]
+
+
+def _timed(call: Any) -> tuple[Any, float]:
+    started = time.perf_counter()
+    result = call()
+    return result, time.perf_counter() - started
+
+
+def transcribe_both(model: Any, processor: Any, audio: Path) -> dict[str, tuple[str, float]]:
+    """Base (adapter disabled) and fine-tuned transcripts of ``audio``, with seconds taken each."""
+    from peft_pipelines.speech.transcribe import transcribe_file  # noqa: PLC0415
+
+    options = {"language": "zh", "task": "transcribe", "max_new_tokens": 224}
+    with model.disable_adapter():
+        base, base_seconds = _timed(lambda: transcribe_file(model, processor, audio, **options))
+    tuned, tuned_seconds = _timed(lambda: transcribe_file(model, processor, audio, **options))
+    return {"base": (_shown(base), base_seconds), "finetuned": (_shown(tuned), tuned_seconds)}
+
+
+def _shown(heard: Any) -> str:
+    if heard.text:
+        return heard.text
+    if heard.silent_windows:
+        return f"(silence: {heard.silent_windows} of {heard.windows} windows skipped)"
+    return "(no text)"
+
+
+def continue_both(
+    model: Any, tokenizer: Any, prompt: str, max_new_tokens: int = 40
+) -> dict[str, tuple[str, float]]:
+    """Base and fine-tuned greedy continuations of ``prompt``, with seconds taken each."""
+    from peft_pipelines.text.causal_lm import generate_texts  # noqa: PLC0415
+
+    if not prompt.strip():
+        raise DemoInputError("Type a prompt first.")
+    with model.disable_adapter():
+        (base,), base_seconds = _timed(
+            lambda: generate_texts(model, tokenizer, [prompt], max_new_tokens)
+        )
+    (tuned,), tuned_seconds = _timed(
+        lambda: generate_texts(model, tokenizer, [prompt], max_new_tokens)
+    )
+    return {"base": (base, base_seconds), "finetuned": (tuned, tuned_seconds)}
+
+
+def _theme() -> Any:
+    import gradio as gr  # noqa: PLC0415
+
+    # System fonts: Gradio's default theme would fetch its fonts from Google.
+    return gr.themes.Default(
+        font=["system-ui", "sans-serif"], font_mono=["ui-monospace", "monospace"]
+    )
+
+
+class DemoHandlers:
+    """What the page's buttons do, over one project's catalog and one set of loaded models."""
+
+    def __init__(self, project: Path, env: str | None = None) -> None:
+        from peft_pipelines.cli import _configuration  # noqa: PLC0415
+
+        self.project = project
+        _, self.catalog = _configuration(env, str(project / "conf"))
+        self.loaded = LoadedModels()
+
+    def adapters(self, pipeline: str) -> list[AdapterInfo]:
+        return find_adapters(self.project, pipeline, self.catalog)
+
+    def pick(self, pipeline: str, label: str | None) -> AdapterInfo | None:
+        found = self.adapters(pipeline)
+        return next((a for a in found if a.label == label), found[0] if found else None)
+
+    def describe(self, label: str | None) -> str:
+        info = self.pick(SPEECH, label)
+        return info.facts() if info else no_adapter_message(SPEECH)
+
+    @staticmethod
+    def _whisper_processor(model: Any) -> Any:
+        from transformers import WhisperProcessor  # noqa: PLC0415
+
+        return WhisperProcessor.from_pretrained(
+            model.peft_config[model.active_adapter].base_model_name_or_path
+        )
+
+    def _opt_tokenizer(self, model: Any) -> Any:  # noqa: ARG002 (the tokenizer the run saved)
+        return self.catalog.load(f"{TEXT}.tokenizer")
+
+    def transcribe(self, audio: str | None, label: str | None) -> Iterator[tuple[str, str, str]]:
+        """(base text, fine-tuned text, status line), first a loading notice if the models are not loaded."""
+        info = self.pick(SPEECH, label)
+        if info is None:
+            yield "", "", no_adapter_message(SPEECH)
+            return
+        try:
+            checked = check_audio(audio)
+        except DemoInputError as error:
+            yield "", "", f"⚠ {error}"
+            return
+        yield from self._side_by_side(
+            info,
+            self._whisper_processor,
+            lambda model, processor: transcribe_both(model, processor, checked),
+            what=checked.name,
+        )
+
+    def generate(self, prompt: str) -> Iterator[tuple[str, str, str]]:
+        """(base continuation, fine-tuned continuation, status line) of ``prompt``."""
+        info = self.pick(TEXT, None)
+        if info is None:
+            yield "", "", no_adapter_message(TEXT)
+            return
+        yield from self._side_by_side(
+            info,
+            self._opt_tokenizer,
+            lambda model, tokenizer: continue_both(model, tokenizer, prompt),
+            what="the prompt",
+        )
+
+    def _side_by_side(
+        self, info: AdapterInfo, companion: Any, run: Any, *, what: str
+    ) -> Iterator[tuple[str, str, str]]:
+        from peft_pipelines.io.model_datasets import AdapterLoadError  # noqa: PLC0415
+
+        if not self.loaded.is_loaded(info.folder):
+            yield (
+                "",
+                "",
+                f"Loading the base model and adapter `{info.label}` (first request only)...",
+            )
+        try:
+            model, helper = self.loaded.get(info.folder, companion)
+            results = run(model, helper)
+        except (AdapterLoadError, DemoInputError) as error:
+            yield "", "", f"⚠ {str(error).splitlines()[0]}"
+            return
+        except Exception as error:  # noqa: BLE001 (a message on the page, never a stack trace)
+            reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+            yield "", "", f"⚠ Could not process {what}: {reason}"
+            return
+        (base, base_s), (tuned, tuned_s) = results["base"], results["finetuned"]
+        yield (
+            base,
+            tuned,
+            f"Base {base_s:.1f} s, fine-tuned {tuned_s:.1f} s (adapter {info.label}).",
+        )
+
+
+def build_app(project: Path, env: str | None = None) -> Any:
+    """The Gradio app over the project's trained adapters (found through its catalog)."""
+    import gradio as gr  # noqa: PLC0415
+
+    handlers = DemoHandlers(project, env)
+    speech_adapters = handlers.adapters(SPEECH)
+    with gr.Blocks(title="peft-pipelines demo", analytics_enabled=False) as app:
+        gr.Markdown("# peft-pipelines: base and fine-tuned, side by side")
+        with gr.Tab("Speech (whisper_zh)"):
+            with gr.Row():
+                audio = gr.Audio(
+                    sources=["upload", "microphone"],
+                    type="filepath",
+                    label="Audio",
+                    elem_id="audio",
+                )
+                with gr.Column():
+                    choice = gr.Dropdown(
+                        choices=[a.label for a in speech_adapters],
+                        value=speech_adapters[0].label if speech_adapters else None,
+                        label="Adapter",
+                        elem_id="adapter",
+                    )
+                    facts = gr.Markdown(handlers.describe(None), elem_id="adapter-facts")
+            button = gr.Button("Transcribe", variant="primary", elem_id="transcribe")
+            status = gr.Markdown(elem_id="speech-status")
+            with gr.Row():
+                base_box = gr.Textbox(label="Base model", elem_id="base-transcript", lines=4)
+                tuned_box = gr.Textbox(label="Fine-tuned", elem_id="finetuned-transcript", lines=4)
+            choice.change(handlers.describe, inputs=choice, outputs=facts)
+            button.click(
+                handlers.transcribe, inputs=[audio, choice], outputs=[base_box, tuned_box, status]
+            )
+        with gr.Tab("Text (opt_quotes)"):
+            prompt = gr.Textbox(label="Prompt", value=SAMPLE_PROMPTS[0], elem_id="prompt")
+            go = gr.Button("Continue", variant="primary", elem_id="continue")
+            text_status = gr.Markdown(elem_id="text-status")
+            with gr.Row():
+                base_text = gr.Textbox(label="Base model", elem_id="base-continuation", lines=4)
+                tuned_text = gr.Textbox(
+                    label="Fine-tuned", elem_id="finetuned-continuation", lines=4
+                )
+            go.click(handlers.generate, inputs=prompt, outputs=[base_text, tuned_text, text_status])
+    # One request at a time: the models are shared, each request's results are its own.
+    app.queue(default_concurrency_limit=1)
+    return app
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Start the demo on 127.0.0.1 (``--host 0.0.0.0`` opens it to the network)."""
+    parser = argparse.ArgumentParser(description="Base and fine-tuned side by side, in a browser.")
+    parser.add_argument("--port", type=int, default=7860)
+    parser.add_argument(
+        "--host", default="127.0.0.1", help="the address to listen on (default: this machine only)"
+    )
+    parser.add_argument("--project-dir", type=Path, default=Path.cwd())
+    parser.add_argument("--env", help="the configuration environment whose catalog to read")
+    args = parser.parse_args(argv)
+    # Before Gradio is imported: no analytics, no version check, nothing sent out.
+    os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from peft_pipelines.cli import _quiet_libraries  # noqa: PLC0415
+
+    _quiet_libraries()
+    project = args.project_dir.resolve()
+    os.chdir(project)  # the catalog's paths are relative to the project, as for `kedro run`
+    app = build_app(project, args.env)
+    print(f"demo: http://{args.host}:{args.port}/", flush=True)
+    app.launch(
+        server_name=args.host,
+        server_port=args.port,
+        share=False,
+        theme=_theme(),
+        ssr_mode=False,
+        max_file_size=MAX_UPLOAD_BYTES,
+        footer_links=[],
+        show_error=False,
+        quiet=True,
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
