@@ -311,6 +311,9 @@ class DemoHandlers:
         if info is None:
             yield "", "", no_adapter_message(TEXT)
             return
+        if not prompt.strip():
+            yield "", "", "⚠ Type a prompt first."
+            return
         yield from self._side_by_side(
             info,
             self._opt_tokenizer,

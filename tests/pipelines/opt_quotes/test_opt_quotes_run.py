@@ -158,3 +158,15 @@ def test_the_notebook_shows_metrics_plots_generations_and_a_new_continuation(fin
         o for c in book.cells for o in c.get("outputs", []) if "image/png" in o.get("data", {})
     ]
     assert len(images) == 2
+
+
+def test_the_demo_continues_a_prompt_with_both_models(finished_run, monkeypatch):
+    from peft_pipelines.demo import DemoHandlers  # noqa: PLC0415
+
+    monkeypatch.chdir(finished_run)  # the demo runs from the project root
+    replies = list(DemoHandlers(finished_run).generate("Two things are infinite: "))
+    assert replies[0][2].startswith("Loading the base model and adapter")  # first request
+    base, tuned, status = replies[-1]
+    assert isinstance(base, str) and isinstance(tuned, str), status
+    assert status.startswith("Base ") and "fine-tuned" in status
+    assert list(DemoHandlers(finished_run).generate("   "))[-1][2] == "⚠ Type a prompt first."
