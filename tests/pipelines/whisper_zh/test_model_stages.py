@@ -159,6 +159,15 @@ def test_runs_with_lora_rank_4_then_2_are_two_mlflow_runs_and_two_adapter_versio
         adapter = {a.path for a in client.list_artifacts(run.info.run_id, "whisper_zh/adapter")}
         assert "whisper_zh/adapter/adapter_config.json" in adapter
 
+    # The web demo finds each adapter version's test CER through its run's tag.
+    from peft_pipelines.demo import recorded_cers  # noqa: PLC0415
+
+    cers = recorded_cers(finished_run, "whisper_zh", versions)
+    assert cers == {
+        version: run.data.metrics["whisper_zh.finetuned.cer"]
+        for version, run in zip(versions, runs, strict=True)
+    }
+
 
 def test_the_notebook_shows_metrics_plots_predictions_and_a_new_transcript(finished_run):
     from tests.conftest import execute_notebook, notebook_output_text  # noqa: PLC0415
