@@ -21,6 +21,21 @@ BUNDLED_CORPUS = PROJECT_ROOT / "data" / "01_raw" / "common_voice_zh_sample"
 PROCESSOR_DIR = PROJECT_ROOT / "data" / "01_raw" / "whisper_processor"
 
 
+def copy_corpus_head(root: Path, rows: dict[str, int]) -> Path:
+    """The first ``rows[split]`` rows of each bundled split, with their clips, as a corpus in ``root``.
+
+    The TSV lines are copied byte for byte, for a test to spoil as it likes.
+    """
+    (root / "clips").mkdir(parents=True)
+    for split, count in rows.items():
+        lines = (BUNDLED_CORPUS / f"{split}.tsv").read_bytes().splitlines()[: count + 1]
+        (root / f"{split}.tsv").write_bytes(b"\n".join(lines) + b"\n")
+        for line in lines[1:]:
+            clip = line.decode("utf-8").split("\t")[1]
+            shutil.copy(BUNDLED_CORPUS / "clips" / clip, root / "clips" / clip)
+    return root
+
+
 def read_tsv(path: Path) -> list[dict[str, str]]:
     with path.open(encoding="utf-8", newline="") as handle:
         return list(csv.DictReader(handle, delimiter="\t", quoting=csv.QUOTE_NONE))

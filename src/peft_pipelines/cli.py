@@ -114,25 +114,15 @@ def transcribe_main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
-    from transformers import WhisperProcessor  # noqa: PLC0415
-
-    from peft_pipelines.io.model_datasets import AdapterLoadError, load_adapter  # noqa: PLC0415
+    from peft_pipelines.io.model_datasets import AdapterLoadError  # noqa: PLC0415
     from peft_pipelines.speech.audio import UndecodableAudioError  # noqa: PLC0415
-    from peft_pipelines.speech.transcribe import transcribe_file  # noqa: PLC0415
+    from peft_pipelines.speech.transcribe import load_transcriber, transcribe_file  # noqa: PLC0415
 
     try:
-        model = load_adapter(adapter_dir, window_seconds=None)  # the model's whole window
-        base = model.peft_config[model.active_adapter].base_model_name_or_path
-        try:
-            processor = WhisperProcessor.from_pretrained(base)
-        except Exception as error:  # noqa: BLE001 (a broken folder raises many kinds)
-            raise AdapterLoadError(
-                f"cannot load the processor of base model {base}: {error}"
-            ) from error
+        model, processor = load_transcriber(adapter_dir)
     except AdapterLoadError as error:
         print(f"error: {str(error).splitlines()[0]}", file=sys.stderr)
         return 2
-    model.eval()
     options = {"language": args.language, "task": args.task, "max_new_tokens": args.max_new_tokens}
     try:
         if args.base_only:

@@ -30,6 +30,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from peft_pipelines.hooks import shown_path
+
 MAX_UPLOAD_BYTES = 25 * 2**20
 MAX_AUDIO_SECONDS = 10 * 60
 SPEECH, TEXT = "whisper_zh", "opt_quotes"
@@ -100,15 +102,9 @@ class AdapterInfo:
         )
         cer = f"{self.cer:.1%}" if self.cer is not None else "not recorded"
         return (
-            f"**Adapter** `{_short(self.folder)}`  \n**Base** `{_short(self.base)}`  \n"
+            f"**Adapter** `{shown_path(self.folder)}`  \n**Base** `{shown_path(self.base)}`  \n"
             f"**PEFT** {settings}  \n**Test CER (fine-tuned)** {cer}"
         )
-
-
-def _short(path: str | Path) -> str:
-    """A path inside the project (the demo runs from its root) as a relative one; anything else as is."""
-    absolute = Path(path).absolute()
-    return str(absolute.relative_to(Path.cwd()) if absolute.is_relative_to(Path.cwd()) else path)
 
 
 def read_adapter_info(folder: Path) -> AdapterInfo:
@@ -191,15 +187,11 @@ class LoadedModels:
     def is_loaded(self, folder: Path) -> bool:
         return folder in self.models
 
-    def get(self, folder: Path, load_companion: Any) -> tuple[Any, Any]:
-        """(model, processor or tokenizer) of the adapter in ``folder``, loading it the first time."""
-        from peft_pipelines.io.model_datasets import load_adapter  # noqa: PLC0415
-
+    def get(self, folder: Path, load: Any) -> tuple[Any, Any]:
+        """(model, processor or tokenizer) of the adapter in ``folder``: ``load(folder)`` the first time."""
         with self.lock:
             if folder not in self.models:
-                model = load_adapter(folder, window_seconds=None)
-                model.eval()
-                self.models[folder] = (model, load_companion(model))
+                self.models[folder] = load(folder)
             return self.models[folder]
 
 
@@ -234,8 +226,6 @@ def continue_both(
     """Base and fine-tuned greedy continuations of ``prompt``, with seconds taken each."""
     from peft_pipelines.text.causal_lm import generate_texts  # noqa: PLC0415
 
-    if not prompt.strip():
-        raise DemoInputError("Type a prompt first.")
     with model.disable_adapter():
         (base,), base_seconds = _timed(
             lambda: generate_texts(model, tokenizer, [prompt], max_new_tokens)
@@ -276,16 +266,13 @@ class DemoHandlers:
         info = self.pick(SPEECH, label)
         return info.facts() if info else no_adapter_message(SPEECH)
 
-    @staticmethod
-    def _whisper_processor(model: Any) -> Any:
-        from transformers import WhisperProcessor  # noqa: PLC0415
+    def _load_text_model(self, folder: Path) -> tuple[Any, Any]:
+        """The opt_quotes adapter on its base, and the tokenizer the run saved."""
+        from peft_pipelines.io.model_datasets import load_adapter  # noqa: PLC0415
 
-        return WhisperProcessor.from_pretrained(
-            model.peft_config[model.active_adapter].base_model_name_or_path
-        )
-
-    def _opt_tokenizer(self, model: Any) -> Any:  # noqa: ARG002 (the tokenizer the run saved)
-        return self.catalog.load(f"{TEXT}.tokenizer")
+        model = load_adapter(folder)
+        model.eval()
+        return model, self.catalog.load(f"{TEXT}.tokenizer")
 
     def transcribe(self, audio: str | None, label: str | None) -> Iterator[tuple[str, str, str]]:
         """(base text, fine-tuned text, status line), first a loading notice if the models are not loaded."""
@@ -298,9 +285,11 @@ class DemoHandlers:
         except DemoInputError as error:
             yield "", "", f"⚠ {error}"
             return
+        from peft_pipelines.speech.transcribe import load_transcriber  # noqa: PLC0415
+
         yield from self._side_by_side(
             info,
-            self._whisper_processor,
+            load_transcriber,
             lambda model, processor: transcribe_both(model, processor, checked),
             what=checked.name,
         )
@@ -316,13 +305,13 @@ class DemoHandlers:
             return
         yield from self._side_by_side(
             info,
-            self._opt_tokenizer,
+            self._load_text_model,
             lambda model, tokenizer: continue_both(model, tokenizer, prompt),
             what="the prompt",
         )
 
     def _side_by_side(
-        self, info: AdapterInfo, companion: Any, run: Any, *, what: str
+        self, info: AdapterInfo, load: Any, run: Any, *, what: str
     ) -> Iterator[tuple[str, str, str]]:
         from peft_pipelines.io.model_datasets import AdapterLoadError  # noqa: PLC0415
 
@@ -333,7 +322,7 @@ class DemoHandlers:
                 f"Loading the base model and adapter `{info.label}` (first request only)...",
             )
         try:
-            model, helper = self.loaded.get(info.folder, companion)
+            model, helper = self.loaded.get(info.folder, load)
             results = run(model, helper)
         except (AdapterLoadError, DemoInputError) as error:
             yield "", "", f"⚠ {str(error).splitlines()[0]}"

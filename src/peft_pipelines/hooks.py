@@ -311,9 +311,10 @@ class MlflowTracking:
             self._mlflow = None
 
 
-def _short(path: Path) -> str:
-    # The catalog makes paths absolute; inside the project, the short form reads better.
-    return str(path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path)
+def shown_path(path: str | Path) -> str:
+    """A path inside the project (run from its root) as a relative one, which reads better; any other as is."""
+    absolute = Path(path).absolute()
+    return str(absolute.relative_to(Path.cwd()) if absolute.is_relative_to(Path.cwd()) else path)
 
 
 def _saved_path(catalog: DataCatalog, dataset_name: str) -> str | None:
@@ -321,12 +322,12 @@ def _saved_path(catalog: DataCatalog, dataset_name: str) -> str | None:
     dataset = catalog.get(dataset_name)
     inner = on_disk(dataset)
     if hasattr(inner, "resolved_path"):
-        return _short(Path(inner.resolved_path()).absolute())
+        return shown_path(inner.resolved_path())
     config: Any = catalog.config_resolver.resolve_pattern(dataset_name)
     while isinstance(config, dict):
         for key in ("filepath", "path"):
             if key in config:
-                return _short(Path(config[key]))
+                return shown_path(config[key])
         config = config.get("dataset")
     return None
 

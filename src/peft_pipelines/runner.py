@@ -38,7 +38,7 @@ from kedro.runner import SequentialRunner
 
 from peft_pipelines.io._atomic import write_text_atomically
 from peft_pipelines.io.model_datasets import on_disk
-from peft_pipelines.io.packaged_files import sha256_of_file
+from peft_pipelines.io.packaged_files import sha256_of_file, sha256_of_json
 
 logger = logging.getLogger(__name__)
 
@@ -50,10 +50,6 @@ CONSTANT_TYPES = (str, bytes, int, float, bool, tuple, list, dict, frozenset, ty
 
 def fingerprint_folder() -> Path:
     return Path(os.environ.get("PEFT_PIPELINES_FINGERPRINTS", "data/.fingerprints"))
-
-
-def _digest(value: Any) -> str:
-    return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()
 
 
 def _write_json_atomically(path: Path, value: Any) -> None:
@@ -210,7 +206,7 @@ class ContentCache:
                 self.entries[key] = sha256_of_file(file)
                 self.changed = True
             parts.append((name, self.entries[key]))
-        return _digest(parts)
+        return sha256_of_json(parts)
 
     def save(self) -> None:
         if self.changed:
@@ -231,7 +227,7 @@ def raw_fingerprint(dataset: Any, cache: ContentCache) -> str:
     else:
         paths = [p for p in [local_path(inner)] if p is not None]
     content = [cache.content_hash(p) for p in paths if p.exists()]
-    return _digest({**described, "content": content})
+    return sha256_of_json({**described, "content": content})
 
 
 # ---- planning ----
@@ -278,9 +274,11 @@ def _node_parts(
             raw[name] = raw_fingerprint(catalog.get(name), cache)
         inputs[name] = plan.outputs[name] if name in produced else raw[name]
     return {
-        "code": _digest(code_fingerprint(node.func)),
+        "code": sha256_of_json(code_fingerprint(node.func)),
         "params": {
-            name: _digest(catalog.load(name)) for name in node.inputs if name.startswith("params:")
+            name: sha256_of_json(catalog.load(name))
+            for name in node.inputs
+            if name.startswith("params:")
         },
         "inputs": inputs,
     }
@@ -297,7 +295,7 @@ def _stale_reason(node: Node, parts: dict[str, Any], plan: Plan, catalog: Any) -
             return _why_different(record["parts"], parts, node)
         if path is None or not catalog.exists(output):
             return f"{output} is missing"
-        if _digest(files_signature(path)) != record["files"]:
+        if sha256_of_json(files_signature(path)) != record["files"]:
             return f"{output} was changed after it was saved"
     return None
 
@@ -311,9 +309,9 @@ def plan_run(pipeline: Pipeline, catalog: Any) -> Plan:
     for node in pipeline.nodes:  # topological order
         parts = _node_parts(node, catalog, plan, produced=produced, raw=raw, cache=cache)
         plan.parts[node.name] = parts
-        fingerprint = _digest(parts)
+        fingerprint = sha256_of_json(parts)
         for output in node.outputs:
-            plan.outputs[output] = _digest([fingerprint, output])
+            plan.outputs[output] = sha256_of_json([fingerprint, output])
         upstream = sorted(
             produced[name].name
             for name in node.inputs
@@ -350,7 +348,7 @@ class FingerprintRecorder:
             {
                 "fingerprint": self.plan.outputs[dataset_name],
                 "parts": self.plan.parts[node.name],
-                "files": _digest(files_signature(path)),
+                "files": sha256_of_json(files_signature(path)),
             },
         )
 

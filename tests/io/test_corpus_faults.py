@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
@@ -16,7 +15,7 @@ from peft_pipelines.io.common_voice import (
 )
 from peft_pipelines.pipelines.whisper_zh.nodes import ingest_corpus
 from peft_pipelines.speech.nodes import resample_to_16k
-from tests.conftest import BUNDLED_CORPUS
+from tests.conftest import copy_corpus_head
 
 SPLITS = ["train", "dev", "test"]
 
@@ -24,15 +23,7 @@ SPLITS = ["train", "dev", "test"]
 @pytest.fixture
 def corpus(tmp_path) -> Path:
     """Three bundled rows per split, with their clips: a corpus a test may spoil."""
-    root = tmp_path / "corpus"
-    (root / "clips").mkdir(parents=True)
-    for split in SPLITS:
-        lines = (BUNDLED_CORPUS / f"{split}.tsv").read_bytes().splitlines()[:4]
-        (root / f"{split}.tsv").write_bytes(b"\n".join(lines) + b"\n")
-        for line in lines[1:]:
-            clip = line.decode().split("\t")[1]
-            shutil.copy(BUNDLED_CORPUS / "clips" / clip, root / "clips" / clip)
-    return root
+    return copy_corpus_head(tmp_path / "corpus", dict.fromkeys(SPLITS, 3))
 
 
 def _prefix_sentence(tsv: Path, index: int, prefix: bytes) -> None:

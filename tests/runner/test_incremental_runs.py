@@ -13,10 +13,10 @@ import pytest
 from peft_pipelines.io.atomic_arrow_dataset import AtomicArrowDataset
 from peft_pipelines.runner import IncrementalRunner, files_signature
 from tests.conftest import (
-    BUNDLED_CORPUS,
     SAMPLE_CORPUS_CATALOG,
     TINY_OPT_CATALOG,
     TINY_WHISPER_CATALOG,
+    copy_corpus_head,
 )
 from tests.pipelines.opt_quotes.test_opt_quotes_run import QUICK_RUN as QUICK_OPT_RUN
 from tests.pipelines.whisper_zh.test_model_stages import QUICK_RUN
@@ -50,14 +50,7 @@ DATA_CHANGED = _names((DATA | MODEL | REPORT) - UNTOUCHED_BY_DATA)
 def project(tmp_path_factory) -> Path:
     """A scratch project on its own copy of a corpus sample, so a test may edit the corpus."""
     root = tmp_path_factory.mktemp("incremental")
-    corpus = root / "corpus"
-    (corpus / "clips").mkdir(parents=True)
-    for split, rows in (("train", 16), ("dev", 4), ("test", 4)):
-        lines = (BUNDLED_CORPUS / f"{split}.tsv").read_text(encoding="utf-8").splitlines()
-        (corpus / f"{split}.tsv").write_text("\n".join(lines[: rows + 1]) + "\n", encoding="utf-8")
-        for line in lines[1 : rows + 1]:
-            clip = line.split("\t")[1]
-            shutil.copy(BUNDLED_CORPUS / "clips" / clip, corpus / "clips" / clip)
+    corpus = copy_corpus_head(root / "corpus", {"train": 16, "dev": 4, "test": 4})
     catalog = {
         **TINY_WHISPER_CATALOG,
         **TINY_OPT_CATALOG,

@@ -78,11 +78,12 @@ class CorpusFormatError(ValueError):
     """A split file that cannot be read as a Common Voice TSV at all."""
 
 
-def _decoded_lines(tsv: Path) -> list[tuple[int, str | None, bytes]]:
-    """(line number, text or None if not UTF-8, raw bytes) of every non-empty line of ``tsv``.
+def _decoded_lines(tsv: Path) -> list[tuple[int, str, str | None]]:
+    """(line number, text, why it is not UTF-8 or None) of every non-empty line of ``tsv``.
 
     Each line is decoded on its own, so one stray Latin-1 byte costs one row,
-    not the file. A byte-order mark (as spreadsheet programs write) is dropped.
+    not the file; an undecodable line's text has U+FFFD for its bad bytes. A
+    byte-order mark (as spreadsheet programs write) is dropped.
     """
     data = tsv.read_bytes()
     if b"\0" in data:
@@ -94,9 +95,10 @@ def _decoded_lines(tsv: Path) -> list[tuple[int, str | None, bytes]]:
         if not raw:
             continue
         try:
-            lines.append((line_no, raw.decode("utf-8"), raw))
-        except UnicodeDecodeError:
-            lines.append((line_no, None, raw))
+            lines.append((line_no, raw.decode("utf-8"), None))
+        except UnicodeDecodeError as error:
+            problem = f"byte 0x{raw[error.start]:02x} at position {error.start} is not UTF-8"
+            lines.append((line_no, raw.decode("utf-8", errors="replace"), problem))
     return lines
 
 
@@ -105,7 +107,7 @@ def read_common_voice_tsv(
 ) -> tuple[list[str], list[dict[str, str]], list[dict[str, Any]]]:
     """Rows of one Common Voice TSV, and the malformed or undecodable lines it holds (as drop records)."""
     lines = _decoded_lines(tsv)
-    header = lines[0][1].split("\t") if lines and lines[0][1] is not None else None
+    header = lines[0][1].split("\t") if lines and lines[0][2] is None else None
     if header is None or "path" not in header or "sentence" not in header:
         shown = "none" if not lines else header if header else "not UTF-8 text"
         raise CorpusFormatError(
@@ -113,30 +115,20 @@ def read_common_voice_tsv(
         )
     path_at = header.index("path")
     rows, malformed = [], []
-    for line_no, text, raw in lines[1:]:
-        if text is None:
-            error = _utf8_error(raw)
-            fields = raw.decode("utf-8", errors="replace").split("\t")
+    for line_no, text, problem in lines[1:]:
+        fields = text.split("\t")
+        if problem:
             reason = "undecodable_tsv_row"
-            detail = f"{tsv.name} line {line_no}: {error}"
+            detail = f"{tsv.name} line {line_no}: {problem}"
+        elif len(fields) == len(header):
+            rows.append(dict(zip(header, fields, strict=True)))
+            continue
         else:
-            fields = text.split("\t")
-            if len(fields) == len(header):
-                rows.append(dict(zip(header, fields, strict=True)))
-                continue
             reason = "malformed_tsv_row"
             detail = f"{tsv.name} line {line_no} has {len(fields)} fields, header has {len(header)}"
         path = fields[path_at] if len(fields) > path_at else f"<line {line_no}>"
         malformed.append({"path": path, "reason": reason, "detail": detail})
     return header, rows, malformed
-
-
-def _utf8_error(raw: bytes) -> str:
-    try:
-        raw.decode("utf-8")
-    except UnicodeDecodeError as error:
-        return f"byte 0x{raw[error.start]:02x} at position {error.start} is not UTF-8"
-    return "not UTF-8"
 
 
 def write_common_voice_tsv(

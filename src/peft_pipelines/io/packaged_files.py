@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import json
 from pathlib import Path
+from typing import Any
 
 
 def find_packaged_file(package: str, filename: str, *, install_hint: str | None = None) -> Path:
@@ -40,3 +42,8 @@ def sha256_of_file(path: Path) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def sha256_of_json(value: Any) -> str:
+    """Hex SHA-256 of ``value`` as canonical JSON (keys sorted; other objects by ``str``): a stable fingerprint."""
+    return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()

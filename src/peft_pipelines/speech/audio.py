@@ -15,6 +15,10 @@ class UndecodableAudioError(ValueError):
     """The bytes are not audio that libsndfile can decode (or decode to no samples)."""
 
 
+# What soundfile raises for input that is not audio it decodes.
+DECODER_ERRORS = (soundfile.LibsndfileError, RuntimeError, TypeError, ValueError)
+
+
 def decode_to_mono(data: bytes, target_rate: int) -> np.ndarray:
     """Decode encoded audio bytes (mp3, wav, flac, ogg...) to mono float32 at ``target_rate``.
 
@@ -26,7 +30,7 @@ def decode_to_mono(data: bytes, target_rate: int) -> np.ndarray:
         with soundfile.SoundFile(io.BytesIO(data)) as clip:
             samples = clip.read(dtype="float32", always_2d=True)
             rate = clip.samplerate
-    except (soundfile.LibsndfileError, RuntimeError, TypeError, ValueError) as error:
+    except DECODER_ERRORS as error:
         raise UndecodableAudioError(str(error)) from error
     if samples.shape[0] == 0:
         raise UndecodableAudioError("decoded to zero samples")
@@ -46,7 +50,7 @@ def stream_mono(path: Path, target_rate: int, block_samples: int) -> Iterator[np
     """
     try:
         clip = soundfile.SoundFile(path)
-    except (soundfile.LibsndfileError, RuntimeError, TypeError, ValueError) as error:
+    except DECODER_ERRORS as error:
         raise UndecodableAudioError(str(error)) from error
     with clip:
         if clip.frames == 0:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +21,7 @@ import torch
 from peft import PeftModel
 from transformers import PretrainedConfig, PreTrainedModel, WhisperProcessor, WhisperTokenizer
 
+from peft_pipelines.io.model_datasets import AdapterLoadError, load_adapter
 from peft_pipelines.speech.audio import stream_mono
 from peft_pipelines.speech.collator import encoder_window_frames
 from peft_pipelines.speech.features import compact_log_mel, pad_log_mel
@@ -59,6 +60,24 @@ def is_silent(compact_log_mel: np.ndarray, silence: dict | None = SILENCE) -> bo
     energy = np.asarray(compact_log_mel, dtype=np.float32).mean(axis=1)
     loud_frames = int((energy > float(silence["level"])).sum())
     return loud_frames < float(silence["min_seconds"]) * FRAMES_PER_SECOND
+
+
+def load_transcriber(folder: Path) -> tuple[PeftModel, WhisperProcessor]:
+    """A trained adapter on its base with the model's full window, in eval mode, and the base's processor.
+
+    Raises :class:`peft_pipelines.io.model_datasets.AdapterLoadError` naming
+    what could not be loaded: the adapter, its base model or the processor.
+    """
+    model = load_adapter(folder, window_seconds=None)
+    base = model.peft_config[model.active_adapter].base_model_name_or_path
+    try:
+        processor = WhisperProcessor.from_pretrained(base)
+    except Exception as error:  # noqa: BLE001 (a broken folder raises many kinds)
+        raise AdapterLoadError(
+            f"cannot load the processor of base model {base}: {error}"
+        ) from error
+    model.eval()
+    return model, processor
 
 
 def whisper_config(model: PreTrainedModel | PeftModel) -> PretrainedConfig:
@@ -316,41 +335,36 @@ def transcribe_file(
     :class:`peft_pipelines.speech.audio.UndecodableAudioError` for a file
     that is not audio.
     """
-    window = window_samples(model, processor)
-    rate = processor.feature_extractor.sampling_rate
-    texts: list[str] = []
-    run: list[np.ndarray] = []
-    counts = {"windows": 0, "silent": 0, "loops": 0}
+    heard = FileTranscript(text="", windows=0, silent_windows=0, loops_cut=0)
 
-    def transcribe_run() -> None:
+    def runs_of_speech() -> Iterator[np.ndarray]:
+        run: list[np.ndarray] = []
+        extractor = processor.feature_extractor
+        for samples in stream_mono(path, extractor.sampling_rate, window_samples(model, processor)):
+            heard.windows += 1
+            silent = is_silent(compact_log_mel([samples], extractor)[0], silence)
+            heard.silent_windows += int(silent)
+            if not silent:
+                run.append(samples)
+            if run and (silent or len(run) >= block_windows):
+                yield np.concatenate(run)
+                run = []
         if run:
-            ((text, looped, _),) = transcribe_recordings(
-                model,
-                processor,
-                [np.concatenate(run)],
-                batch_size=1,
-                language=language,
-                task=task,
-                max_new_tokens=max_new_tokens,
-                silence=None,  # every window of the run was heard
-            )
-            texts.append(text)
-            counts["loops"] += int(looped)
-            run.clear()
+            yield np.concatenate(run)
 
-    for samples in stream_mono(path, rate, window):
-        counts["windows"] += 1
-        if is_silent(compact_log_mel([samples], processor.feature_extractor)[0], silence):
-            counts["silent"] += 1
-            transcribe_run()
-            continue
-        run.append(samples)
-        if len(run) >= block_windows:
-            transcribe_run()
-    transcribe_run()
-    return FileTranscript(
-        text=" ".join(t for t in texts if t),
-        windows=counts["windows"],
-        silent_windows=counts["silent"],
-        loops_cut=counts["loops"],
-    )
+    texts = []
+    for recording in runs_of_speech():
+        ((text, looped, _),) = transcribe_recordings(
+            model,
+            processor,
+            [recording],
+            batch_size=1,
+            language=language,
+            task=task,
+            max_new_tokens=max_new_tokens,
+            silence=None,  # every window of the run was heard
+        )
+        texts.append(text)
+        heard.loops_cut += int(looped)
+    heard.text = " ".join(t for t in texts if t)
+    return heard

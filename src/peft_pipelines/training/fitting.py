@@ -11,7 +11,6 @@ of both is kept beside the checkpoints, and a mismatch starts training afresh
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import re
@@ -33,6 +32,7 @@ from transformers import (
 )
 
 from peft_pipelines.io.model_loading import training_device
+from peft_pipelines.io.packaged_files import sha256_of_json
 
 logger = logging.getLogger(__name__)
 
@@ -42,11 +42,6 @@ CORE_KEYS = ("output_dir", "resume", "time_budget_minutes")
 # Raising max_steps extends a run rather than starting a new one: its checkpoints
 # stay resumable (the Trainer stretches the LR schedule to the new length).
 EXTENDABLE_KEYS = ("max_steps",)
-
-
-def run_fingerprint(parts: dict[str, Any]) -> str:
-    """A stable hash of everything that makes a checkpoint reusable (data, model, parameters)."""
-    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
 
 
 def last_complete_checkpoint(folder: Path) -> Path | None:
@@ -169,7 +164,8 @@ def fit_model(
     where training resumed from.
     """
     folder = Path(training["output_dir"])
-    fingerprint = run_fingerprint(
+    # Everything that makes a checkpoint reusable: data, model, parameters.
+    fingerprint = sha256_of_json(
         {
             **fingerprint_parts,
             "training": {k: v for k, v in training.items() if k not in CORE_KEYS + EXTENDABLE_KEYS},
