@@ -9,6 +9,7 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parents[1] / "src" / "peft_pipelines"
 # Lower imports nothing above it; the top layer may import within itself.
 LAYERS = {
+    "errors": 0,
     "data_quality": 0,
     "distributed": 0,
     "io": 1,
