@@ -9,7 +9,7 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parents[1] / "src" / "peft_pipelines"
 # Lower imports nothing above it; the top layer may import within itself.
 LAYERS = {
-    "errors": 0,
+    "errors": -1,  # the user-mistake family: every layer raises it, data_quality's too
     "data_quality": 0,
     "distributed": 0,
     "io": 1,

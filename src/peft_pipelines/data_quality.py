@@ -12,13 +12,15 @@ from typing import Any
 
 from datasets import Dataset
 
+from peft_pipelines.errors import UserError
+
 ERROR_COLUMN = "_drop_reason"
 DETAIL_COLUMN = "_drop_detail"
 # Kept through every stage so a dropped clip is named as in the corpus TSV.
 ROW_ID_COLUMN = "path"
 
 
-class EmptySplitError(ValueError):
+class EmptySplitError(UserError, ValueError):
     """A split left with no row to train or evaluate on."""
 
 

@@ -28,6 +28,7 @@ from peft_pipelines.data_quality import (
     EmptySplitError,
     empty_split_message,
 )
+from peft_pipelines.errors import UserError
 from peft_pipelines.io.atomic_arrow_dataset import scratch_arrow_file
 
 COMMON_VOICE_COLUMNS = (
@@ -45,7 +46,7 @@ COMMON_VOICE_COLUMNS = (
 CLIP_READ_BATCH = 64
 
 
-class CorpusNotFoundError(FileNotFoundError):
+class CorpusNotFoundError(UserError, FileNotFoundError):
     """The configured corpus folder (or one of its split files) does not exist."""
 
 
@@ -74,7 +75,7 @@ def clip_problem(clips_dir: Path, name: str) -> tuple[str, str]:
     return "", ""
 
 
-class CorpusFormatError(ValueError):
+class CorpusFormatError(UserError, ValueError):
     """A split file that cannot be read as a Common Voice TSV at all."""
 
 

@@ -22,10 +22,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
+from peft_pipelines.errors import UserError
+
 logger = logging.getLogger(__name__)
 
 
-class FolderLockedError(RuntimeError):
+class FolderLockedError(UserError, RuntimeError):
     """Another running process holds the folder's lock."""
 
 

@@ -16,6 +16,7 @@ import transformers
 from kedro.io import AbstractDataset, AbstractVersionedDataset, DatasetError, Version
 from peft import PeftModel
 
+from peft_pipelines.errors import UserError
 from peft_pipelines.io._atomic import replace_folder_atomically
 from peft_pipelines.io.model_loading import load_base_model
 
@@ -272,7 +273,7 @@ class PeftAdapterDataset(AbstractVersionedDataset[PeftModel, PeftModel]):
         return {"path": str(self._filepath), "version": self._version, "load_args": self._load_args}
 
 
-class AdapterLoadError(DatasetError):
+class AdapterLoadError(UserError, DatasetError):
     """An adapter folder, or the base model it names, that cannot be loaded (one line: which and why)."""
 
 

@@ -10,8 +10,10 @@ import numpy as np
 import soundfile
 import soxr
 
+from peft_pipelines.errors import UserError
 
-class UndecodableAudioError(ValueError):
+
+class UndecodableAudioError(UserError, ValueError):
     """The bytes are not audio that libsndfile can decode (or decode to no samples)."""
 
 

@@ -28,6 +28,7 @@ import numpy as np
 import torch
 from transformers import WhisperForConditionalGeneration, WhisperProcessor
 
+from peft_pipelines.errors import UserError
 from peft_pipelines.io._atomic import replace_folder_atomically
 from peft_pipelines.io.packaged_files import find_packaged_file, sha256_of_file
 from peft_pipelines.speech.tiny_whisper import tiny_whisper_config, whisper_generation_config
@@ -55,7 +56,7 @@ _METADATA = {
 }
 
 
-class CTranslate2FormatError(ValueError):
+class CTranslate2FormatError(UserError, ValueError):
     """The CTranslate2 file is not a whole Whisper model this converter can map exactly."""
 
 
