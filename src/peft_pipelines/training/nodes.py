@@ -13,6 +13,7 @@ from typing import Any
 from datasets import Dataset
 from peft import PeftModel
 
+from peft_pipelines.errors import ConfigurationError
 from peft_pipelines.io.model_loading import ARCHITECTURES, QUANTIZATIONS, load_base_model
 from peft_pipelines.training.fitting import fit_model
 from peft_pipelines.training.peft_wrapping import wrap_with_peft
@@ -33,12 +34,12 @@ def describe_base_model(
     """
     architecture = base_model["architecture"]
     if architecture not in ARCHITECTURES:
-        raise ValueError(
+        raise ConfigurationError(
             f"base_model.architecture must be one of {sorted(ARCHITECTURES)}, not {architecture!r}"
         )
     quantization = base_model.get("quantization", "int8")
     if quantization not in QUANTIZATIONS:
-        raise ValueError(
+        raise ConfigurationError(
             f"base_model.quantization must be one of {QUANTIZATIONS}, not {quantization!r}"
         )
     return {

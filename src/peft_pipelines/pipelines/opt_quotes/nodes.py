@@ -15,11 +15,13 @@ from peft import PeftModel
 from transformers import DataCollatorForLanguageModeling, PreTrainedTokenizerBase
 
 from peft_pipelines.data_quality import (
+    EmptySplitError,
     mark_failures,
     record_split,
     split_off_failures,
     stage_report,
 )
+from peft_pipelines.errors import ConfigurationError
 from peft_pipelines.io.atomic_arrow_dataset import scratch_arrow_file
 from peft_pipelines.io.model_loading import load_tokenizer
 from peft_pipelines.text.causal_lm import generate_texts, perplexity, with_padding_token
@@ -41,7 +43,7 @@ def ingest_quotes(quotes_source: Any) -> tuple[Dataset, dict[str, Any]]:
     rows = quote_rows(quotes_source)
     kept, dropped = clean_quote_rows(rows)
     if not kept:
-        raise ValueError(f"No usable quotes in the corpus ({len(rows)} rows, all dropped)")
+        raise EmptySplitError(f"No usable quotes in the corpus ({len(rows)} rows, all dropped)")
     report = stage_report("ingest")
     record_split(report, "all", rows_in=len(rows), kept=len(kept), dropped=dropped)
     logger.info("Ingested %d quotes (%d dropped)", len(kept), len(dropped))
@@ -55,7 +57,7 @@ def split_heldout(quotes: Dataset, split: dict[str, Any]) -> tuple[DatasetDict, 
     """
     fraction = float(split["heldout_fraction"])
     if not 0 < fraction < 1:
-        raise ValueError(f"heldout_fraction must be between 0 and 1, not {fraction}")
+        raise ConfigurationError(f"heldout_fraction must be between 0 and 1, not {fraction}")
     order = list(range(len(quotes)))
     random.Random(int(split["seed"])).shuffle(order)
     n_heldout = max(1, round(fraction * len(order)))

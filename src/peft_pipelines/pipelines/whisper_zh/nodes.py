@@ -25,6 +25,8 @@ from peft_pipelines.data_quality import (
     stage_report,
     summarise_data_quality,
 )
+from peft_pipelines.errors import ConfigurationError
+from peft_pipelines.io.common_voice import CorpusFormatError
 from peft_pipelines.io.model_loading import WHISPER_POSITIONS_PER_SECOND, whisper_encoder_window
 from peft_pipelines.speech.collator import collator_for, input_window
 from peft_pipelines.speech.evaluation import transcribe_and_score
@@ -70,7 +72,7 @@ def prune_columns(
     for split, all_columns in corpus.items():
         missing = sorted(set(keep) - set(all_columns.column_names))
         if missing:
-            raise ValueError(
+            raise CorpusFormatError(
                 f"split {split} has no column(s) {missing}; it has {all_columns.column_names}"
             )
         rows = all_columns.select_columns(keep)
@@ -92,7 +94,7 @@ def read_input_window(base_model: dict[str, Any], processor: WhisperProcessor) -
     """
     seconds = base_model.get("window_seconds")
     if not seconds:
-        raise ValueError(
+        raise ConfigurationError(
             "whisper_zh.base_model.window_seconds must be set: the training input window in "
             "seconds (30 is the whole window of every OpenAI Whisper)"
         )
@@ -149,7 +151,7 @@ def join_long_utterances(corpus_16k: DatasetDict, long_utterances: dict[str, Any
             recordings.append(_joined(rows, current))
             current, seconds = [], 0.0
     if not recordings:
-        raise ValueError(
+        raise ConfigurationError(
             f"the {split} split ({len(rows)} clips) makes no recording of {low:g}-{high:g} s "
             f"from {fewest}-{most} clips: change whisper_zh.long_utterances"
         )
