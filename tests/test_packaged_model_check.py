@@ -8,7 +8,7 @@ import pytest
 from kedro.io import DataCatalog
 from kedro.pipeline import Node, Pipeline
 
-from peft_pipelines.hooks import InputPreflight
+from peft_pipelines.hooks import InputPreflight, UnreadableInputError
 from peft_pipelines.speech import CTranslate2WhisperDataset
 from tests.conftest import PROCESSOR_DIR
 from tests.speech.test_ctranslate2_whisper import CONVERSION
@@ -34,7 +34,7 @@ def test_installed_wheels_with_their_pinned_hashes_pass(tmp_path):
 def test_a_missing_wheel_is_one_line_with_the_install_command(tmp_path):
     missing = copy.deepcopy(CONVERSION)
     missing["parts"][0]["package"] = "not_installed_whisper_part"
-    with pytest.raises(SystemExit) as stop:
+    with pytest.raises(UnreadableInputError) as stop:
         _check(missing, tmp_path)
     message = str(stop.value)
     assert message.startswith(
@@ -47,7 +47,7 @@ def test_a_missing_wheel_is_one_line_with_the_install_command(tmp_path):
 def test_a_part_with_another_hash_is_one_line_naming_the_file(tmp_path):
     corrupt = copy.deepcopy(CONVERSION)
     corrupt["parts"][1]["sha256"] = "0" * 64
-    with pytest.raises(SystemExit) as stop:
+    with pytest.raises(UnreadableInputError) as stop:
         _check(corrupt, tmp_path)
     message = str(stop.value)
     assert "model.bin.part2 is corrupt or truncated" in message

@@ -14,15 +14,19 @@ Built with Gradio, served on 127.0.0.1 unless ``--host`` says otherwise, with
 analytics off, no share link and system fonts only: nothing on the page
 loads from outside the machine. Models load once per adapter and stay
 loaded; requests queue, one at a time, each with its own results. Bad input
-(not audio, empty, too large, too long) and a missing adapter are a message
-on the page.
+(not audio, empty, too large, too long, a prompt over 2,000 characters), a
+missing adapter and one deleted after the page loaded are a message on the
+page; each continuation stops after 20 s. The page's link-preview tags are
+ours (title and description, no image from another host).
 """
 
 from __future__ import annotations
 
 import argparse
+import html
 import json
 import os
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -37,6 +41,13 @@ MAX_UPLOAD_BYTES = 25 * 2**20
 MAX_AUDIO_SECONDS = 10 * 60
 SPEECH, TEXT = "whisper_zh", "opt_quotes"
 SAMPLE_PROMPTS = ["Two things are infinite: ", "The secret of getting ahead is "]
+# Requests waiting beyond these are told the queue is full: each takes at most a minute or two.
+MAX_QUEUED_REQUESTS = 10
+PAGE_TITLE = "peft-pipelines demo"
+PAGE_DESCRIPTION = (
+    "Base and LoRA fine-tuned models side by side: Whisper transcripts and SmolLM2 "
+    "continuations, served from this machine."
+)
 
 
 class DemoInputError(UserError, ValueError):
@@ -76,6 +87,24 @@ def check_audio(
             f"{max_seconds / 60:.0f} minutes."
         )
     return audio
+
+
+@dataclass(frozen=True)
+class GenerationLimits:
+    """What one text-tab request may ask: the prompt's length, and each model's tokens and seconds.
+
+    A prompt of 93,000 characters held the one-at-a-time queue for minutes;
+    ``max_seconds`` goes to ``generate`` as ``max_time`` (transformers stops
+    after the step that passes it), so a request takes at most about twice it.
+    """
+
+    max_prompt_chars: int = 2000
+    max_new_tokens: int = 40
+    max_seconds: float = 20.0
+
+
+class AdapterGoneError(DemoInputError):
+    """The adapter picked on the page is no longer on disk."""
 
 
 def no_adapter_message(pipeline: str) -> str:
@@ -216,25 +245,37 @@ def transcribe_both(model: Any, processor: Any, audio: Path) -> dict[str, tuple[
 def _shown(heard: Any) -> str:
     if heard.text:
         return heard.text
-    if heard.silent_windows:
-        return f"(silence: {heard.silent_windows} of {heard.windows} windows skipped)"
+    if heard.skipped_seconds >= 0.05:
+        return f"(no speech heard: {heard.skipped_seconds:.1f} of {heard.seconds:.1f} s skipped)"
     return "(no text)"
 
 
 def continue_both(
-    model: Any, tokenizer: Any, prompt: str, max_new_tokens: int = 40
-) -> dict[str, tuple[str, float]]:
-    """Base and fine-tuned greedy continuations of ``prompt``, with seconds taken each."""
+    model: Any, tokenizer: Any, prompt: str, limits: GenerationLimits = GenerationLimits()
+) -> dict[str, Any]:
+    """Base and fine-tuned greedy continuations of ``prompt``, with seconds taken each.
+
+    Each stops at ``limits.max_new_tokens`` or after ``limits.max_seconds``;
+    ``note`` says which of them the time limit cut.
+    """
     from peft_pipelines.text.causal_lm import generate_texts  # noqa: PLC0415
 
-    with model.disable_adapter():
-        (base,), base_seconds = _timed(
-            lambda: generate_texts(model, tokenizer, [prompt], max_new_tokens)
+    def continuation() -> str:
+        (text,) = generate_texts(
+            model, tokenizer, [prompt], limits.max_new_tokens, max_time=limits.max_seconds
         )
-    (tuned,), tuned_seconds = _timed(
-        lambda: generate_texts(model, tokenizer, [prompt], max_new_tokens)
-    )
-    return {"base": (base, base_seconds), "finetuned": (tuned, tuned_seconds)}
+        return text
+
+    with model.disable_adapter():
+        base, base_seconds = _timed(continuation)
+    tuned, tuned_seconds = _timed(continuation)
+    cut = [
+        side
+        for side, seconds in (("base", base_seconds), ("fine-tuned", tuned_seconds))
+        if seconds >= limits.max_seconds
+    ]
+    note = f"; {' and '.join(cut)} stopped at the {limits.max_seconds:g} s limit" if cut else ""
+    return {"base": (base, base_seconds), "finetuned": (tuned, tuned_seconds), "note": note}
 
 
 def _theme() -> Any:
@@ -249,23 +290,45 @@ def _theme() -> Any:
 class DemoHandlers:
     """What the page's buttons do, over one project's catalog and one set of loaded models."""
 
-    def __init__(self, project: Path, env: str | None = None) -> None:
+    def __init__(
+        self, project: Path, env: str | None = None, limits: GenerationLimits = GenerationLimits()
+    ) -> None:
         from peft_pipelines.cli import _configuration  # noqa: PLC0415
 
         self.project = project
         _, self.catalog = _configuration(env, str(project / "conf"))
         self.loaded = LoadedModels()
+        self.limits = limits
 
     def adapters(self, pipeline: str) -> list[AdapterInfo]:
         return find_adapters(self.project, pipeline, self.catalog)
 
     def pick(self, pipeline: str, label: str | None) -> AdapterInfo | None:
+        """The adapter ``label`` (None: the newest, or None if there is none); :class:`AdapterGoneError` if it was deleted."""
         found = self.adapters(pipeline)
-        return next((a for a in found if a.label == label), found[0] if found else None)
+        if label is None:
+            return found[0] if found else None
+        picked = next((a for a in found if a.label == label), None)
+        if picked is None:
+            raise AdapterGoneError(
+                f"Adapter `{label}` is no longer on disk (deleted after the page loaded): "
+                "the list now shows the adapters there; pick one."
+            )
+        return picked
 
     def describe(self, label: str | None) -> str:
-        info = self.pick(SPEECH, label)
+        try:
+            info = self.pick(SPEECH, label)
+        except AdapterGoneError as error:
+            return f"⚠ {error}"
         return info.facts() if info else no_adapter_message(SPEECH)
+
+    def adapter_choices(self, label: str | None) -> tuple[list[str], str | None, str]:
+        """The speech adapters on disk now, the one to show (``label`` if still there, else the newest), its facts."""
+        found = self.adapters(SPEECH)
+        shown = next((a for a in found if a.label == label), found[0] if found else None)
+        facts = shown.facts() if shown else no_adapter_message(SPEECH)
+        return [a.label for a in found], shown.label if shown else None, facts
 
     def _load_text_model(self, folder: Path) -> tuple[Any, Any]:
         """The opt_quotes adapter on its base, and the tokenizer the run saved."""
@@ -277,14 +340,14 @@ class DemoHandlers:
 
     def transcribe(self, audio: str | None, label: str | None) -> Iterator[tuple[str, str, str]]:
         """(base text, fine-tuned text, status line), first a loading notice if the models are not loaded."""
-        info = self.pick(SPEECH, label)
-        if info is None:
-            yield "", "", no_adapter_message(SPEECH)
-            return
         try:
-            checked = check_audio(audio)
+            info = self.pick(SPEECH, label)
+            checked = check_audio(audio) if info else None
         except DemoInputError as error:
             yield "", "", f"⚠ {error}"
+            return
+        if info is None or checked is None:
+            yield "", "", no_adapter_message(SPEECH)
             return
         from peft_pipelines.speech.transcribe import load_transcriber  # noqa: PLC0415
 
@@ -304,10 +367,18 @@ class DemoHandlers:
         if not prompt.strip():
             yield "", "", "⚠ Type a prompt first."
             return
+        if len(prompt) > self.limits.max_prompt_chars:
+            yield (
+                "",
+                "",
+                f"⚠ The prompt is {len(prompt):,} characters; "
+                f"the limit is {self.limits.max_prompt_chars:,}.",
+            )
+            return
         yield from self._side_by_side(
             info,
             self._load_text_model,
-            lambda model, tokenizer: continue_both(model, tokenizer, prompt),
+            lambda model, tokenizer: continue_both(model, tokenizer, prompt, self.limits),
             what="the prompt",
         )
 
@@ -336,7 +407,8 @@ class DemoHandlers:
         yield (
             base,
             tuned,
-            f"Base {base_s:.1f} s, fine-tuned {tuned_s:.1f} s (adapter {info.label}).",
+            f"Base {base_s:.1f} s, fine-tuned {tuned_s:.1f} s (adapter {info.label}"
+            f"{results.get('note', '')}).",
         )
 
 
@@ -346,7 +418,7 @@ def build_app(project: Path, env: str | None = None) -> Any:
 
     handlers = DemoHandlers(project, env)
     speech_adapters = handlers.adapters(SPEECH)
-    with gr.Blocks(title="peft-pipelines demo", analytics_enabled=False) as app:
+    with gr.Blocks(title=PAGE_TITLE, analytics_enabled=False) as app:
         gr.Markdown("# peft-pipelines: base and fine-tuned, side by side")
         with gr.Tab("Speech (whisper_zh)"):
             with gr.Row():
@@ -370,11 +442,23 @@ def build_app(project: Path, env: str | None = None) -> Any:
                 base_box = gr.Textbox(label="Base model", elem_id="base-transcript", lines=4)
                 tuned_box = gr.Textbox(label="Fine-tuned", elem_id="finetuned-transcript", lines=4)
             choice.change(handlers.describe, inputs=choice, outputs=facts)
+
+            def refresh(label: str | None) -> tuple[Any, str]:
+                labels, shown, text = handlers.adapter_choices(label)
+                return gr.Dropdown(choices=labels, value=shown), text
+
+            # The list follows the disk: adapters deleted or trained since the page was built.
             button.click(
                 handlers.transcribe, inputs=[audio, choice], outputs=[base_box, tuned_box, status]
-            )
+            ).then(refresh, inputs=choice, outputs=[choice, facts], concurrency_limit=None)
+            app.load(refresh, inputs=choice, outputs=[choice, facts], concurrency_limit=None)
         with gr.Tab("Text (opt_quotes)"):
-            prompt = gr.Textbox(label="Prompt", value=SAMPLE_PROMPTS[0], elem_id="prompt")
+            prompt = gr.Textbox(
+                label="Prompt",
+                value=SAMPLE_PROMPTS[0],
+                info=f"At most {handlers.limits.max_prompt_chars:,} characters.",
+                elem_id="prompt",
+            )
             go = gr.Button("Continue", variant="primary", elem_id="continue")
             text_status = gr.Markdown(elem_id="text-status")
             with gr.Row():
@@ -384,8 +468,86 @@ def build_app(project: Path, env: str | None = None) -> Any:
                 )
             go.click(handlers.generate, inputs=prompt, outputs=[base_text, tuned_text, text_status])
     # One request at a time: the models are shared, each request's results are its own.
-    app.queue(default_concurrency_limit=1)
+    app.queue(default_concurrency_limit=1, max_size=MAX_QUEUED_REQUESTS)
     return app
+
+
+def own_preview_tags(page: str) -> str:
+    """``page`` with Gradio's link-preview tags (og:, twitter:) replaced by ours: title, description, no image."""
+    title, description = html.escape(PAGE_TITLE), html.escape(PAGE_DESCRIPTION)
+    ours = (
+        f"<title>{title}</title>\n"
+        f'<meta name="description" content="{description}" />\n'
+        '<meta property="og:type" content="website" />\n'
+        f'<meta property="og:title" content="{title}" />\n'
+        f'<meta property="og:description" content="{description}" />\n'
+        '<meta name="twitter:card" content="summary" />\n'
+    )
+    # Gradio's tags all come before the head's first script, which holds the app's config as JSON.
+    head, script, rest = page.partition("<script")
+    return _PREVIEW_TAG.sub("", head) + ours + script + rest
+
+
+_PREVIEW_TAG = re.compile(r"<meta\s[^>]*?(?:property|name)=\"(?:og|twitter):[^>]*>\s*")
+
+
+class OwnPreviewTags:
+    """ASGI middleware: the page itself (GET /) is served with :func:`own_preview_tags` applied.
+
+    Gradio's page template hard-codes its og:/twitter: tags (title "Gradio", an
+    image on raw.githubusercontent.com) and no option removes them: ``head=``
+    only adds tags, and only once the page's script runs, which link previews
+    never do. So they are rewritten on the way out; every other response
+    passes through untouched.
+    """
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or scope["method"] != "GET" or scope["path"] != "/":
+            await self.app(scope, receive, send)
+            return
+        start: dict[str, Any] = {}
+        body = bytearray()
+
+        async def rewrite(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                start.update(message)
+                return
+            body.extend(message.get("body", b""))
+            if message.get("more_body"):
+                return
+            headers = list(start.get("headers", []))
+            page = bytes(body)
+            if any(k == b"content-type" and v.startswith(b"text/html") for k, v in headers):
+                page = own_preview_tags(page.decode("utf-8")).encode("utf-8")
+                headers = [(k, v) for k, v in headers if k != b"content-length"]
+                headers.append((b"content-length", str(len(page)).encode()))
+            await send({**start, "headers": headers})
+            await send({"type": "http.response.body", "body": page})
+
+        await self.app(scope, receive, rewrite)
+
+
+def launch(app: Any, host: str, port: int, *, block: bool = True) -> None:
+    """Serve ``app`` as `make demo` does: no share link, no outside fonts, tags or links."""
+    from starlette.middleware import Middleware  # noqa: PLC0415 (with gradio, only to serve)
+
+    app.launch(
+        server_name=host,
+        server_port=port,
+        share=False,
+        theme=_theme(),
+        ssr_mode=False,
+        max_file_size=MAX_UPLOAD_BYTES,
+        footer_links=[],
+        show_error=False,
+        quiet=True,
+        prevent_thread_lock=not block,
+        # FastAPI's own option, which launch() hands on: our middleware innermost.
+        app_kwargs={"middleware": [Middleware(OwnPreviewTags)]},
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -408,17 +570,7 @@ def main(argv: list[str] | None = None) -> int:
     os.chdir(project)  # the catalog's paths are relative to the project, as for `kedro run`
     app = build_app(project, args.env)
     print(f"demo: http://{args.host}:{args.port}/", flush=True)
-    app.launch(
-        server_name=args.host,
-        server_port=args.port,
-        share=False,
-        theme=_theme(),
-        ssr_mode=False,
-        max_file_size=MAX_UPLOAD_BYTES,
-        footer_links=[],
-        show_error=False,
-        quiet=True,
-    )
+    launch(app, args.host, args.port)
     return 0
 
 

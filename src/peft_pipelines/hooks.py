@@ -15,14 +15,19 @@ from kedro.io import DataCatalog, MemoryDataset
 from kedro.pipeline import Pipeline
 
 from peft_pipelines.distributed import is_rank_zero, process_rank, world_size
+from peft_pipelines.errors import UserError
 from peft_pipelines.io.locks import FolderLockedError, folder_lock
 from peft_pipelines.io.model_datasets import on_disk
 
 logger = logging.getLogger(__name__)
 
 
+class UnreadableInputError(UserError):
+    """A free input of the run that its dataset's ``preflight()`` refuses: the input's name, then why."""
+
+
 class InputPreflight:
-    """Stops a run whose inputs cannot be read before any node starts, with one line and exit status 1.
+    """Stops a run whose inputs cannot be read before any node starts: one line, exit status 2.
 
     Every free input of the pipeline whose catalog dataset has a ``preflight()``
     method is checked: a Common Voice folder that does not exist, a packaged
@@ -45,10 +50,8 @@ class InputPreflight:
                 continue
             try:
                 check()
-            except (OSError, ValueError) as error:
-                message = f"{name}: {error}"
-                logger.error(message)
-                raise SystemExit(message) from None
+            except (OSError, ValueError, UserError) as error:
+                raise UnreadableInputError(f"{name}: {error}") from error
 
 
 class CheckpointLocks:
@@ -80,10 +83,9 @@ class CheckpointLocks:
                 continue
             try:
                 held.enter_context(folder_lock(Path(folder)))
-            except FolderLockedError as error:
+            except FolderLockedError:
                 held.close()
-                logger.error(str(error))
-                raise SystemExit(str(error)) from None
+                raise
         self._held = held
 
     def _release(self) -> None:

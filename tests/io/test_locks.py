@@ -67,7 +67,7 @@ def test_the_lock_of_a_killed_run_is_taken_over_with_a_warning(tmp_path, holder,
 def test_a_second_kedro_run_on_a_training_folder_in_use_stops_before_any_node(tmp_path, holder):
     project = copy_project(tmp_path, catalog=SAMPLE_CORPUS_CATALOG)
     first = holder(project / "data/06_models/whisper_zh/checkpoints")
-    with pytest.raises(SystemExit) as stopped:
+    with pytest.raises(FolderLockedError) as stopped:
         run_pipeline(project, "whisper_zh", {})
     message = str(stopped.value)
     assert "whisper_zh/checkpoints is in use by another run" in message

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from datasets import load_from_disk
 
+from peft_pipelines.hooks import UnreadableInputError
 from tests.conftest import BAD_TRAIN_ROWS, BUNDLED_CORPUS, read_tsv
 from tests.scratch_project import kedro_cli, run_pipeline
 
@@ -93,7 +94,7 @@ def test_an_empty_split_stops_the_run_before_any_output_is_written(
     corpus = shutil.copytree(small_corpus, tmp_path / "corpus", symlinks=True)
     header = (corpus / "test.tsv").read_text(encoding="utf-8").splitlines()[0]
     (corpus / "test.tsv").write_text(header + "\n", encoding="utf-8")
-    with pytest.raises(SystemExit) as stopped:
+    with pytest.raises(UnreadableInputError) as stopped:
         run_pipeline(scratch_project, "whisper_zh", {"corpus_dir": str(corpus)})
     assert str(stopped.value) == (
         f"whisper_zh.corpus_source: split 'test' has no rows ({corpus / 'test.tsv'})"
