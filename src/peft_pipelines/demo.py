@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import html
 import json
+import logging
 import os
 import re
 import threading
@@ -35,8 +36,9 @@ from pathlib import Path
 from typing import Any
 
 from peft_pipelines.errors import UserError
-from peft_pipelines.hooks import shown_path
+from peft_pipelines.hooks import shown_path, unreadable_sqlite_reason
 
+logger = logging.getLogger(__name__)
 MAX_UPLOAD_BYTES = 25 * 2**20
 MAX_AUDIO_SECONDS = 10 * 60
 SPEECH, TEXT = "whisper_zh", "opt_quotes"
@@ -165,7 +167,9 @@ def recorded_cers(project: Path, pipeline: str, adapters: list[Path]) -> dict[Pa
     """Test CER per adapter folder: from MLflow runs when tracking is on, else the latest metrics.json."""
     cers: dict[Path, float] = {}
     store = project / "mlflow.db"
-    if store.is_file():
+    if store.is_file() and (reason := unreadable_sqlite_reason(store)):
+        logger.warning("%s is unreadable (%s): test CERs from metrics.json only", store, reason)
+    elif store.is_file():
         from mlflow.tracking import MlflowClient  # noqa: PLC0415 (slow import, only if tracked)
 
         client = MlflowClient(f"sqlite:///{store}")

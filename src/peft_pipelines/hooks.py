@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import socket
 import sqlite3
 import tempfile
 from pathlib import Path
 from typing import Any
 
+import psutil
 from kedro.config import MissingConfigException
 from kedro.framework.hooks import hook_impl
 from kedro.io import DataCatalog, MemoryDataset
@@ -150,6 +152,55 @@ def _numeric_leaves(tree: Any, prefix: str = "") -> dict[str, float]:
 
 # MLflow refuses longer parameter values; a cut value says so at its end.
 _MAX_PARAM_CHARS = 6000
+# The process that opened a run, as tags: a run left RUNNING whose process has ended was killed.
+_HOST_TAG, _PID_TAG, _STARTED_TAG = "process.host", "process.pid", "process.started"
+
+
+class TrackingStoreError(UserError, RuntimeError):
+    """The project's MLflow store is a file SQLite cannot read (garbage, truncated)."""
+
+
+def unreadable_sqlite_reason(database: Path) -> str | None:
+    """Why SQLite cannot read the file ``database`` (garbage, truncated), or None if it can; read only."""
+    uri = f"{database.absolute().as_uri()}?mode=ro"
+    try:
+        with contextlib.closing(sqlite3.connect(uri, uri=True)) as connection:
+            problems = [row[0] for row in connection.execute("PRAGMA quick_check")]
+    except sqlite3.OperationalError:
+        return None  # locked or not openable: not corruption; MLflow says what it is
+    except sqlite3.DatabaseError as error:
+        return str(error)
+    return None if problems == ["ok"] else problems[0]
+
+
+def _process_tags() -> dict[str, str]:
+    me = psutil.Process()
+    return {
+        _HOST_TAG: socket.gethostname(),
+        _PID_TAG: str(me.pid),
+        _STARTED_TAG: repr(me.create_time()),
+    }
+
+
+def _process_ended(tags: dict[str, str]) -> bool:
+    """Whether the process that opened a run (named by its tags) has ended; False when that cannot be known.
+
+    Only a run of this machine can be checked; one opened before these tags
+    existed cannot. A pid alone could now name another process: the start
+    time tells them apart.
+    """
+    if tags.get(_HOST_TAG) != socket.gethostname() or not tags.get(_PID_TAG, "").isdigit():
+        return False
+    try:
+        process = psutil.Process(int(tags[_PID_TAG]))
+        if process.status() == psutil.STATUS_ZOMBIE:
+            return True
+        started, recorded = process.create_time(), float(tags.get(_STARTED_TAG, "nan"))
+    except psutil.NoSuchProcess:
+        return True
+    except (psutil.Error, ValueError):
+        return False
+    return abs(started - recorded) > 1.0  # a NaN (no start time recorded) compares False: alive
 
 
 class MlflowTracking:
@@ -161,6 +212,12 @@ class MlflowTracking:
     the loss history of `<pipeline>.training_log` as metrics against step, and the
     adapter of `<pipeline>.adapter` as an artifact folder. A failed run is marked
     FAILED. Only rank 0 of a torchrun / `accelerate launch` job opens a run.
+
+    A killed run cannot close its MLflow run, so each run records its process
+    (host, pid, start time) as tags, and the next tracked run's start marks
+    FAILED the runs left RUNNING by a process of this machine that has ended.
+    An unreadable SQLite store stops the run before any node, with one line
+    (:class:`TrackingStoreError`; see docs/tracking.md for why not untracked).
 
     mlflow is imported only when a run is tracked: its import takes tens of
     seconds on a small CPU, which is also why this is a project hook and not the
@@ -197,19 +254,13 @@ class MlflowTracking:
         self._mlflow, self._any_random_base, self._catalog = None, False, catalog
         if not self._settings.get("enabled", False) or not is_rank_zero():
             return
+        self._check_store()
         import mlflow  # noqa: PLC0415 (see the class docstring)
 
         mlflow.set_tracking_uri(self._tracking_uri())
-        name = str(self._settings.get("experiment", "peft_pipelines"))
-        artifacts = self._project_path / str(self._settings.get("artifact_location", "mlartifacts"))
-        experiment = mlflow.get_experiment_by_name(name)
-        if experiment is None:
-            mlflow.create_experiment(name, artifact_location=artifacts.as_uri())
-        elif experiment.artifact_location != artifacts.as_uri():
-            self._move_artifact_root(experiment.artifact_location, artifacts.as_uri())
-        mlflow.set_experiment(name)
+        self._fail_runs_of_ended_processes(self._open_experiment(mlflow))
         pipelines = run_params.get("pipeline_names") or ["__default__"]
-        mlflow.start_run(run_name="+".join(pipelines))
+        mlflow.start_run(run_name="+".join(pipelines), tags=_process_tags())
         self._mlflow = mlflow
         params: dict[str, Any] = {}
         for dataset in sorted(pipeline.inputs()):
@@ -235,6 +286,49 @@ class MlflowTracking:
             }
         )
 
+    def _sqlite_store(self) -> Path | None:
+        """The file of the tracking store, if it is SQLite."""
+        uri = self._tracking_uri()
+        return Path(uri.removeprefix("sqlite:///")) if uri.startswith("sqlite:///") else None
+
+    def _check_store(self) -> None:
+        """Stop before any node if SQLite cannot read the store: MLflow would fail deep in SQLAlchemy."""
+        database = self._sqlite_store()
+        reason = unreadable_sqlite_reason(database) if database and database.is_file() else None
+        if database and reason:
+            shown = shown_path(database)
+            raise TrackingStoreError(
+                f"{shown} is not a readable MLflow store ({reason}): move it aside to start a new "
+                f"one (mv {shown} {shown}.broken), or run untracked with `enabled: false` in "
+                "conf/local/mlflow.yml"
+            )
+
+    def _open_experiment(self, mlflow: Any) -> str:
+        """The id of the configured experiment, made if new, its artifact folder the project's own."""
+        name = str(self._settings.get("experiment", "peft_pipelines"))
+        artifacts = self._project_path / str(self._settings.get("artifact_location", "mlartifacts"))
+        experiment = mlflow.get_experiment_by_name(name)
+        if experiment is None:
+            mlflow.create_experiment(name, artifact_location=artifacts.as_uri())
+        elif experiment.artifact_location != artifacts.as_uri():
+            self._move_artifact_root(experiment.artifact_location, artifacts.as_uri())
+        return mlflow.set_experiment(name).experiment_id
+
+    def _fail_runs_of_ended_processes(self, experiment_id: str) -> None:
+        """Mark FAILED the experiment's runs left RUNNING by a process that has ended (killed runs)."""
+        from mlflow.tracking import MlflowClient  # noqa: PLC0415 (see the class docstring)
+
+        client = MlflowClient()
+        for run in client.search_runs([experiment_id], "attributes.status = 'RUNNING'"):
+            if _process_ended(run.data.tags):
+                client.set_tag(run.info.run_id, "failure", "its process ended with the run open")
+                client.set_terminated(run.info.run_id, "FAILED")
+                logger.warning(
+                    "MLflow: run %s was left RUNNING by process %s, which has ended: marked FAILED",
+                    run.info.run_name or run.info.run_id,
+                    run.data.tags[_PID_TAG],
+                )
+
     def _move_artifact_root(self, old: str, new: str) -> None:
         """Point a copied project's store at its own artifact folder (MLflow keeps absolute paths).
 
@@ -242,8 +336,7 @@ class MlflowTracking:
         a local one (a copy of the project, or the project moved): a store
         shared on a server, or artifacts in the cloud, are left as they are.
         """
-        uri = self._tracking_uri()
-        database = Path(uri.removeprefix("sqlite:///")) if uri.startswith("sqlite:///") else None
+        database = self._sqlite_store()
         if database is None or not database.is_relative_to(self._project_path):
             return
         if not old.startswith("file://") or Path(old).name != Path(new).name:
