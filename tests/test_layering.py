@@ -19,6 +19,7 @@ LAYERS = {
     "plots": 3,
     "pipelines": 4,
     "hooks": 4,
+    "parameter_check": 4,
     "runner": 4,
     "viz_site": 4,
     "settings": 4,

@@ -18,8 +18,10 @@ from peft_pipelines.hooks import (
     RankZeroWrites,
     RunSummary,
 )
+from peft_pipelines.parameter_check import ParameterCheck
 
 HOOKS = (
+    ParameterCheck(),  # a hook wrapper: before every other hook, whatever their order
     InputPreflight(),
     CheckpointLocks(),
     RankZeroWrites(),

@@ -1,0 +1,137 @@
+"""The schema of ``whisper_zh``'s parameters (conf/*/parameters_whisper_zh.yml), checked before a run.
+
+Each section lists the settings the nodes read, with their types and ranges;
+``peft`` and ``training`` are checked against peft and ``Seq2SeqTrainingArguments``
+(:mod:`peft_pipelines.training.parameter_schema`). A new setting goes here too,
+or every run stops at it as an unknown key.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, field_validator, model_validator
+from transformers import PretrainedConfig, Seq2SeqTrainingArguments
+from transformers.models.whisper.tokenization_whisper import LANGUAGES, TO_LANGUAGE_CODE
+
+from peft_pipelines.io.model_loading import WHISPER_POSITIONS_PER_SECOND
+from peft_pipelines.training.parameter_schema import (
+    BaseModelSection,
+    Count,
+    PipelineParameters,
+    PipelineSection,
+    Positive,
+    Section,
+)
+
+# The columns the data stages read; `path`, the row id, is always kept.
+READ_COLUMNS = ("audio", "sentence")
+
+
+class AudioSection(Section):
+    sampling_rate: Literal[16000] = 16000  # Whisper's feature extractor takes 16 kHz only
+    batch_size: Count = 32
+    num_proc: Count | None = None
+    decode_threads: Count | None = None
+
+
+class ModelSection(Section):
+    language: str
+    task: Literal["transcribe", "translate"]
+
+    @model_validator(mode="after")
+    def _a_language_of_whisper(self) -> ModelSection:
+        if self.language.lower() not in {*LANGUAGES, *TO_LANGUAGE_CODE}:
+            raise ValueError(
+                f"language {self.language!r} is not one of Whisper's language codes (zh, en, ...)"
+            )
+        return self
+
+
+class FeaturesSection(Section):
+    max_label_tokens: Count
+    batch_size: Count = 32
+    num_proc: Count | None = None
+
+
+class WhisperBaseModelSection(BaseModelSection):
+    architecture: Literal["whisper"]
+    window_seconds: Positive
+
+
+class LongUtterancesSection(Section):
+    split: str = "test"
+    min_seconds: Positive
+    max_seconds: Positive
+    min_clips: Count
+    max_clips: Count
+    seed: int = 0
+
+    @model_validator(mode="after")
+    def _bounds_in_order(self) -> LongUtterancesSection:
+        if self.min_seconds > self.max_seconds or self.min_clips > self.max_clips:
+            raise ValueError(
+                "min_seconds and min_clips must not exceed max_seconds and max_clips "
+                f"(got {self.min_seconds:g}-{self.max_seconds:g} s, "
+                f"{self.min_clips}-{self.max_clips} clips)"
+            )
+        return self
+
+
+class VadSection(Section):
+    """Silero VAD's settings (:class:`peft_pipelines.speech.vad.VadSettings`)."""
+
+    threshold: Annotated[float, Field(gt=0, lt=1)] = 0.5
+    min_speech_ms: Annotated[int, Field(ge=0)] = 250
+    min_silence_ms: Annotated[int, Field(ge=0)] = 500
+    speech_pad_ms: Annotated[int, Field(ge=0)] = 200
+
+
+class EvaluationSection(Section):
+    split: str = "test"
+    batch_size: Count = 16
+    max_new_tokens: Count = 224
+    tokens_per_second: Positive = 8
+    vad: VadSection | None = None  # null: every clip decoded
+    max_clips: Count | None = None
+    seed: int | None = None
+
+
+class WhisperZhParameters(PipelineSection):
+    keep_columns: list[str]
+    audio: AudioSection
+    model: ModelSection
+    features: FeaturesSection
+    base_model: WhisperBaseModelSection
+    long_utterances: LongUtterancesSection
+    evaluation: EvaluationSection
+
+    @field_validator("keep_columns")
+    @classmethod
+    def _keeps_the_columns_read(cls, columns: list[str]) -> list[str]:
+        missing = [column for column in READ_COLUMNS if column not in columns]
+        if missing:
+            raise ValueError(
+                f"must include {' and '.join(map(repr, READ_COLUMNS))}, which the data stages "
+                f"read (missing: {', '.join(missing)})"
+            )
+        return columns
+
+
+def window_problems(pipeline: str, params: dict[str, Any], config: PretrainedConfig) -> list[str]:
+    """The training window must fit the model's own (``max_source_positions``: 30 s for every OpenAI Whisper)."""
+    seconds = float(params["base_model"]["window_seconds"])
+    own = config.max_source_positions / WHISPER_POSITIONS_PER_SECOND
+    if not 0 < round(seconds * WHISPER_POSITIONS_PER_SECOND) <= config.max_source_positions:
+        return [
+            f"{pipeline}.base_model.window_seconds: must be within the model's own window "
+            f"of {own:g} s (got {seconds:g})"
+        ]
+    return []
+
+
+SCHEMA = PipelineParameters(
+    schema=WhisperZhParameters,
+    training_arguments=Seq2SeqTrainingArguments,
+    model_checks=(window_problems,),
+)
