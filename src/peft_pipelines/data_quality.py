@@ -24,13 +24,26 @@ class EmptySplitError(UserError, ValueError):
     """A split left with no row to train or evaluate on."""
 
 
-def empty_split_message(split: str, where: str, dropped: list[dict[str, Any]]) -> str:
-    """One line: which split is empty at ``where``, and why (its drops counted by reason, one example)."""
+def _named_detail(row: dict[str, Any], id_column: str) -> str:
+    """A dropped row's detail after the row's name (its clip path, or ``row 12``), where it has one."""
+    if id_column not in row:
+        return row["detail"]
+    name = row[id_column] if id_column == ROW_ID_COLUMN else f"{id_column} {row[id_column]}"
+    return f"{name}: {row['detail']}"
+
+
+def empty_split_message(
+    split: str, where: str, dropped: list[dict[str, Any]], id_column: str = ROW_ID_COLUMN
+) -> str:
+    """One line: which split is empty at ``where``, and why (its drops counted by reason, one example).
+
+    The example names its row by ``id_column`` (a clip's path as in the corpus).
+    """
     if not dropped:
         return f"split {split!r} has no rows ({where})"
     by_reason = Counter(row["reason"] for row in dropped)
     counts = ", ".join(f"{reason}: {n}" for reason, n in sorted(by_reason.items()))
-    example = next((row["detail"] for row in dropped if row.get("detail")), "")
+    example = next((_named_detail(row, id_column) for row in dropped if row.get("detail")), "")
     return (
         f"split {split!r} has no usable rows ({where}): all {len(dropped)} were dropped "
         f"({counts})" + (f", e.g. {example}" if example else "")
@@ -83,7 +96,9 @@ def split_off_failures(
         data = data.select([i for i, reason in enumerate(reasons) if not reason])
     if not len(data):
         # Saved, an empty split would fail a later stage with an unrelated error; stop here.
-        raise EmptySplitError(empty_split_message(split, f"stage {report['stage']}", dropped))
+        raise EmptySplitError(
+            empty_split_message(split, f"stage {report['stage']}", dropped, id_column)
+        )
     kept = data.remove_columns([ERROR_COLUMN, DETAIL_COLUMN])
     record_split(report, split, rows_in=len(reasons), kept=len(kept), dropped=dropped)
     return kept

@@ -21,6 +21,18 @@ class UndecodableAudioError(UserError, ValueError):
 DECODER_ERRORS = (soundfile.LibsndfileError, RuntimeError, TypeError, ValueError)
 
 
+def decoder_message(error: Exception) -> str:
+    """What the decoder says is wrong, without the object it read from.
+
+    ``str()`` of libsndfile's error starts ``Error opening <_io.BytesIO object
+    at 0x...>:``, a Python object where the user needs the clip's path: the
+    caller names the clip.
+    """
+    if isinstance(error, soundfile.LibsndfileError):
+        return error.error_string
+    return str(error)
+
+
 def decode_to_mono(data: bytes, target_rate: int) -> np.ndarray:
     """Decode encoded audio bytes (mp3, wav, flac, ogg...) to mono float32 at ``target_rate``.
 
@@ -33,7 +45,7 @@ def decode_to_mono(data: bytes, target_rate: int) -> np.ndarray:
             samples = clip.read(dtype="float32", always_2d=True)
             rate = clip.samplerate
     except DECODER_ERRORS as error:
-        raise UndecodableAudioError(str(error)) from error
+        raise UndecodableAudioError(decoder_message(error)) from error
     if samples.shape[0] == 0:
         raise UndecodableAudioError("decoded to zero samples")
     mono = samples.mean(axis=1)
@@ -53,7 +65,7 @@ def stream_mono(path: Path, target_rate: int, block_samples: int) -> Iterator[np
     try:
         clip = soundfile.SoundFile(path)
     except DECODER_ERRORS as error:
-        raise UndecodableAudioError(str(error)) from error
+        raise UndecodableAudioError(decoder_message(error)) from error
     with clip:
         if clip.frames == 0:
             raise UndecodableAudioError("decoded to zero samples")
