@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import pkgutil
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -201,6 +202,18 @@ def test_opt_quotes_is_checked_against_trainingarguments_and_its_own_sections(ba
     assert _problems(bad, "opt_quotes", SMOLLM2_135M)[-1].startswith(
         "opt_quotes.peft.target_modules: matches no module of LlamaForCausalLM (got ['out_proj'])"
     )
+
+
+def test_the_size_command_says_the_problems_of_a_bad_configuration(tmp_path, capsys):
+    from peft_pipelines.cli import size_main  # noqa: PLC0415
+
+    conf = shutil.copytree(PROJECT_ROOT / "conf", tmp_path / "conf")
+    full = conf / "full" / "parameters_whisper_zh.yml"
+    full.write_text(full.read_text().replace("  peft:\n", "  peft:\n    r: 0\n"))
+    assert size_main(["--env", "full", "--conf-source", str(conf)]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        "error: whisper_zh.peft.r: must be >= 1 (got 0)"
+    ]
 
 
 def _tree(folder: Path) -> dict[str, int]:

@@ -158,6 +158,7 @@ def size_main(argv: list[str] | None = None) -> int:
 
     from kedro.io import DatasetError  # noqa: PLC0415
 
+    from peft_pipelines.parameter_check import pipeline_schema  # noqa: PLC0415
     from peft_pipelines.training.sizing import model_on_meta, size_on_meta  # noqa: PLC0415
 
     parameters, catalog = _configuration(args.env, args.conf_source)
@@ -165,13 +166,18 @@ def size_main(argv: list[str] | None = None) -> int:
         print(f"error: no parameters for pipeline {args.pipeline}", file=sys.stderr)
         return 2
     params = parameters[args.pipeline]
-    base_model = params["base_model"]
     source = catalog.get(f"{args.pipeline}.pretrained_model")
     try:
         config = source.load_config()
     except DatasetError as error:
         print(f"error: {args.pipeline}.pretrained_model: {error}", file=sys.stderr)
         return 2
+    schema = pipeline_schema(args.pipeline)
+    problems = schema.problems(args.pipeline, params, lambda: config) if schema else []
+    if problems:
+        print("\n".join(f"error: {line}" for line in problems), file=sys.stderr)
+        return 2
+    base_model = params["base_model"]
     model = model_on_meta(config, base_model["architecture"])
     summary = size_on_meta(model, params["peft"], base_model.get("quantization", "int8"))
     summary["base_model"] = source.location

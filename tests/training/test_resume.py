@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from peft_pipelines.training.fitting import FINGERPRINT_FILE, _checkpoint_to_resume
+from peft_pipelines.training.checkpoints import MANIFEST_FILE, plan_checkpoints, record_checkpoint
 from tests.conftest import LORA
 
 TRAIN_SCRIPT = textwrap.dedent(
@@ -54,7 +54,7 @@ def test_killed_training_resumes_after_its_last_checkpoint_and_logs_each_step_on
         _command(tiny_whisper_manifest, tmp_path), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
     )
     deadline = time.monotonic() + 600
-    while not (tmp_path / "checkpoints/checkpoint-2/trainer_state.json").is_file():
+    while not (tmp_path / "checkpoints/checkpoint-2" / MANIFEST_FILE).is_file():
         assert first.poll() is None, first.stderr.read().decode()[-3000:]
         assert time.monotonic() < deadline, "no checkpoint within 10 minutes"
         time.sleep(0.05)
@@ -65,7 +65,7 @@ def test_killed_training_resumes_after_its_last_checkpoint_and_logs_each_step_on
     done = sorted(
         int(p.name.split("-")[1])
         for p in (tmp_path / "checkpoints").glob("checkpoint-*")
-        if (p / "trainer_state.json").is_file()
+        if (p / MANIFEST_FILE).is_file()
     )
     last = done[-1]
     assert last < 6
@@ -87,22 +87,27 @@ def _fake_checkpoints(folder, fingerprint, steps=(2, 4)):
     for step in steps:
         (folder / f"checkpoint-{step}").mkdir(parents=True)
         (folder / f"checkpoint-{step}" / "trainer_state.json").write_text("{}")
-    (folder / FINGERPRINT_FILE).write_text(json.dumps({"fingerprint": fingerprint}))
+        record_checkpoint(folder / f"checkpoint-{step}", fingerprint)
 
 
-def test_checkpoints_of_other_data_or_parameters_are_set_aside_with_the_reason_logged(
+def test_checkpoints_of_other_data_or_parameters_are_not_resumed_with_the_reason_logged(
     tmp_path, caplog
 ):
     folder = tmp_path / "checkpoints"
     _fake_checkpoints(folder, "old-fingerprint")
     with caplog.at_level(logging.WARNING):
-        assert _checkpoint_to_resume(folder, "new-fingerprint", resume=True) is None
+        plan = plan_checkpoints(folder, "new-fingerprint", resume=True)
+    assert plan.resume_from is None and plan.train_into == tmp_path / "checkpoints.new"
     assert "made with other data or parameters" in caplog.text
-    assert not folder.exists() and (tmp_path / "checkpoints.stale" / "checkpoint-4").is_dir()
+    # Deciding moves nothing: the old checkpoints go aside once the new run has saved
+    # (tests/training/test_checkpoint_safety.py).
+    assert (folder / "checkpoint-4").is_dir() and not (tmp_path / "checkpoints.stale").exists()
 
 
 def test_the_last_complete_checkpoint_is_chosen_and_a_half_written_one_ignored(tmp_path):
     folder = tmp_path / "checkpoints"
     _fake_checkpoints(folder, "same")
     (folder / "checkpoint-6").mkdir()  # killed before its trainer_state.json was written
-    assert _checkpoint_to_resume(folder, "same", resume=True) == folder / "checkpoint-4"
+    (folder / "checkpoint-8").mkdir()  # killed after it, before its manifest
+    (folder / "checkpoint-8" / "trainer_state.json").write_text("{}")
+    assert plan_checkpoints(folder, "same", resume=True).resume_from == folder / "checkpoint-4"

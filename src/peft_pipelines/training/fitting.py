@@ -3,23 +3,24 @@
 One loop for every model the project trains: a PEFT adapter on a frozen
 (often 8-bit) base.
 
-Training resumes from the last complete checkpoint after an interruption, but
-only from a checkpoint made with the same data and parameters: a fingerprint
-of both is kept beside the checkpoints, and a mismatch starts training afresh
-(the stale checkpoints are moved aside) with the reason in the log.
+Training resumes from the newest whole checkpoint after an interruption, but
+only from one made with the same data and parameters (each checkpoint's
+manifest carries a fingerprint of both); otherwise it starts afresh, and the
+old checkpoints are moved aside only once the new run has saved its first
+one (see :mod:`peft_pipelines.training.checkpoints`). A training that had
+already finished is not resumed: its model is restored from its checkpoint
+without a step.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import re
-import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import safetensors.torch
 from datasets import Dataset
 from peft import PeftModel
 from transformers import (
@@ -28,68 +29,29 @@ from transformers import (
     Seq2SeqTrainingArguments,
     Trainer,
     TrainerCallback,
+    TrainerState,
     TrainingArguments,
 )
+from transformers.trainer_utils import load_sharded_checkpoint
 
 from peft_pipelines.io.model_loading import training_device
 from peft_pipelines.io.packaged_files import sha256_of_json
+from peft_pipelines.training.checkpoints import (
+    CheckpointKeeper,
+    CheckpointPlan,
+    checkpoint_problem,
+    finish_interrupted_start,
+    plan_checkpoints,
+)
 
 logger = logging.getLogger(__name__)
 
-FINGERPRINT_FILE = "run_fingerprint.json"
 # Our own keys in the `training` parameters; everything else goes to TrainingArguments.
 CORE_KEYS = ("output_dir", "resume", "time_budget_minutes")
 # Raising max_steps extends a run rather than starting a new one: its checkpoints
 # stay resumable (the Trainer stretches the LR schedule to the new length).
 EXTENDABLE_KEYS = ("max_steps",)
-
-
-def last_complete_checkpoint(folder: Path) -> Path | None:
-    """The highest ``checkpoint-N`` whose ``trainer_state.json`` (written last by the Trainer) exists."""
-    complete = [
-        (int(match.group(1)), path)
-        for path in folder.glob("checkpoint-*")
-        if (match := re.fullmatch(r"checkpoint-(\d+)", path.name))
-        and (path / "trainer_state.json").is_file()
-    ]
-    return max(complete)[1] if complete else None
-
-
-def _checkpoint_to_resume(
-    folder: Path, fingerprint: str, resume: bool, *, may_write: bool = True
-) -> Path | None:
-    """The checkpoint to resume from, if any; stale checkpoints are moved aside (by the writer only).
-
-    In a multi-process job rank 0 decides first (``may_write``) and the other
-    ranks then read the same decision from the folder it left behind.
-    """
-    saved = folder / FINGERPRINT_FILE
-    if not folder.is_dir() or not any(folder.glob("checkpoint-*")):
-        return None
-    reason = None
-    if not resume:
-        reason = "resume is off in the training parameters"
-    elif not saved.is_file():
-        reason = f"no {FINGERPRINT_FILE} beside them"
-    elif json.loads(saved.read_text())["fingerprint"] != fingerprint:
-        reason = "they were made with other data or parameters"
-    elif (checkpoint := last_complete_checkpoint(folder)) is None:
-        reason = "none of them is complete"
-    if reason is None:
-        logger.info("Resuming training from %s (same data and parameters)", checkpoint)
-        return checkpoint
-    if not may_write:
-        return None
-    stale = folder.with_name(folder.name + ".stale")
-    logger.warning(
-        "Not resuming from the checkpoints in %s: %s. Starting afresh; moved them to %s",
-        folder,
-        reason,
-        stale,
-    )
-    shutil.rmtree(stale, ignore_errors=True)
-    folder.rename(stale)
-    return None
+TRAINER_STATE_FILE = "trainer_state.json"
 
 
 class AdaLoraRankAllocation(TrainerCallback):
@@ -139,33 +101,14 @@ def uses_adalora(model: Any) -> bool:
     )
 
 
-def fit_model(
-    model: PeftModel | PreTrainedModel,
-    train_dataset: Dataset,
-    eval_dataset: Dataset | None,
-    data_collator: Callable,
-    *,
+def run_fingerprint(
     training: dict[str, Any],
     fingerprint_parts: dict[str, Any],
-    seq2seq: bool = False,
-) -> tuple[PeftModel | PreTrainedModel, dict[str, Any]]:
-    """Train ``model`` with ``Trainer`` (``Seq2SeqTrainer`` if ``seq2seq``).
-
-    For a ``PeftModel`` only the adapter's parameters train (PEFT froze the
-    rest); a plain model trains all of its parameters.
-    ``training`` holds ``output_dir`` (the checkpoint folder), ``resume``,
-    ``time_budget_minutes`` (optional: stop after that much training time,
-    whatever ``max_steps`` says) and any
-    ``TrainingArguments`` / ``Seq2SeqTrainingArguments`` field (``max_steps``,
-    ``learning_rate``, ``save_steps``, ``save_total_limit``,
-    ``load_best_model_at_end``, ``metric_for_best_model``...). Returns the
-    trained model (the best checkpoint's, if so configured) and the training
-    log: the Trainer's log history (each step once, also across a resume) and
-    where training resumed from.
-    """
-    folder = Path(training["output_dir"])
-    # Everything that makes a checkpoint reusable: data, model, parameters.
-    fingerprint = sha256_of_json(
+    train_dataset: Dataset,
+    eval_dataset: Dataset | None,
+) -> str:
+    """Everything that makes a checkpoint reusable: data, model, parameters (``max_steps`` aside)."""
+    return sha256_of_json(
         {
             **fingerprint_parts,
             "training": {k: v for k, v in training.items() if k not in CORE_KEYS + EXTENDABLE_KEYS},
@@ -173,8 +116,14 @@ def fit_model(
             "eval_data": eval_dataset._fingerprint if eval_dataset is not None else None,
         }
     )
+
+
+def training_arguments(
+    training: dict[str, Any], folder: Path, *, seq2seq: bool
+) -> TrainingArguments:
+    """The Trainer's arguments from the ``training`` parameters (which they validate) and our defaults."""
     arguments_class = Seq2SeqTrainingArguments if seq2seq else TrainingArguments
-    arguments = arguments_class(
+    return arguments_class(
         output_dir=str(folder),
         **{
             "report_to": [],
@@ -190,49 +139,141 @@ def fit_model(
             **{k: v for k, v in training.items() if k not in CORE_KEYS and v is not None},
         },
     )
+
+
+def finished_state(checkpoint: Path, arguments: TrainingArguments) -> TrainerState | None:
+    """The Trainer state saved in ``checkpoint`` if its training had already reached its last step.
+
+    Resuming such a checkpoint would not be a no-op: when ``max_steps`` ends
+    mid-epoch the Trainer runs the rest of that epoch's first step, one past
+    ``max_steps``.
+    """
+    state = TrainerState.load_from_json(str(checkpoint / TRAINER_STATE_FILE))
+    last_step = arguments.max_steps if arguments.max_steps > 0 else state.max_steps
+    return state if state.global_step >= last_step else None
+
+
+def load_checkpoint_weights(model: PeftModel | PreTrainedModel, checkpoint: Path) -> None:
+    """Load the weights the Trainer saved in ``checkpoint`` into ``model``: the adapter, or the whole model."""
+    if isinstance(model, PeftModel):
+        model.load_adapter(str(checkpoint), adapter_name=model.active_adapter, is_trainable=True)
+    elif (checkpoint / "model.safetensors").is_file():
+        weights = safetensors.torch.load_file(str(checkpoint / "model.safetensors"))
+        model.load_state_dict(weights, strict=False)  # tied weights are saved once
+    else:
+        load_sharded_checkpoint(model, str(checkpoint), strict=False)
+
+
+def restore_finished_training(
+    model: PeftModel | PreTrainedModel,
+    plan: CheckpointPlan,
+    state: TrainerState,
+    arguments: TrainingArguments,
+    fingerprint: str,
+) -> Path:
+    """Give ``model`` the weights the finished run ended with: its best checkpoint's if so configured."""
+    source = plan.resume_from
+    best = Path(state.best_model_checkpoint).name if state.best_model_checkpoint else None
+    if arguments.load_best_model_at_end and best:
+        problem = checkpoint_problem(plan.folder / best, fingerprint)
+        if problem is None:
+            source = plan.folder / best
+        else:
+            logger.warning("Not loading the best checkpoint %s: %s", plan.folder / best, problem)
+    logger.info(
+        "Training had already finished (step %d in %s): no step to run; the model is %s's",
+        state.global_step,
+        plan.resume_from,
+        source.name,
+    )
+    load_checkpoint_weights(model, source)
+    return source
+
+
+def _callbacks(
+    model: PeftModel | PreTrainedModel, keeper: CheckpointKeeper, budget: WallClockBudget | None
+) -> list[TrainerCallback]:
+    callbacks: list[TrainerCallback] = [keeper]
+    if uses_adalora(model):
+        callbacks.append(AdaLoraRankAllocation(model))
+    if budget is not None:
+        callbacks.append(budget)
+    return callbacks
+
+
+def _training_log(
+    state: TrainerState,
+    resumed_from: Path | None,
+    seconds: float,
+    budget: WallClockBudget | None,
+) -> dict[str, Any]:
+    return {
+        "resumed_from": resumed_from.name if resumed_from else None,
+        "global_step": state.global_step,
+        "best_checkpoint": Path(state.best_model_checkpoint).name
+        if state.best_model_checkpoint
+        else None,
+        "train_seconds": round(seconds, 1),
+        "stopped_by_time_budget": budget is not None and budget.stopped_at_step is not None,
+        "log_history": state.log_history,
+    }
+
+
+def fit_model(
+    model: PeftModel | PreTrainedModel,
+    train_dataset: Dataset,
+    eval_dataset: Dataset | None,
+    data_collator: Callable,
+    *,
+    training: dict[str, Any],
+    fingerprint_parts: dict[str, Any],
+    seq2seq: bool = False,
+) -> tuple[PeftModel | PreTrainedModel, dict[str, Any]]:
+    """Train ``model`` with ``Trainer`` (``Seq2SeqTrainer`` if ``seq2seq``); return it and the training log.
+
+    For a ``PeftModel`` only the adapter's parameters train. ``training`` holds
+    ``output_dir`` (the checkpoint folder), ``resume``, ``time_budget_minutes``
+    (optional: stop after that much training time) and any
+    ``(Seq2Seq)TrainingArguments`` field. The model returned is the best
+    checkpoint's, if so configured; the log holds the Trainer's log history
+    (each step once, also across a resume) and where training resumed from.
+    """
+    folder = Path(training["output_dir"])
+    fingerprint = run_fingerprint(training, fingerprint_parts, train_dataset, eval_dataset)
+    arguments = training_arguments(training, folder, seq2seq=seq2seq)
     # Under torchrun the arguments have joined the process group by now: the main
-    # process sorts out the checkpoint folder while the others wait, then they
-    # read its decision (only the main process writes, as the Trainer saves).
+    # process tidies the folder first, then every process reads the same decision.
     with arguments.main_process_first(desc="checkpoint folder"):
-        writer = arguments.process_index == 0
-        resume_from = _checkpoint_to_resume(
-            folder, fingerprint, bool(training.get("resume", True)), may_write=writer
-        )
-        if writer:
-            folder.mkdir(parents=True, exist_ok=True)
-            (folder / FINGERPRINT_FILE).write_text(json.dumps({"fingerprint": fingerprint}))
+        if arguments.should_save:
+            finish_interrupted_start(folder)
+        plan = plan_checkpoints(folder, fingerprint, bool(training.get("resume", True)))
     logger.info(
         "Training on %s, process %d of world size %d",
         arguments.device,
         arguments.process_index,
         arguments.world_size,
     )
-    callbacks: list[TrainerCallback] = []
-    if uses_adalora(model):
-        callbacks.append(AdaLoraRankAllocation(model))
-    budget = None
-    if training.get("time_budget_minutes"):
-        budget = WallClockBudget(60.0 * float(training["time_budget_minutes"]))
-        callbacks.append(budget)
-    trainer_class = Seq2SeqTrainer if seq2seq else Trainer
-    trainer = trainer_class(
+    if plan.resume_from and (done := finished_state(plan.resume_from, arguments)):
+        restore_finished_training(model, plan, done, arguments, fingerprint)
+        return model, _training_log(done, plan.resume_from, 0.0, None)
+    arguments.output_dir = str(plan.train_into)
+    keeper = CheckpointKeeper(plan, fingerprint)
+    minutes = training.get("time_budget_minutes")
+    budget = WallClockBudget(60.0 * float(minutes)) if minutes else None
+    trainer = (Seq2SeqTrainer if seq2seq else Trainer)(
         model=model,
         args=arguments,
         train_dataset=train_dataset,
         eval_dataset=eval_dataset,
         data_collator=data_collator,
-        callbacks=callbacks or None,
+        callbacks=_callbacks(model, keeper, budget),
     )
     started = time.monotonic()
-    trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
-    log = {
-        "resumed_from": resume_from.name if resume_from else None,
-        "global_step": trainer.state.global_step,
-        "best_checkpoint": Path(trainer.state.best_model_checkpoint).name
-        if trainer.state.best_model_checkpoint
-        else None,
-        "train_seconds": round(time.monotonic() - started, 1),
-        "stopped_by_time_budget": budget is not None and budget.stopped_at_step is not None,
-        "log_history": trainer.state.log_history,
-    }
-    return trainer.model, log
+    try:
+        trainer.train(resume_from_checkpoint=str(plan.resume_from) if plan.resume_from else None)
+    except BaseException:
+        keeper.drop_unfinished_start(arguments.should_save)
+        raise
+    return trainer.model, _training_log(
+        trainer.state, plan.resume_from, time.monotonic() - started, budget
+    )
