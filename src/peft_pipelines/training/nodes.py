@@ -89,8 +89,9 @@ def fit_adapter(  # noqa: PLR0917 (mirrors the node inputs)
     """Fit the adapter with the training core; the log says what the base was.
 
     Checkpoints go to ``training["output_dir"]``; a rerun after an interruption
-    resumes from the last one made with the same base, adapter settings, data
-    and parameters.
+    resumes from the newest whole one made with the same base, adapter
+    settings, data and parameters, and a rerun of a finished training returns
+    its adapter without a step (see :mod:`peft_pipelines.training.checkpoints`).
     """
     trained, log = fit_model(
         peft_model,
