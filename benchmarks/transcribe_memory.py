@@ -3,7 +3,7 @@
 Each length is transcribed by the command in a fresh child process; the
 parent samples its resident memory every 20 ms. Bounded memory means the
 peak of the longest file stays near that of the shortest (target: ratio under
-1.2), and the silent windows are skipped, not decoded.
+1.2), and the noise is skipped by the voice activity detector, not decoded.
 
     python -m benchmarks.transcribe_memory --adapter data/06_models/whisper_zh/adapter/<ts>/adapter \
         [--minutes 5 60]
@@ -87,7 +87,7 @@ def main() -> None:
             skipped = [line for line in err.splitlines() if line.startswith("skipped")]
             print(
                 f"{minutes:g} min: peak RSS {peak / 2**20:.0f} MiB, {seconds:.0f} s; "
-                f"{skipped[-1] if skipped else 'no window skipped'}; "
+                f"{skipped[-1] if skipped else 'nothing skipped'}; "
                 f"text {len(out.strip())} characters"
             )
     longest, shortest = max(peaks), min(peaks)

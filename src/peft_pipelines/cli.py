@@ -117,6 +117,7 @@ def transcribe_main(argv: list[str] | None = None) -> int:
     from peft_pipelines.io.model_datasets import AdapterLoadError  # noqa: PLC0415
     from peft_pipelines.speech.audio import UndecodableAudioError  # noqa: PLC0415
     from peft_pipelines.speech.transcribe import load_transcriber, transcribe_file  # noqa: PLC0415
+    from peft_pipelines.speech.vad import VadModelError  # noqa: PLC0415
 
     try:
         model, processor = load_transcriber(adapter_dir)
@@ -133,9 +134,12 @@ def transcribe_main(argv: list[str] | None = None) -> int:
     except UndecodableAudioError as error:
         print(f"error: cannot read audio file {audio}: {error}", file=sys.stderr)
         return 2
-    if heard.silent_windows:
+    except VadModelError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    if heard.skipped_seconds >= 0.05:
         print(
-            f"skipped {heard.silent_windows} of {heard.windows} windows as silent",
+            f"skipped {heard.skipped_seconds:.1f} of {heard.seconds:.1f} s as non-speech",
             file=sys.stderr,
         )
     if heard.text:

@@ -32,11 +32,12 @@ def transcribe_and_score(
     references: list[str],
     transcribe: Callable[[], list[tuple[str, bool, bool]]],
 ) -> tuple[dict[str, dict[str, Any]], dict[str, list[str]]]:
-    """Run ``transcribe`` (returning (text, loop cut, silent) per utterance) for each side; score each side.
+    """Run ``transcribe`` (returning (text, loop cut, no speech) per utterance) for each side; score each side.
 
     Returns the scores per side (``wer``, ``cer``, ``n``, ``loops_cut``,
-    ``silent_skipped``: utterances the energy gate found silent, scored as "") and
-    the transcripts per side, in the order of ``references``.
+    ``no_speech_skipped``: utterances the voice activity detector heard no
+    speech in, not decoded and scored as "") and the transcripts per side, in
+    the order of ``references``.
     """
     scores: dict[str, dict[str, Any]] = {}
     texts: dict[str, list[str]] = {}
@@ -47,6 +48,6 @@ def transcribe_and_score(
         scores[side] = {
             **error_rates(references, texts[side]),
             "loops_cut": int(sum(looped for _, looped, _ in results)),
-            "silent_skipped": int(sum(silent for _, _, silent in results)),
+            "no_speech_skipped": int(sum(no_speech for _, _, no_speech in results)),
         }
     return scores, texts

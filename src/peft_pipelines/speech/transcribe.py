@@ -4,15 +4,17 @@ Used alike by the evaluation node and the ``whisper-zh-transcribe`` CLI.
 Audio within one window is decoded in one go; longer audio goes through
 transformers' own long-form decoding (timestamps, window after window, each
 starting where the last complete segment ended), so no window is cut in the
-middle of a word. Silence is never decoded (:func:`is_silent`): Whisper given
-no speech invents some, one phrase per window.
+middle of a word. Non-speech is never decoded: Whisper given none invents
+some, one phrase per window. A voice activity detector
+(:mod:`peft_pipelines.speech.vad`) finds the speech; only that is decoded,
+joined into chunks of at most the window, as faster-whisper decodes.
 """
 
 from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +27,14 @@ from peft_pipelines.io.model_datasets import AdapterLoadError, load_adapter
 from peft_pipelines.speech.audio import stream_mono
 from peft_pipelines.speech.collator import encoder_window_frames
 from peft_pipelines.speech.features import compact_log_mel, pad_log_mel
+from peft_pipelines.speech.vad import (
+    DEFAULT_VAD,
+    BlockSpeech,
+    VadSettings,
+    speech_chunks,
+    speech_of_stream,
+    speech_regions,
+)
 
 FRAMES_PER_SECOND = 100  # Whisper's log-mel hop: 10 ms
 # A unit of 1-12 characters said four or more times in a row is a decoder stuck in a
@@ -38,28 +48,13 @@ LONG_FORM_FALLBACK = {
     "logprob_threshold": -1.0,
     "condition_on_prev_tokens": False,
 }
-# The energy gate in front of the decoder. Whisper's log-mel, averaged over its mel bins,
-# is -1.5 for digital silence, about -0.34 for white noise at -60 dBFS and 0.3-0.5 at the
-# peaks of speech at a normal level (-0.1 for speech 20 dB quieter): audio with less than
-# min_seconds of frames above `level` holds no speech worth decoding.
-SILENCE = {"level": -0.25, "min_seconds": 0.1}
-# Audio a file is transcribed in at most, between silent windows: memory stays bounded.
-FILE_BLOCK_WINDOWS = 10
+# Windows of a file read and searched for speech at a time: memory stays that of a few
+# windows whatever the file's length (the detector copies its input about twice).
+FILE_BLOCK_WINDOWS = 2
 
-# (text, whether a loop was cut from it, whether it was skipped as silent)
+# (text, whether a loop was cut from it, whether it was skipped as holding no speech)
 Transcript = tuple[str, bool, bool]
-
-
-def is_silent(compact_log_mel: np.ndarray, silence: dict | None = SILENCE) -> bool:
-    """Whether log-mel frames (``n_frames x n_mels``) hold no speech, by :data:`SILENCE`'s energy gate.
-
-    ``silence=None`` turns the gate off (nothing is silent).
-    """
-    if silence is None:
-        return False
-    energy = np.asarray(compact_log_mel, dtype=np.float32).mean(axis=1)
-    loud_frames = int((energy > float(silence["level"])).sum())
-    return loud_frames < float(silence["min_seconds"]) * FRAMES_PER_SECOND
+NO_SPEECH: Transcript = ("", False, True)
 
 
 def load_transcriber(folder: Path) -> tuple[PeftModel, WhisperProcessor]:
@@ -151,14 +146,16 @@ def transcribe_features(
     task: str,
     max_new_tokens: int,
     tokens_per_second: float = 8.0,
-    silence: dict | None = SILENCE,
+    speech: Sequence[bool] | None = None,
 ) -> list[Transcript]:
     """Transcripts of compact log-mel clips, ``batch_size`` at a time, in order.
 
-    A clip :func:`is_silent` finds silent is not decoded: its text is "".
+    A clip whose flag in ``speech`` is false (the detector heard no speech in
+    its audio: :func:`peft_pipelines.speech.vad.has_speech`) is not decoded:
+    its text is "". ``speech=None`` decodes every clip.
     """
-    results: list[Transcript] = [("", False, True)] * len(clips)
-    spoken = [i for i, clip in enumerate(clips) if not is_silent(clip, silence)]
+    results: list[Transcript] = [NO_SPEECH] * len(clips)
+    spoken = [i for i in range(len(clips)) if speech is None or speech[i]]
     for start in range(0, len(spoken), batch_size):
         batch = spoken[start : start + batch_size]
         loops: list[bool] = []
@@ -227,32 +224,82 @@ def transcribe_recordings(
     task: str,
     max_new_tokens: int,
     tokens_per_second: float = 8.0,
-    silence: dict | None = SILENCE,
+    vad: VadSettings | None = DEFAULT_VAD,
 ) -> list[Transcript]:
     """Transcripts of 16 kHz mono recordings of any length, in order.
+
+    The detector (``vad``) finds each recording's speech; its regions, joined
+    into chunks of at most the model's window
+    (:func:`peft_pipelines.speech.vad.speech_chunks`), are decoded in batches
+    and their texts joined. A recording with no speech is not decoded: its
+    text is "". ``vad=None`` decodes each recording whole
+    (:func:`transcribe_whole`).
+    """
+    if vad is None:
+        return transcribe_whole(
+            model,
+            processor,
+            recordings,
+            batch_size=batch_size,
+            language=language,
+            task=task,
+            max_new_tokens=max_new_tokens,
+            tokens_per_second=tokens_per_second,
+        )
+    window_seconds = window_samples(model, processor) / processor.feature_extractor.sampling_rate
+    chunks_of = [
+        speech_chunks(r, speech_regions(r, vad, window_seconds), window_seconds) for r in recordings
+    ]
+    decoded = iter(
+        transcribe_whole(
+            model,
+            processor,
+            [chunk for chunks in chunks_of for chunk in chunks],
+            batch_size=batch_size,
+            language=language,
+            task=task,
+            max_new_tokens=max_new_tokens,
+            tokens_per_second=tokens_per_second,
+        )
+    )
+    return [joined([next(decoded) for _ in chunks]) for chunks in chunks_of]
+
+
+def joined(parts: Sequence[Transcript]) -> Transcript:
+    """One transcript of the chunks of one recording: texts joined by a space; none: no speech."""
+    if not parts:
+        return NO_SPEECH
+    text = " ".join(text for text, _, _ in parts if text)
+    return text, any(looped for _, looped, _ in parts), False
+
+
+def transcribe_whole(
+    model: PreTrainedModel | PeftModel,
+    processor: WhisperProcessor,
+    recordings: Sequence[np.ndarray],
+    *,
+    batch_size: int,
+    language: str,
+    task: str,
+    max_new_tokens: int,
+    tokens_per_second: float = 8.0,
+) -> list[Transcript]:
+    """Transcripts of 16 kHz mono recordings, each decoded whole, in order.
 
     Recordings within the model's window are decoded in batches by
     :func:`generate_transcripts` (greedy decoding gives each the text it gets
     alone; the decoder's steps are shared); longer ones one at a time through
     transformers' long-form decoding with timestamps and openai-whisper's
     temperature fallback (:data:`LONG_FORM_FALLBACK`), repeats collapsed after.
-    A silent recording (:func:`is_silent`) is not decoded.
     """
     window_frames = encoder_window_frames(whisper_config(model))
     window = window_samples(model, processor)
-    results: list[Transcript | None] = [None] * len(recordings)
     short = [i for i, recording in enumerate(recordings) if len(recording) <= window]
     # A full window's last two frames only see its final samples; the encoder takes window_frames.
-    compact = (
-        [
-            frames[:window_frames]
-            for frames in compact_log_mel(
-                [recordings[i] for i in short], processor.feature_extractor
-            )
-        ]
-        if short
-        else []
-    )
+    compact = [
+        frames[:window_frames]
+        for frames in compact_log_mel([recordings[i] for i in short], processor.feature_extractor)
+    ]
     transcribed = transcribe_features(
         model,
         processor.tokenizer,
@@ -262,21 +309,15 @@ def transcribe_recordings(
         task=task,
         max_new_tokens=max_new_tokens,
         tokens_per_second=tokens_per_second,
-        silence=silence,
     )
-    for index, result in zip(short, transcribed, strict=True):
-        results[index] = result
+    results: dict[int, Transcript] = dict(zip(short, transcribed, strict=True))
     for index, samples in enumerate(recordings):
-        if results[index] is not None:
-            continue
-        if is_silent(compact_log_mel([samples], processor.feature_extractor)[0], silence):
-            results[index] = ("", False, True)
-        else:
-            results[index] = (
-                *_decode_long_form(model, processor, samples, language=language, task=task),
-                False,
+        if index not in results:
+            text, looped = _decode_long_form(
+                model, processor, samples, language=language, task=task
             )
-    return [result for result in results if result is not None]
+            results[index] = (text, looped, False)
+    return [results[index] for index in range(len(recordings))]
 
 
 def transcribe_samples(
@@ -288,7 +329,7 @@ def transcribe_samples(
     task: str,
     max_new_tokens: int,
     tokens_per_second: float = 8.0,
-    silence: dict | None = SILENCE,
+    vad: VadSettings | None = DEFAULT_VAD,
 ) -> tuple[str, int, bool]:
     """One recording (:func:`transcribe_recordings`): its text, the windows it spans, the loop flag."""
     ((text, looped, _),) = transcribe_recordings(
@@ -300,19 +341,24 @@ def transcribe_samples(
         task=task,
         max_new_tokens=max_new_tokens,
         tokens_per_second=tokens_per_second,
-        silence=silence,
+        vad=vad,
     )
     return text, max(1, math.ceil(len(samples) / window_samples(model, processor))), looped
 
 
 @dataclass
 class FileTranscript:
-    """What :func:`transcribe_file` heard: the text, and how many windows it skipped as silent."""
+    """What :func:`transcribe_file` heard: the text, the file's seconds and how many held speech."""
 
     text: str
-    windows: int
-    silent_windows: int
+    seconds: float
+    speech_seconds: float
     loops_cut: int
+
+    @property
+    def skipped_seconds(self) -> float:
+        """Seconds the detector found no speech in, not decoded."""
+        return max(0.0, self.seconds - self.speech_seconds)
 
 
 def transcribe_file(
@@ -323,48 +369,42 @@ def transcribe_file(
     language: str,
     task: str,
     max_new_tokens: int,
-    silence: dict | None = SILENCE,
+    vad: VadSettings | None = DEFAULT_VAD,
     block_windows: int = FILE_BLOCK_WINDOWS,
 ) -> FileTranscript:
-    """An audio file of any length, read a window at a time: memory does not grow with its length.
+    """An audio file of any length, read ``block_windows`` windows at a time: memory does not grow with its length.
 
-    Each window the energy gate finds silent (:func:`is_silent`) is skipped;
-    the speech between silent windows is transcribed in runs of at most
-    ``block_windows`` windows (:func:`transcribe_recordings`: long-form
-    decoding inside a run). Raises
+    The detector (``vad``) finds the speech of each block
+    (:func:`peft_pipelines.speech.vad.speech_of_stream`: speech running over a
+    block's end is heard with the next block); only that is decoded, in chunks
+    of at most the window. ``vad=None`` decodes every block whole
+    (long-form decoding). Raises
     :class:`peft_pipelines.speech.audio.UndecodableAudioError` for a file
     that is not audio.
     """
-    heard = FileTranscript(text="", windows=0, silent_windows=0, loops_cut=0)
-
-    def runs_of_speech() -> Iterator[np.ndarray]:
-        run: list[np.ndarray] = []
-        extractor = processor.feature_extractor
-        for samples in stream_mono(path, extractor.sampling_rate, window_samples(model, processor)):
-            heard.windows += 1
-            silent = is_silent(compact_log_mel([samples], extractor)[0], silence)
-            heard.silent_windows += int(silent)
-            if not silent:
-                run.append(samples)
-            if run and (silent or len(run) >= block_windows):
-                yield np.concatenate(run)
-                run = []
-        if run:
-            yield np.concatenate(run)
-
+    rate = processor.feature_extractor.sampling_rate
+    window = window_samples(model, processor)
+    blocks = stream_mono(path, rate, window * block_windows)
+    found = (
+        speech_of_stream(blocks, vad, window / rate)
+        if vad is not None
+        else (BlockSpeech([block], len(block), len(block)) for block in blocks)
+    )
+    heard = FileTranscript(text="", seconds=0.0, speech_seconds=0.0, loops_cut=0)
     texts = []
-    for recording in runs_of_speech():
-        ((text, looped, _),) = transcribe_recordings(
+    for block in found:
+        heard.seconds += block.samples_read / rate
+        heard.speech_seconds += block.speech_samples / rate
+        transcripts = transcribe_whole(
             model,
             processor,
-            [recording],
-            batch_size=1,
+            block.chunks,
+            batch_size=max(1, len(block.chunks)),
             language=language,
             task=task,
             max_new_tokens=max_new_tokens,
-            silence=None,  # every window of the run was heard
         )
-        texts.append(text)
-        heard.loops_cut += int(looped)
-    heard.text = " ".join(t for t in texts if t)
+        texts.extend(text for text, _, _ in transcripts if text)
+        heard.loops_cut += sum(looped for _, looped, _ in transcripts)
+    heard.text = " ".join(texts)
     return heard

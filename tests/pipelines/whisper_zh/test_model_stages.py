@@ -23,7 +23,6 @@ from tests.conftest import (
     LORA,
     QUICK_TRAINING,
     SAMPLE_CORPUS_CATALOG,
-    TINY_ARCHITECTURE,
     TINY_WHISPER_CATALOG,
     read_tsv,
 )
@@ -81,7 +80,7 @@ def _base_folder(adapter: Path) -> str:
 def test_a_run_writes_adapter_metrics_predictions_and_summaries(finished_run):
     metrics = json.loads((finished_run / REPORTS / "metrics.json").read_text())
     for side in ("base", "finetuned"):
-        assert set(metrics[side]) == {"wer", "cer", "n", "loops_cut", "silent_skipped"}
+        assert set(metrics[side]) == {"wer", "cer", "n", "loops_cut", "no_speech_skipped"}
         assert metrics[side]["n"] == 4
         assert metrics[side]["cer"] >= 0
         long = metrics["long_utterances"][side]
@@ -281,20 +280,14 @@ def _faint_noise(seconds: float, dbfs: float = -70.0) -> np.ndarray:
     return noise.astype(np.float32)
 
 
-def test_minutes_of_silence_print_no_text_and_say_how_many_windows_were_skipped(
-    finished_run, tmp_path
-):
+def test_minutes_of_silence_print_no_text_and_say_how_much_was_skipped(finished_run, tmp_path):
     audio = tmp_path / "silence.wav"
     soundfile.write(audio, _faint_noise(180), 16000)
     adapter = _adapter_versions(finished_run)[-1]
     result = _transcribe_cli(finished_run, str(audio), "--adapter", str(adapter))
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout == ""
-    window_seconds = 2 * TINY_ARCHITECTURE["max_source_positions"] * 160 / 16000
-    windows = int(np.ceil(180 / window_seconds))
-    assert result.stderr.strip().splitlines()[-1] == (
-        f"skipped {windows} of {windows} windows as silent"
-    )
+    assert result.stderr.strip().splitlines()[-1] == "skipped 180.0 of 180.0 s as non-speech"
 
 
 def test_a_long_file_is_transcribed_in_memory_that_does_not_grow_with_its_length(
@@ -321,24 +314,27 @@ def test_a_long_file_is_transcribed_in_memory_that_does_not_grow_with_its_length
         )
         peaks[minutes] = tracemalloc.get_traced_memory()[1]
         tracemalloc.stop()
-        assert heard.windows - heard.silent_windows == 2  # the 8 s of speech: two 5 s windows
+        assert 7 < heard.speech_seconds < 8.5  # the 8 s of speech (padded), not the noise
+        assert heard.seconds == pytest.approx(8 + minutes * 60, abs=0.01)
     decoded_8min = 8 * 60 * 16000 * 4
     assert peaks[8] < decoded_8min / 4, peaks  # never the whole file at once
     assert peaks[8] < 1.5 * peaks[2], peaks  # and not growing with its length
 
 
-def test_evaluation_does_not_decode_a_silent_clip(finished_run, tmp_path):
+def test_evaluation_does_not_decode_a_clip_without_speech(finished_run, tmp_path):
     from transformers import WhisperProcessor  # noqa: PLC0415
 
     from peft_pipelines.speech.features import compact_log_mel  # noqa: PLC0415
     from peft_pipelines.speech.transcribe import transcribe_features  # noqa: PLC0415
+    from peft_pipelines.speech.vad import DEFAULT_VAD, has_speech  # noqa: PLC0415
 
     adapter = _adapter_versions(finished_run)[-1]
     model = load_adapter(adapter)
     model.eval()
     processor = WhisperProcessor.from_pretrained(_base_folder(adapter))
     speech = decode_to_mono(_speech_file(tmp_path / "clip.wav", seconds=3).read_bytes(), 16000)
-    clips = compact_log_mel([_faint_noise(3), speech], processor.feature_extractor)
+    audio = [_faint_noise(3), speech]
+    clips = compact_log_mel(audio, processor.feature_extractor)
     silent, spoken = transcribe_features(
         model,
         processor.tokenizer,
@@ -347,6 +343,7 @@ def test_evaluation_does_not_decode_a_silent_clip(finished_run, tmp_path):
         language="zh",
         task="transcribe",
         max_new_tokens=4,
+        speech=has_speech(audio, DEFAULT_VAD),
     )
     assert silent == ("", False, True)
     assert spoken[2] is False

@@ -32,11 +32,11 @@ from peft_pipelines.speech.collator import collator_for, input_window
 from peft_pipelines.speech.evaluation import transcribe_and_score
 from peft_pipelines.speech.metrics import NORMALISER, character_error_rate
 from peft_pipelines.speech.transcribe import (
-    SILENCE,
     Transcript,
     transcribe_features,
     transcribe_recordings,
 )
+from peft_pipelines.speech.vad import DEFAULT_VAD, VadSettings, has_speech
 from peft_pipelines.training.nodes import fit_adapter, report_provenance
 
 logger = logging.getLogger(__name__)
@@ -204,6 +204,7 @@ def evaluate_transcription(  # noqa: PLR0917 (a Kedro node: inputs arrive by pos
     adapter: PeftModel,
     base_model_manifest: dict[str, Any],
     features: DatasetDict,
+    corpus_16k: DatasetDict,
     long_utterances: Dataset,
     processor: WhisperProcessor,
     model: dict[str, Any],
@@ -216,7 +217,11 @@ def evaluate_transcription(  # noqa: PLR0917 (a Kedro node: inputs arrive by pos
     ``evaluation["split"]`` (batched greedy decoding in the training window,
     as the seed evaluated), and ``long_utterances`` (several clips joined),
     transcribed as a file is, with the model's full window
-    (:func:`transcribe_recordings`). Both sides normalised (see
+    (:func:`transcribe_recordings`). The voice activity detector
+    (``evaluation["vad"]``, null: off) hears each clip's 16 kHz audio
+    (``corpus_16k``): a clip without speech is not decoded and is scored as "";
+    a clip with speech is decoded whole, as the model was trained on it. Of a
+    long utterance only the speech is decoded. Both sides normalised (see
     :data:`peft_pipelines.speech.metrics.NORMALISER`); error rates are unclipped
     fractions. Returns the metrics report with its provenance and the per-clip
     predictions table (raw texts).
@@ -231,10 +236,11 @@ def evaluate_transcription(  # noqa: PLR0917 (a Kedro node: inputs arrive by pos
         "max_new_tokens": int(evaluation.get("max_new_tokens", 224)),
         "tokens_per_second": float(evaluation.get("tokens_per_second", 8)),
         "batch_size": int(evaluation.get("batch_size", 16)),
-        "silence": evaluation.get("silence", SILENCE),
     }
+    vad = VadSettings.from_parameters(evaluation.get("vad", vars(DEFAULT_VAD)))
     adapter.eval()
     clips = [np.asarray(m) for m in split["log_mel"]]
+    speech = _clips_with_speech(corpus_16k[split_name], list(split[ROW_ID_COLUMN]), vad)
     recordings = [
         np.asarray(row["audio_16k"], dtype=np.float32)
         for row in long_utterances.with_format("numpy", columns=["audio_16k"])
@@ -242,14 +248,16 @@ def evaluate_transcription(  # noqa: PLR0917 (a Kedro node: inputs arrive by pos
 
     def transcribe_long() -> list[Transcript]:
         with whisper_encoder_window(adapter, None):
-            return transcribe_recordings(adapter, processor, recordings, **generation)
+            return transcribe_recordings(adapter, processor, recordings, vad=vad, **generation)
 
     references = list(split["sentence"])
     long_references = list(long_utterances["sentence"])
     clip_scores, clip_texts = transcribe_and_score(
         adapter,
         references,
-        lambda: transcribe_features(adapter, processor.tokenizer, clips, **generation),
+        lambda: transcribe_features(
+            adapter, processor.tokenizer, clips, speech=speech, **generation
+        ),
     )
     long_scores, long_texts = transcribe_and_score(adapter, long_references, transcribe_long)
     seconds = [round(float(d), 2) for d in long_utterances["duration_s"]]
@@ -290,3 +298,16 @@ def evaluate_transcription(  # noqa: PLR0917 (a Kedro node: inputs arrive by pos
             for r, p in zip(table["reference"], table[f"{side}_prediction"], strict=True)
         ]
     return metrics, table
+
+
+def _clips_with_speech(
+    corpus_16k: Dataset, row_ids: list[str], vad: VadSettings | None
+) -> list[bool] | None:
+    """Whether the detector hears speech in each clip (by row id); None when it is off."""
+    if vad is None:
+        return None
+    position = {row_id: i for i, row_id in enumerate(corpus_16k[ROW_ID_COLUMN])}
+    audio = corpus_16k.select([position[row_id] for row_id in row_ids]).with_format(
+        "numpy", columns=["audio_16k"]
+    )
+    return has_speech((row["audio_16k"] for row in audio), vad)

@@ -75,6 +75,7 @@ def create_model_pipeline() -> Pipeline:
                     "adapter",
                     "base_model_manifest",
                     "features",
+                    "corpus_16k",
                     "long_utterances",
                     "processor",
                     "params:model",
