@@ -179,6 +179,15 @@ def test_the_model_checks_say_both_a_target_and_a_window_problem(base_parameters
     ]
 
 
+def test_a_missing_section_is_said_and_the_model_checks_wait_for_it(base_parameters):
+    parameters = copy.deepcopy(base_parameters)
+    del parameters["whisper_zh"]["peft"], parameters["whisper_zh"]["audio"]
+    assert sorted(_problems(parameters, "whisper_zh")) == [
+        "whisper_zh.audio: missing: this setting is required",
+        "whisper_zh.peft: missing: this setting is required",
+    ]
+
+
 def test_opt_quotes_is_checked_against_trainingarguments_and_its_own_sections(base_parameters):
     bad = _with(
         base_parameters,

@@ -98,14 +98,15 @@ class PipelineParameters:
         problems = section_problems(pipeline, self.schema, params)
         if not isinstance(params, dict):
             return problems
-        peft = peft_problems(f"{pipeline}.peft", params["peft"]) if "peft" in params else []
-        problems += peft
+        if "peft" in params:
+            problems += peft_problems(f"{pipeline}.peft", params["peft"])
         if "training" in params:
             schema = training_schema(self.training_arguments)
             problems += section_problems(f"{pipeline}.training", schema, params["training"])
         # The model checks read the base and PEFT settings: only once those are valid.
-        base_model = [line for line in problems if line.startswith(f"{pipeline}.base_model")]
-        if base_model or peft:
+        if any(
+            line.startswith((f"{pipeline}.base_model", f"{pipeline}.peft")) for line in problems
+        ):
             return problems
         config = model_config()
         if config is not None:
