@@ -141,13 +141,11 @@ class AdapterInfo:
 
 def read_adapter_info(folder: Path) -> AdapterInfo:
     """Base and PEFT settings of an adapter folder, from the files a run wrote beside its weights."""
-    from peft_pipelines.io.model_datasets import MANIFEST_FILE  # noqa: PLC0415
+    from peft_pipelines.io.model_datasets import MANIFEST_FILE, read_manifest  # noqa: PLC0415
 
     peft = json.loads((folder / "adapter_config.json").read_text(encoding="utf-8"))
     manifest_file = folder / MANIFEST_FILE
-    manifest = (
-        json.loads(manifest_file.read_text(encoding="utf-8")) if manifest_file.is_file() else {}
-    )
+    manifest = read_manifest(manifest_file) if manifest_file.is_file() else {}
     return AdapterInfo(
         folder=folder,
         base=str(manifest.get("name_or_path") or peft.get("base_model_name_or_path")),

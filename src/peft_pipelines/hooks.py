@@ -47,7 +47,7 @@ class InputPreflight:
             if name.startswith("params:") or name == "parameters":
                 continue
             dataset = catalog.get(name)
-            check = getattr(dataset, "preflight", None)
+            check = getattr(on_disk(dataset), "preflight", None)
             if check is None:
                 continue
             try:

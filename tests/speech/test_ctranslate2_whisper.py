@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 from pathlib import Path
 
@@ -98,6 +99,22 @@ def test_the_folder_says_what_it_is_and_is_reused_while_the_wheels_are_unchanged
     parts, config_part = packaged_parts(CONVERSION)
     assert convert_packaged_whisper(parts, config_part, str(PROCESSOR_DIR), converted) is False
     assert (converted / "model.safetensors").stat().st_mtime_ns == stamp
+
+
+def test_a_cut_converted_model_is_converted_again_when_the_catalog_loads_it(converted, caplog):
+    from peft_pipelines.io.packaged_files import sha256_of_file  # noqa: PLC0415
+    from peft_pipelines.speech import CTranslate2WhisperDataset  # noqa: PLC0415
+
+    weights = converted / "model.safetensors"
+    whole = sha256_of_file(weights)
+    weights.write_bytes(weights.read_bytes()[:1_000_000])
+    dataset = CTranslate2WhisperDataset(
+        path=str(converted), processor=str(PROCESSOR_DIR), **CONVERSION
+    )
+    with caplog.at_level(logging.WARNING):
+        assert dataset.load()["name_or_path"] == str(converted)
+    assert f"{weights} has 1000000 bytes" in caplog.text and "converting" in caplog.text
+    assert sha256_of_file(weights) == whole
 
 
 def test_a_missing_wheel_names_the_install_command():

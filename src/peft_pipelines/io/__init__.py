@@ -7,6 +7,7 @@ else of this package.
 from peft_pipelines.io.atomic_arrow_dataset import AtomicArrowDataset
 from peft_pipelines.io.common_voice import CommonVoiceReleaseDataset, HFAudioCorpusDataset
 from peft_pipelines.io.model_datasets import (
+    BaseModelManifestDataset,
     PeftAdapterDataset,
     PretrainedModelDataset,
     PretrainedProcessorDataset,
@@ -14,6 +15,7 @@ from peft_pipelines.io.model_datasets import (
 
 __all__ = [
     "AtomicArrowDataset",
+    "BaseModelManifestDataset",
     "CommonVoiceReleaseDataset",
     "HFAudioCorpusDataset",
     "PeftAdapterDataset",

@@ -4,11 +4,14 @@ None pickles weights. A pretrained base loads as a *model reference* (where
 its weights are, whether they are random, what it is), which the shared node
 ``describe_base_model`` turns into the base-model manifest; an adapter is the
 few-MB folder ``save_pretrained`` writes, with the manifest of its base beside it.
+Files of the project name a base folder inside it relative to themselves
+(:mod:`peft_pipelines.io.model_folders`), so a copied project uses its own.
 """
 
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -17,7 +20,15 @@ from kedro.io import AbstractDataset, AbstractVersionedDataset, DatasetError, Ve
 from peft import PeftModel
 
 from peft_pipelines.errors import UserError
-from peft_pipelines.io._atomic import replace_folder_atomically
+from peft_pipelines.io._atomic import replace_folder_atomically, write_text_atomically
+from peft_pipelines.io.model_folders import (
+    ModelFolderError,
+    check_model_folder,
+    check_safetensors,
+    is_local_path,
+    location_as_read,
+    location_as_written,
+)
 from peft_pipelines.io.model_loading import load_base_model
 
 MANIFEST_FILE = "base_model_manifest.json"
@@ -37,11 +48,11 @@ def model_reference(
 ) -> dict[str, Any]:
     """What a pretrained-model dataset loads as: where the weights are, and what they are.
 
-    A local folder is made absolute, so manifests and adapters made from it
-    load from any working directory.
+    A local folder is made absolute, so the model loads from any working
+    directory; the files that keep it write it relative to themselves.
     """
     if Path(name_or_path).is_dir():
-        name_or_path = str(Path(name_or_path).resolve())
+        name_or_path = os.path.abspath(name_or_path)
     return {
         "name_or_path": str(name_or_path),
         "revision": revision,
@@ -82,7 +93,19 @@ class PretrainedModelDataset(AbstractDataset[None, dict]):
         return self._name_or_path
 
     def load(self) -> dict[str, Any]:
+        self.preflight()
         return model_reference(self._name_or_path, revision=self._revision)
+
+    def preflight(self) -> None:
+        """Raise :class:`~peft_pipelines.io.model_folders.ModelFolderError` if the folder is missing or not a whole model.
+
+        A Hub id is not checked (nothing may be downloaded to check it).
+        """
+        if is_local_path(self._name_or_path):
+            check_model_folder(
+                Path(self._name_or_path),
+                "point the catalog's pretrained_model entry at a model folder or a Hub id",
+            )
 
     def load_config(self) -> transformers.PretrainedConfig:
         """The model's config alone (for sizing): from ``config_path`` if set."""
@@ -187,7 +210,17 @@ class PretrainedProcessorDataset(AbstractDataset[Any, Any]):
         try:
             return loader.from_pretrained(self._name_or_path, revision=self._revision)
         except OSError as error:
-            raise DatasetError(f"No {self._class} at {self._name_or_path}: {error}") from error
+            raise ModelFolderError(
+                f"No {self._class} at {self._name_or_path}: {_first_line(error)}"
+            ) from error
+
+    def preflight(self) -> None:
+        """Raise :class:`~peft_pipelines.io.model_folders.ModelFolderError` if the folder does not exist."""
+        if is_local_path(self._name_or_path) and not Path(self._name_or_path).is_dir():
+            raise ModelFolderError(
+                f"no {self._class} folder at {self._name_or_path}: "
+                "point the catalog entry at one (or at a Hub id)"
+            )
 
     def save(self, data: Any) -> None:
         replace_folder_atomically(
@@ -201,6 +234,76 @@ class PretrainedProcessorDataset(AbstractDataset[Any, Any]):
         return {"name_or_path": self._name_or_path, "processor_class": self._class}
 
 
+class ManifestError(UserError, DatasetError):
+    """A base-model manifest file that is missing or unreadable (one line naming it)."""
+
+
+def read_manifest(file: Path) -> dict[str, Any]:
+    """A base-model manifest file, with the base folder it names made absolute again."""
+    try:
+        manifest = json.loads(file.read_text(encoding="utf-8"))
+        location = str(manifest["name_or_path"])
+    except FileNotFoundError:
+        raise ManifestError(f"no base-model manifest at {file}") from None
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise ManifestError(f"{file} is unreadable: {_first_line(error)}") from error
+    return {**manifest, "name_or_path": location_as_read(location, file.parent)}
+
+
+def write_manifest(file: Path, manifest: dict[str, Any], *, read_from: Path | None = None) -> None:
+    """Write ``manifest`` to ``file`` (renamed into place), its base folder relative to where it is read.
+
+    ``read_from``: the folder ``file`` will be read in (default: its own), for
+    a file written into a staging folder first.
+    """
+    location = location_as_written(str(manifest["name_or_path"]), read_from or file.parent)
+    text = json.dumps({**manifest, "name_or_path": location}, indent=1, sort_keys=True)
+    write_text_atomically(file, text)
+
+
+_DESCRIBE_AGAIN = "run the model stages again (kedro run --tags model)"
+
+
+class BaseModelManifestDataset(AbstractDataset[dict, dict]):
+    """The base-model manifest as a JSON file that names a base folder of the project relative to itself.
+
+    Loads with that folder absolute, wherever the project now is (a copy
+    loads its own base, never the original's); Hub ids and folders outside
+    the project are kept as they are (:mod:`peft_pipelines.io.model_folders`).
+
+    Example catalog entry::
+
+        "{namespace}.base_model_manifest":
+          type: peft_pipelines.io.BaseModelManifestDataset
+          filepath: data/06_models/{namespace}/base_model_manifest.json
+    """
+
+    def __init__(self, *, filepath: str, metadata: dict[str, Any] | None = None) -> None:
+        self._filepath = Path(filepath)
+        self.metadata = metadata
+
+    def load(self) -> dict[str, Any]:
+        try:
+            return read_manifest(self._filepath)
+        except ManifestError as error:
+            raise ManifestError(f"{error}: {_DESCRIBE_AGAIN}") from error
+
+    def save(self, data: dict[str, Any]) -> None:
+        write_manifest(self._filepath, data)
+
+    def preflight(self) -> None:
+        """Raise a one-line error now if the manifest, or the base folder it names, is missing or broken."""
+        location = self.load()["name_or_path"]
+        if is_local_path(location):
+            check_model_folder(Path(location), _DESCRIBE_AGAIN)
+
+    def _exists(self) -> bool:
+        return self._filepath.is_file()
+
+    def _describe(self) -> dict[str, Any]:
+        return {"filepath": str(self._filepath)}
+
+
 class PeftAdapterDataset(AbstractVersionedDataset[PeftModel, PeftModel]):
     """A PEFT adapter folder (``save_pretrained``) with the manifest of its base beside it.
 
@@ -209,7 +312,9 @@ class PeftAdapterDataset(AbstractVersionedDataset[PeftModel, PeftModel]):
     version, with ``versioned: true``) loads on the base it was trained on,
     rebuilt quantized and prepared by :func:`load_base_model`. A model whose
     PEFT config names another base than that manifest is refused. The folder
-    is written to a staging folder and renamed into place when whole.
+    is written to a staging folder and renamed into place when whole; its
+    manifest and ``adapter_config.json`` name a base folder of the project
+    relative to the adapter folder, as :class:`BaseModelManifestDataset` does.
 
     Example catalog entry::
 
@@ -239,11 +344,10 @@ class PeftAdapterDataset(AbstractVersionedDataset[PeftModel, PeftModel]):
         return load_adapter(folder, **self._load_args)
 
     def save(self, data: PeftModel) -> None:
-        if not self._manifest_file.is_file():
-            raise DatasetError(
-                f"No base-model manifest at {self._manifest_file}: run describe_base_model first"
-            )
-        manifest = json.loads(self._manifest_file.read_text())
+        try:
+            manifest = read_manifest(self._manifest_file)
+        except ManifestError as error:
+            raise ManifestError(f"{error}: run describe_base_model first") from error
         trained_on = getattr(
             data.peft_config.get(data.active_adapter), "base_model_name_or_path", None
         )
@@ -252,12 +356,29 @@ class PeftAdapterDataset(AbstractVersionedDataset[PeftModel, PeftModel]):
                 f"the adapter was made on {trained_on}, but {self._manifest_file} describes "
                 f"{manifest['name_or_path']}: run describe_base_model again"
             )
+        target = Path(self._get_save_path())
 
         def write(staging: Path) -> None:
             data.save_pretrained(str(staging))
-            (staging / MANIFEST_FILE).write_text(json.dumps(manifest, indent=1, sort_keys=True))
+            write_manifest(staging / MANIFEST_FILE, manifest, read_from=target)
+            config_file = staging / "adapter_config.json"
+            config = json.loads(config_file.read_text(encoding="utf-8"))
+            config["base_model_name_or_path"] = location_as_written(
+                str(manifest["name_or_path"]), target
+            )
+            config_file.write_text(json.dumps(config, indent=2, sort_keys=True), encoding="utf-8")
 
-        replace_folder_atomically(Path(self._get_save_path()), write)
+        replace_folder_atomically(target, write)
+
+    def preflight(self) -> None:
+        """Raise :class:`AdapterLoadError` now unless the adapter a load reads, and its base, are whole."""
+        try:
+            folder = self.resolved_path()
+        except DatasetError:
+            raise AdapterLoadError(
+                f"no adapter saved at {self._filepath}: {_DESCRIBE_AGAIN}"
+            ) from None
+        check_adapter_folder(folder)
 
     def resolved_path(self) -> Path:
         """The folder a load reads: the latest version, if versioned."""
@@ -278,8 +399,51 @@ class AdapterLoadError(UserError, DatasetError):
 
 
 def _first_line(error: BaseException) -> str:
-    text = str(error).strip().splitlines()
-    return f"{type(error).__name__}: {text[0] if text else ''}".rstrip(": ")
+    """The first line of an error's message, after its type unless it is one of ours (already a sentence)."""
+    lines = str(error).strip().splitlines()
+    text = lines[0] if lines else ""
+    return text if isinstance(error, UserError) else f"{type(error).__name__}: {text}".rstrip(": ")
+
+
+def _adapter_manifest(folder: Path) -> dict[str, Any]:
+    if not (folder / MANIFEST_FILE).is_file():
+        raise AdapterLoadError(f"no adapter at {folder} (or it lacks {MANIFEST_FILE})")
+    try:
+        return read_manifest(folder / MANIFEST_FILE)
+    except ManifestError as error:
+        raise AdapterLoadError(str(error)) from error
+
+
+def _base_model_error(manifest: dict[str, Any], folder: Path, error: Exception) -> AdapterLoadError:
+    return AdapterLoadError(
+        f"cannot load the base model {manifest.get('name_or_path')} that the adapter at "
+        f"{folder} was trained on: {_first_line(error)}"
+    )
+
+
+def _check_adapter_weights(folder: Path) -> None:
+    weights = folder / "adapter_model.safetensors"
+    if not weights.is_file() and (folder / "adapter_model.bin").is_file():
+        return  # saved without safetensors: PEFT's loader is the check
+    try:
+        check_safetensors(weights, "train the adapter again")
+    except ModelFolderError as error:
+        raise AdapterLoadError(f"cannot load the adapter at {folder}: {error}") from error
+
+
+def check_adapter_folder(folder: Path) -> None:
+    """Raise :class:`AdapterLoadError` unless ``folder``'s manifest, weights and base folder are whole.
+
+    Cheap (headers and sizes, no weights read): what a run checks before its first node.
+    """
+    manifest = _adapter_manifest(folder)
+    _check_adapter_weights(folder)
+    location = str(manifest["name_or_path"])
+    if is_local_path(location):
+        try:
+            check_model_folder(Path(location), "restore it, or run the model stages again")
+        except ModelFolderError as error:
+            raise _base_model_error(manifest, folder, error) from error
 
 
 def load_adapter(folder: Path, *, window_seconds: Any = "manifest", **load_args: Any) -> PeftModel:
@@ -289,27 +453,23 @@ def load_adapter(folder: Path, *, window_seconds: Any = "manifest", **load_args:
     the model's full window, as transcription of a file uses). Raises
     :class:`AdapterLoadError` naming the folder if the adapter or its base
     cannot be loaded (a truncated weights file, a deleted or broken base folder).
+    The loaded model's PEFT config names the base folder it was loaded on.
     """
-    manifest_file = folder / MANIFEST_FILE
-    if not manifest_file.is_file():
-        raise AdapterLoadError(f"no adapter at {folder} (or it lacks {MANIFEST_FILE})")
-    try:
-        manifest = json.loads(manifest_file.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as error:
-        raise AdapterLoadError(f"{manifest_file} is unreadable: {_first_line(error)}") from error
+    manifest = _adapter_manifest(folder)
+    _check_adapter_weights(folder)  # before the base loads, which takes far longer
     if window_seconds != "manifest":
         manifest["window_seconds"] = window_seconds
     # Loaders raise anything from OSError to safetensors' own errors: name what failed, once.
     try:
         base = load_base_model(manifest)
     except Exception as error:  # noqa: BLE001
-        raise AdapterLoadError(
-            f"cannot load the base model {manifest.get('name_or_path')} that the adapter at "
-            f"{folder} was trained on: {_first_line(error)}"
-        ) from error
+        raise _base_model_error(manifest, folder, error) from error
     try:
-        return PeftModel.from_pretrained(base, str(folder), **load_args)
+        model = PeftModel.from_pretrained(base, str(folder), **load_args)
     except Exception as error:  # noqa: BLE001
         raise AdapterLoadError(
             f"cannot load the adapter at {folder}: {_first_line(error)}"
         ) from error
+    # adapter_config.json names the base relative to its folder: in memory, the folder loaded.
+    model.peft_config[model.active_adapter].base_model_name_or_path = manifest["name_or_path"]
+    return model

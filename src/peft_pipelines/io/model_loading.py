@@ -29,6 +29,7 @@ from transformers import (
 
 from peft_pipelines.distributed import local_rank
 from peft_pipelines.errors import ConfigurationError
+from peft_pipelines.io.model_folders import check_model_folder, is_local_path
 
 logger = logging.getLogger(__name__)
 
@@ -168,8 +169,18 @@ def training_device() -> str:
     return f"cuda:{local_rank()}" if torch.cuda.is_available() else "cpu"
 
 
+def checked_location(manifest: dict[str, Any]) -> str:
+    """The manifest's ``name_or_path``; a folder is checked whole first (a missing or cut one raises
+    :class:`~peft_pipelines.io.model_folders.ModelFolderError` naming it, not a loader's traceback).
+    """
+    location = str(manifest["name_or_path"])
+    if is_local_path(location):
+        check_model_folder(Path(location), "restore it, or run the model stages again")
+    return location
+
+
 def load_base_model(manifest: dict[str, Any]) -> PreTrainedModel:
-    """Load the model a manifest describes, quantized and prepared for adapter training.
+    """Load the model a manifest describes (its folder checked first), quantized and prepared for training.
 
     Manifest keys: ``name_or_path``, ``revision``, ``architecture``
     (``whisper`` | ``causal_lm``), ``quantization`` (``none`` | ``int8`` |
@@ -184,7 +195,7 @@ def load_base_model(manifest: dict[str, Any]) -> PreTrainedModel:
     model_class = ARCHITECTURES[manifest["architecture"]]
     quantization = manifest.get("quantization", "none")
     model = model_class.from_pretrained(
-        manifest["name_or_path"],
+        checked_location(manifest),
         revision=manifest.get("revision"),
         quantization_config=quantization_config(quantization),
         # An unquantized base trains in float32 (mixed precision, if any, is the Trainer's
@@ -230,5 +241,5 @@ def load_base_model(manifest: dict[str, Any]) -> PreTrainedModel:
 def load_tokenizer(manifest: dict[str, Any]) -> PreTrainedTokenizerBase:
     """The tokenizer saved with the base model a manifest describes."""
     return AutoTokenizer.from_pretrained(
-        manifest["name_or_path"], revision=manifest.get("revision")
+        checked_location(manifest), revision=manifest.get("revision")
     )

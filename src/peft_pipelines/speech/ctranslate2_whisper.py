@@ -30,6 +30,7 @@ from transformers import WhisperForConditionalGeneration, WhisperProcessor
 
 from peft_pipelines.errors import UserError
 from peft_pipelines.io._atomic import replace_folder_atomically
+from peft_pipelines.io.model_folders import conversion_is_current, write_conversion_record
 from peft_pipelines.io.packaged_files import find_packaged_file, sha256_of_file
 from peft_pipelines.speech.tiny_whisper import tiny_whisper_config, whisper_generation_config
 
@@ -467,14 +468,14 @@ def convert_packaged_whisper(
 
     Each part's SHA-256 is checked (when given) before parsing; ``out_dir``
     is reused while its ``converted_from.json`` records the same parts,
-    config and processor. Returns whether it converted. The folder is written
-    whole (weights, config, generation config, processor, model card,
-    provenance) or not at all.
+    config and processor and its files are the ones written (a cut or changed
+    file is converted again, with a warning: :func:`conversion_is_current`).
+    Returns whether it converted. The folder is written whole (weights,
+    config, generation config, processor, model card, provenance) or not at all.
     """
     paths, config_path, checked = check_packaged_files(parts, config_file)
     source = {**checked, "processor": str(processor_dir), "save_dtype": save_dtype}
-    record = out_dir / CONVERSION_FILE
-    if record.is_file() and json.loads(record.read_text()) == source:
+    if conversion_is_current(out_dir, CONVERSION_FILE, source):
         logger.info("Reusing %s (converted from the same CTranslate2 files before)", out_dir)
         return False
     logger.info("Converting CTranslate2 Whisper from %s into %s (once)", paths[0].parent, out_dir)
@@ -497,7 +498,7 @@ def convert_packaged_whisper(
         model.save_pretrained(str(staging))
         processor.save_pretrained(str(staging))
         (staging / "README.md").write_text(model_card(source), encoding="utf-8")
-        (staging / CONVERSION_FILE).write_text(json.dumps(source, indent=1))
+        write_conversion_record(staging, CONVERSION_FILE, source)
 
     replace_folder_atomically(out_dir, write)
     return True

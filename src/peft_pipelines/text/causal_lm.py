@@ -9,7 +9,6 @@ folder once, so every later load is a plain (and 8-bit-quantizable)
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 from collections.abc import Iterator
@@ -29,6 +28,7 @@ from transformers import (
 )
 
 from peft_pipelines.io._atomic import replace_folder_atomically
+from peft_pipelines.io.model_folders import conversion_is_current, write_conversion_record
 from peft_pipelines.io.model_loading import refuse_to_overwrite_carded_model
 from peft_pipelines.io.packaged_files import sha256_of_file
 
@@ -71,14 +71,15 @@ def convert_gguf_model(gguf_file: Path, out_dir: Path, save_dtype: str = "float1
     """Dequantize a GGUF causal LM into a ``save_pretrained`` folder (weights and tokenizer).
 
     Does nothing when ``out_dir`` already holds a conversion of the same file
-    (same SHA-256, recorded in ``converted_from.json``); returns whether it converted.
+    (same SHA-256, recorded in ``converted_from.json``) whose files are the ones
+    written (a cut or changed file is converted again, with a warning:
+    :func:`conversion_is_current`); returns whether it converted.
     transformers keeps the GGUF quantization in the loaded model's config,
     which ``save_pretrained`` refuses, so the weights are moved into a fresh
     model built from the config without it. The folder is written whole or not at all.
     """
     source = {"file": gguf_file.name, "sha256": sha256_of_file(gguf_file), "save_dtype": save_dtype}
-    record = out_dir / CONVERSION_FILE
-    if record.is_file() and json.loads(record.read_text()) == source:
+    if conversion_is_current(out_dir, CONVERSION_FILE, source):
         logger.info("Reusing %s (converted from %s before)", out_dir, gguf_file.name)
         return False
     logger.info("Converting %s into %s (once)", gguf_file, out_dir)
@@ -98,7 +99,7 @@ def convert_gguf_model(gguf_file: Path, out_dir: Path, save_dtype: str = "float1
     def write(staging: Path) -> None:
         model.save_pretrained(str(staging))
         tokenizer.save_pretrained(str(staging))
-        (staging / CONVERSION_FILE).write_text(json.dumps(source, indent=1))
+        write_conversion_record(staging, CONVERSION_FILE, source)
 
     replace_folder_atomically(out_dir, write)
     return True

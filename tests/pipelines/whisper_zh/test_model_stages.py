@@ -15,7 +15,7 @@ import pytest
 import soundfile
 
 from peft_pipelines.cli import transcribe_main
-from peft_pipelines.io.model_datasets import MANIFEST_FILE, load_adapter
+from peft_pipelines.io.model_datasets import MANIFEST_FILE, load_adapter, read_manifest
 from peft_pipelines.speech.audio import decode_to_mono
 from peft_pipelines.speech.transcribe import transcribe_samples
 from tests.conftest import (
@@ -74,7 +74,7 @@ def _adapter_versions(project: Path) -> list[Path]:
 
 
 def _base_folder(adapter: Path) -> str:
-    return json.loads((adapter / MANIFEST_FILE).read_text())["name_or_path"]
+    return read_manifest(adapter / MANIFEST_FILE)["name_or_path"]
 
 
 def test_a_run_writes_adapter_metrics_predictions_and_summaries(finished_run):
@@ -112,10 +112,9 @@ def test_a_run_writes_adapter_metrics_predictions_and_summaries(finished_run):
     assert len([e for e in log["log_history"] if "eval_loss" in e]) == 2
     (adapter,) = _adapter_versions(finished_run)
     assert (adapter / "adapter_config.json").is_file()
-    manifest = json.loads(
-        (finished_run / "data/06_models/whisper_zh/base_model_manifest.json").read_text()
-    )
-    assert json.loads((adapter / MANIFEST_FILE).read_text()) == manifest
+    manifest = read_manifest(finished_run / "data/06_models/whisper_zh/base_model_manifest.json")
+    # The same manifest once read: each names the base relative to itself.
+    assert read_manifest(adapter / MANIFEST_FILE) == manifest
     assert manifest["window_seconds"] == 5 and manifest["base_model_random"] is True
     for figure in ("loss_curve.png", "error_rates.png"):
         assert (finished_run / REPORTS / figure).read_bytes().startswith(b"\x89PNG")
@@ -258,7 +257,8 @@ def test_a_truncated_adapter_or_base_is_one_error_line_and_exit_2(
     adapter = shutil.copytree(_adapter_versions(finished_run)[-1], tmp_path / "adapter")
     weights = adapter / "adapter_model.safetensors"
     if broken == "base model":
-        base = shutil.copytree(_base_folder(adapter), tmp_path / "base")
+        # The base as the run's adapter names it (from the copy, its relative path leads nowhere).
+        base = shutil.copytree(_base_folder(_adapter_versions(finished_run)[-1]), tmp_path / "base")
         weights = base / "model.safetensors"
         manifest = json.loads((adapter / MANIFEST_FILE).read_text())
         (adapter / MANIFEST_FILE).write_text(json.dumps({**manifest, "name_or_path": str(base)}))
