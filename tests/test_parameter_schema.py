@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import pkgutil
 import shutil
 from pathlib import Path
@@ -16,7 +17,9 @@ from transformers import LlamaConfig, WhisperConfig
 from peft_pipelines import pipelines
 from peft_pipelines.errors import ConfigurationError
 from peft_pipelines.parameter_check import pipeline_schema
+from peft_pipelines.pipelines.whisper_zh.parameters import VadSection
 from peft_pipelines.settings import CONFIG_LOADER_ARGS
+from peft_pipelines.speech.vad import VadSettings
 from peft_pipelines.training.fitting import CORE_KEYS
 from peft_pipelines.training.parameter_schema import TRAINING_CORE_FIELDS
 from tests.conftest import SAMPLE_CORPUS_CATALOG, TINY_WHISPER_CATALOG
@@ -144,6 +147,14 @@ BAD_WHISPER_PARAMETERS = [
         "whisper_zh.training.eval_strategy: must be one of 'no', 'steps', 'epoch' (got 'step')",
     ),
     (
+        {"evaluation__vad__threshold": 1.5},
+        "whisper_zh.evaluation.vad.threshold: must be < 1 (got 1.5)",
+    ),
+    (
+        {"evaluation__vad__min_speech_ms": 250.0},
+        "whisper_zh.evaluation.vad.min_speech_ms: must be an integer (got 250.0)",
+    ),
+    (
         {"peft__peft_type": "PREFIX_TUNING"},
         "whisper_zh.peft.peft_type: PREFIX_TUNING is a prompt-learning method: it needs a "
         "task_type (got None)",
@@ -177,6 +188,10 @@ def test_the_model_checks_say_both_a_target_and_a_window_problem(base_parameters
         "whisper_zh.peft.target_modules",
         "whisper_zh.base_model.window_seconds",
     ]
+
+
+def test_the_vad_section_takes_the_voice_activity_detector_s_settings_and_defaults():
+    assert VadSection().model_dump() == dataclasses.asdict(VadSettings())
 
 
 def test_a_missing_section_is_said_and_the_model_checks_wait_for_it(base_parameters):

@@ -78,13 +78,17 @@ class LongUtterancesSection(Section):
         return self
 
 
+# Whole milliseconds, as VadSettings takes them (250.0 is refused there too).
+Milliseconds = Annotated[int, Field(ge=0, strict=True)]
+
+
 class VadSection(Section):
-    """Silero VAD's settings (:class:`peft_pipelines.speech.vad.VadSettings`)."""
+    """Silero VAD's settings, as :class:`peft_pipelines.speech.vad.VadSettings` takes them."""
 
     threshold: Annotated[float, Field(gt=0, lt=1)] = 0.5
-    min_speech_ms: Annotated[int, Field(ge=0)] = 250
-    min_silence_ms: Annotated[int, Field(ge=0)] = 500
-    speech_pad_ms: Annotated[int, Field(ge=0)] = 200
+    min_speech_ms: Milliseconds = 250
+    min_silence_ms: Milliseconds = 500
+    speech_pad_ms: Milliseconds = 200
 
 
 class EvaluationSection(Section):
