@@ -86,6 +86,23 @@ def test_the_detector_hears_no_speech_in_tones_noise_or_music_and_the_model_is_n
     assert len(calls) == before
 
 
+def test_with_the_detector_off_the_model_decodes_the_tone(tiny_model_that_must_not_decode):
+    model, processor, calls = tiny_model_that_must_not_decode
+    before = len(calls)
+    tone = (0.5 * np.sin(2 * np.pi * 220 * _seconds(3))).astype(np.float32)
+    ((_, _, skipped),) = transcribe_recordings(
+        model,
+        processor,
+        [tone],
+        batch_size=1,
+        language="zh",
+        task="transcribe",
+        max_new_tokens=4,
+        vad=VadSettings.from_parameters(None),
+    )
+    assert skipped is False and len(calls) == before + 1
+
+
 def test_a_file_of_a_tone_prints_nothing_and_says_all_of_it_was_skipped(
     tiny_model_that_must_not_decode, tmp_path
 ):
