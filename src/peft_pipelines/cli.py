@@ -14,8 +14,10 @@ catalog says it is. Kedro also finds them here, as project commands:
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import logging
+import re
 import sys
 import warnings
 from pathlib import Path
@@ -23,7 +25,11 @@ from typing import Any
 
 import click
 
+from peft_pipelines.errors import UserError
+
 DEFAULT_CONF = "conf"
+# `http://...`, `s3://...`: whatever the scheme, this command reads only local files.
+URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 
 
 def _configuration(env: str | None, conf_source: str = DEFAULT_CONF) -> tuple[dict, Any]:
@@ -64,14 +70,44 @@ def _latest_adapter(env: str | None, conf_source: str) -> Path | None:
         return None
 
 
-def transcribe_main(argv: list[str] | None = None) -> int:
-    """Print the transcript of an audio file, or one error line and exit 2 (whisper-zh-transcribe).
+def _not_a_local_file(given: str) -> str | None:
+    """Why ``given`` is not a local, regular, non-empty file, or None: nothing is opened to tell."""
+    if URL.match(given):
+        return f"{given} is a URL: only local files are read"
+    path = Path(given)
+    if not path.exists():
+        return f"no such file: {path}"
+    if path.is_dir():
+        return f"{path} is a directory, not an audio file"
+    if not path.is_file():
+        return f"{path} is not a regular file (a pipe, socket or device): only files are read"
+    if path.stat().st_size == 0:
+        return f"{path} is empty (0 bytes)"
+    return None
 
-    Any format libsndfile reads (wav, flac, mp3, ogg), any sample rate, mono or
-    stereo, any length. The base loads with its full input window (30 s for
-    real Whisper), whatever window the adapter was trained with: LoRA does not
-    touch the encoder's position table.
+
+def audio_input_problem(given: str) -> str | None:
+    """Why ``given`` is not a local audio file the transcribe command reads, or None if it is one.
+
+    Checked before any model loads. Only regular files are opened: a FIFO
+    would block the read forever, and a directory or a URL would come back
+    from libsndfile as "Format not recognised" or "System error".
     """
+    import soundfile  # noqa: PLC0415 (only this command needs it)
+
+    from peft_pipelines.speech.audio import DECODER_ERRORS, decoder_message  # noqa: PLC0415
+
+    problem = _not_a_local_file(given)
+    if problem:
+        return problem
+    try:
+        soundfile.info(given)
+    except (OSError, *DECODER_ERRORS) as error:
+        return f"cannot read audio file {given}: {decoder_message(error)}"
+    return None
+
+
+def _transcribe_arguments(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description="Transcribe an audio file with base Whisper + a trained adapter."
     )
@@ -93,17 +129,24 @@ def transcribe_main(argv: list[str] | None = None) -> int:
     parser.add_argument("--language", default="zh")
     parser.add_argument("--task", default="transcribe")
     parser.add_argument("--max-new-tokens", type=int, default=224)
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
+
+
+def transcribe_main(argv: list[str] | None = None) -> int:
+    """Print the transcript of an audio file, or one error line and exit 2 (whisper-zh-transcribe).
+
+    Any format libsndfile reads (wav, flac, mp3, ogg), any sample rate, mono or
+    stereo, any length. The base loads with its full input window (30 s for
+    real Whisper), whatever window the adapter was trained with: LoRA does not
+    touch the encoder's position table.
+    """
+    args = _transcribe_arguments(argv)
     _quiet_libraries()
-
-    import soundfile  # noqa: PLC0415
-
-    audio = Path(args.audio)
-    try:
-        soundfile.info(audio)  # a missing or non-audio file fails here, before the model loads
-    except (OSError, RuntimeError, soundfile.LibsndfileError) as error:
-        print(f"error: cannot read audio file {audio}: {error}", file=sys.stderr)
+    problem = audio_input_problem(args.audio)
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
         return 2
+    audio = Path(args.audio)
     adapter_dir = (
         Path(args.adapter) if args.adapter else _latest_adapter(args.env, args.conf_source)
     )
@@ -234,9 +277,7 @@ def stale_main(argv: list[str] | None = None) -> int:
     parser.add_argument("--env", help="the configuration environment")
     parser.add_argument("--params", default="", help="as kedro run's: key=value,key=value")
     args = parser.parse_args(argv)
-    from kedro.framework.cli.utils import _split_params  # noqa: PLC0415
-
-    runtime_params = _split_params(None, None, args.params) if args.params else None
+    runtime_params = kedro_runtime_params(args.params) if args.params else None
     names = [name.strip() for name in args.pipelines.split(",")]
     print("\n".join(stale_lines(names, args.env, runtime_params)))
     return 0
@@ -273,9 +314,88 @@ COMMANDS = {
 }
 
 
-@click.group(name="peft_pipelines")
+def user_mistake(error: BaseException) -> UserError | None:
+    """The :class:`UserError` that ``error`` is, or that Kedro wrapped (a ``DatasetError`` raised from it).
+
+    None for anything else: a bug of ours, which keeps its traceback. A
+    dataset's load or save error arrives as Kedro's ``DatasetError`` whose
+    ``__cause__`` is the dataset's own; a node's error arrives as itself.
+    """
+    from kedro.io import DatasetError  # noqa: PLC0415 (kedro is slow to import)
+
+    cause: BaseException | None = error
+    while cause is not None:
+        if isinstance(cause, UserError):
+            return cause
+        if not isinstance(cause, DatasetError):
+            return None
+        cause = cause.__cause__
+    return None
+
+
+@functools.cache
+def run_command() -> click.Command:
+    """``kedro run`` with each of its options, ending a user's mistake as ``error: <line>`` lines and exit 2.
+
+    The options, their parsing and the session are Kedro's own ``run``
+    command's, invoked through click; only a :class:`UserError` (see
+    :func:`user_mistake`) is caught. Built on first use: importing Kedro's
+    CLI costs a second that ``whisper-zh-transcribe`` need not pay.
+    """
+    from kedro.framework.cli.project import run as kedro_run  # noqa: PLC0415
+
+    @click.pass_context
+    def run(ctx: click.Context, **options: Any) -> Any:
+        try:
+            return ctx.forward(kedro_run)
+        except Exception as error:
+            mistake = user_mistake(error)
+            if mistake is None:
+                raise
+            for line in str(mistake).splitlines() or [type(mistake).__name__]:
+                click.echo(f"error: {line}", err=True)
+            ctx.exit(mistake.exit_code)
+
+    return click.Command(
+        "run",
+        callback=run,
+        params=kedro_run.params,
+        help=f"{kedro_run.help}\n\nA mistake in the data, the configuration or a model is one "
+        "line per problem (error: ...) and exit status 2; any other error keeps its traceback.",
+        short_help="Run the pipeline.",
+    )
+
+
+def kedro_runtime_params(text: str) -> dict[str, Any]:
+    """``--params`` text (``a.b=1,c=x``) read as ``kedro run`` reads it, by that option itself."""
+    command = run_command()
+    option = next(param for param in command.params if param.name == "params")
+    with click.Context(command) as ctx:
+        return option.process_value(ctx, text)
+
+
+class _ProjectCommands(click.Group):
+    """The project's command group; ``run`` (:func:`run_command`) is built only when asked for."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), "run"})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name == "run":
+            return run_command()
+        return super().get_command(ctx, cmd_name)
+
+
+@click.group(name="peft_pipelines", cls=_ProjectCommands)
 def cli() -> None:
-    """Project commands (Kedro loads this group from the project's cli.py)."""
+    """Project commands (Kedro loads this group from the project's cli.py); ``run`` overrides Kedro's."""
+
+
+def __getattr__(name: str) -> Any:
+    # Kedro's find_run_command (python -m peft_pipelines) takes this module's `run`.
+    if name == "run":
+        return run_command()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _add_kedro_command(name: str, main: Any) -> None:

@@ -19,6 +19,9 @@ class UndecodableAudioError(UserError, ValueError):
 
 # What soundfile raises for input that is not audio it decodes.
 DECODER_ERRORS = (soundfile.LibsndfileError, RuntimeError, TypeError, ValueError)
+# What libsndfile says of a regular file in which it finds no format it reads (an .mp3 that
+# is not MPEG audio): callers hand it only regular files, so the message says what it means.
+MISLEADING_NOT_A_FILE = "File does not exist or is not a regular file"
 
 
 def decoder_message(error: Exception) -> str:
@@ -28,9 +31,11 @@ def decoder_message(error: Exception) -> str:
     at 0x...>:``, a Python object where the user needs the clip's path: the
     caller names the clip.
     """
-    if isinstance(error, soundfile.LibsndfileError):
-        return error.error_string
-    return str(error)
+    if not isinstance(error, soundfile.LibsndfileError):
+        return str(error)
+    if error.error_string.startswith(MISLEADING_NOT_A_FILE):
+        return "Format not recognised."
+    return error.error_string
 
 
 def decode_to_mono(data: bytes, target_rate: int) -> np.ndarray:
