@@ -24,7 +24,7 @@ from peft_pipelines.training.fitting import CORE_KEYS
 from peft_pipelines.training.parameter_schema import TRAINING_CORE_FIELDS
 from tests.conftest import SAMPLE_CORPUS_CATALOG, TINY_WHISPER_CATALOG
 from tests.pipelines.whisper_zh.test_model_stages import QUICK_RUN
-from tests.scratch_project import PROJECT_ROOT, copy_project, run_pipeline
+from tests.scratch_project import PROJECT_ROOT, copy_project, kedro_cli, run_pipeline
 
 # The packaged bases of conf/base (converted on a project's first run only, so their own
 # config is not at hand here): whisper-base's and SmolLM2-135M's published shapes.
@@ -274,3 +274,27 @@ def test_a_run_with_bad_parameters_stops_before_any_hook_or_node_and_keeps_the_c
     assert _tree(checkpoints) == before
     assert _tree(project / "data") == data_before  # no node output, no lock, no .stale
     assert not (project / "mlflow.db").exists()  # tracking never started
+
+
+@pytest.mark.slow
+def test_kedro_run_with_bad_params_prints_every_line_and_exits_2_before_any_node(tmp_path):
+    project = copy_project(tmp_path, catalog={**TINY_WHISPER_CATALOG, **SAMPLE_CORPUS_CATALOG})
+    result = kedro_cli(
+        project,
+        "run",
+        "--pipelines=whisper_zh",
+        "--params",
+        "whisper_zh.peft.r=0,whisper_zh.base_model.quantisation=none,"
+        "whisper_zh.training.learning_rat=0.01",
+    )
+    assert result.returncode == 2, result.stderr[-3000:]
+    assert result.stderr.splitlines()[-3:] == [
+        "error: whisper_zh.base_model.quantisation: unknown key; did you mean 'quantization'?",
+        "error: whisper_zh.peft.r: must be >= 1 (got 0)",
+        "error: whisper_zh.training.learning_rat: unknown key; did you mean 'learning_rate'?",
+    ]
+    output = result.stdout + result.stderr
+    assert "Traceback" not in output
+    assert "Running node" not in output  # Kedro logs it before each node
+    assert sorted(p.name for p in (project / "data").iterdir()) == ["01_raw", "06_models"]
+    assert list((project / "data" / "06_models").iterdir()) == []
