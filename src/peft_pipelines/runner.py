@@ -12,9 +12,12 @@ content of its files, with a cache keyed by path, size and modification time,
 so an unchanged folder of many clips is not read again.
 
 Fingerprints are written to ``data/.fingerprints/`` (``PEFT_PIPELINES_FINGERPRINTS``
-overrides it) only after the output is saved, so a run killed mid-node leaves
-that node stale. A record also holds the size and modification time of the
-output's files: an output deleted or edited by hand is stale.
+overrides it) by the :class:`FingerprintRecording` project hook, in every run
+whatever its runner, only after the output is saved: a run killed mid-node, or
+a node that fails, leaves that node stale. A record also holds the size and
+modification time of the output's files: an output deleted or edited by hand
+is stale. A record or content cache that cannot be read (truncated, garbage,
+the wrong shape) counts as missing, with a warning naming the file.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ import logging
 import os
 import sys
 import types
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from fnmatch import fnmatch
 from pathlib import Path
@@ -54,6 +58,25 @@ def fingerprint_folder() -> Path:
 
 def _write_json_atomically(path: Path, value: Any) -> None:
     write_text_atomically(path, json.dumps(value, indent=1, sort_keys=True, default=str))
+
+
+def _read_json(file: Path, is_valid: Callable[[Any], bool], consequence: str) -> Any:
+    """The JSON value in ``file`` if ``is_valid`` accepts it; else None, with a warning naming the file.
+
+    These files are the project's own bookkeeping: one cut short by a full
+    disk, or edited by hand, must cost a rerun, not stop every run.
+    """
+    try:
+        value = json.loads(file.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        logger.warning("%s is unreadable (%s): %s", file, error, consequence)
+        return None
+    if not is_valid(value):
+        logger.warning(
+            "%s has the wrong shape (a key missing or of another type): %s", file, consequence
+        )
+        return None
+    return value
 
 
 # ---- code ----
@@ -189,13 +212,22 @@ def files_signature(path: Path) -> list[tuple[str, int, int]]:
     ]
 
 
+def _is_cache(value: Any) -> bool:
+    return isinstance(value, dict) and all(isinstance(v, str) for v in value.values())
+
+
 class ContentCache:
     """SHA-256 of files, remembered by path, size and modification time."""
 
     def __init__(self, file: Path) -> None:
         self.file = file
-        self.entries: dict[str, str] = json.loads(file.read_text()) if file.is_file() else {}
-        self.changed = False
+        entries = (
+            _read_json(file, _is_cache, "the raw inputs' files are hashed again")
+            if file.is_file()
+            else None
+        )
+        self.entries: dict[str, str] = entries or {}
+        self.changed = entries is None and file.is_file()  # rewrite a broken cache
 
     def content_hash(self, path: Path) -> str:
         parts = []
@@ -247,6 +279,39 @@ def _record_file(name: str) -> Path:
     return fingerprint_folder() / f"{name}.json"
 
 
+def _is_record(value: Any) -> bool:
+    return (
+        isinstance(value, dict)
+        and isinstance(value.get("fingerprint"), str)
+        and isinstance(value.get("files"), str)
+        and isinstance(value.get("parts"), dict)
+        and all(isinstance(value["parts"].get(kind, {}), dict) for kind in ("params", "inputs"))
+    )
+
+
+def read_record(output: str) -> dict[str, Any] | None:
+    """The fingerprint record of dataset ``output``; None if it has none or it cannot be read."""
+    file = _record_file(output)
+    if not file.is_file():
+        return None
+    return _read_json(file, _is_record, f"{output} counts as having no fingerprint")
+
+
+def _recorded_fingerprint(name: str, catalog: Any) -> str | None:
+    """The fingerprint a run recorded for ``name``, if its files are still as that run saved them.
+
+    An output of a node that this pipeline leaves out (``--tags report``,
+    ``--from-nodes``) keeps the fingerprint its producer gave it, so nodes
+    run from it record what a whole-pipeline plan computes for them.
+    """
+    record = read_record(name)
+    if record is None or (path := local_path(catalog.get(name))) is None:
+        return None
+    if sha256_of_json(files_signature(path)) != record["files"]:
+        return None  # changed since: hashed by content, as a raw input
+    return record["fingerprint"]
+
+
 def _why_different(old: dict[str, Any], new: dict[str, Any], node: Node) -> str:
     if old.get("code") != new["code"]:
         return f"the code of {node.func.__name__ if hasattr(node.func, '__name__') else node.name} changed"
@@ -271,7 +336,9 @@ def _node_parts(
         if name.startswith("params:"):
             continue
         if name not in produced and name not in raw:
-            raw[name] = raw_fingerprint(catalog.get(name), cache)
+            raw[name] = _recorded_fingerprint(name, catalog) or raw_fingerprint(
+                catalog.get(name), cache
+            )
         inputs[name] = plan.outputs[name] if name in produced else raw[name]
     return {
         "code": sha256_of_json(code_fingerprint(node.func)),
@@ -286,8 +353,7 @@ def _node_parts(
 
 def _stale_reason(node: Node, parts: dict[str, Any], plan: Plan, catalog: Any) -> str | None:
     for output in node.outputs:
-        record_file = _record_file(output)
-        record = json.loads(record_file.read_text()) if record_file.is_file() else None
+        record = read_record(output)
         path = local_path(catalog.get(output))
         if record is None:
             return f"{output} has no fingerprint"
@@ -330,27 +396,59 @@ def plan_run(pipeline: Pipeline, catalog: Any) -> Plan:
     return plan
 
 
-class FingerprintRecorder:
-    """Writes an output's fingerprint once the catalog has saved it (a killed save records nothing)."""
+class FingerprintRecording:
+    """Project hook: in every run, whatever its runner, each output's fingerprint once it is saved.
 
-    def __init__(self, plan: Plan, catalog: Any) -> None:
-        self.plan, self.catalog = plan, catalog
+    The plan is made in ``before_pipeline_run``, before any node runs, from
+    the pipeline and catalog of the run; a record is written only after the
+    catalog has saved its output, so a node that fails or a run killed
+    mid-save records nothing. :class:`IncrementalRunner` uses this plan to
+    choose what to run: one plan, one record per save.
+    """
+
+    def __init__(self) -> None:
+        self._run: tuple[Pipeline, Any, Plan] | None = None
+
+    @hook_impl
+    def before_pipeline_run(self, pipeline: Pipeline, catalog: Any) -> None:
+        self._run = None
+        self.plan_for(pipeline, catalog)
+
+    def plan_for(self, pipeline: Pipeline, catalog: Any) -> Plan:
+        """The plan of this run of ``pipeline`` on ``catalog``, made once."""
+        if self._run is None or self._run[0] is not pipeline or self._run[1] is not catalog:
+            self._run = (pipeline, catalog, plan_run(pipeline, catalog))
+        return self._run[2]
 
     @hook_impl
     def after_dataset_saved(self, dataset_name: str, data: Any, node: Node) -> None:  # noqa: ARG002
-        if dataset_name not in self.plan.outputs:
+        if self._run is None or dataset_name not in self._run[2].outputs:
             return
-        path = local_path(self.catalog.get(dataset_name))
+        _, catalog, plan = self._run
+        path = local_path(catalog.get(dataset_name))
         if path is None:
             return  # not persisted: nothing to find fresh later
         _write_json_atomically(
             _record_file(dataset_name),
             {
-                "fingerprint": self.plan.outputs[dataset_name],
-                "parts": self.plan.parts[node.name],
+                "fingerprint": plan.outputs[dataset_name],
+                "parts": plan.parts[node.name],
                 "files": sha256_of_json(files_signature(path)),
             },
         )
+
+    @hook_impl
+    def after_pipeline_run(self) -> None:
+        self._run = None
+
+    @hook_impl
+    def on_pipeline_error(self) -> None:
+        self._run = None
+
+
+def _registered_recording(hook_manager: Any) -> FingerprintRecording | None:
+    plugins = hook_manager.get_plugins() if hook_manager is not None else ()
+    return next((p for p in plugins if isinstance(p, FingerprintRecording)), None)
 
 
 class IncrementalRunner(SequentialRunner):
@@ -364,7 +462,13 @@ class IncrementalRunner(SequentialRunner):
         run_id: str | None = None,
         only_missing_outputs: bool = False,
     ) -> dict[str, Any]:
-        plan = plan_run(pipeline, catalog)
+        recording = _registered_recording(hook_manager)
+        own_recording = None
+        if recording is None:  # outside this project's settings: record for this run alone
+            recording = own_recording = FingerprintRecording()
+            if hook_manager is not None:
+                hook_manager.register(own_recording)
+        plan = recording.plan_for(pipeline, catalog)
         self.last_plan = plan
         for name, reason in plan.stale.items():
             logger.info("Stale: %s (%s)", name, reason)
@@ -375,15 +479,12 @@ class IncrementalRunner(SequentialRunner):
             len(plan.fresh),
         )
         _tag_mlflow_run(plan)
-        recorder = FingerprintRecorder(plan, catalog)
-        if hook_manager is not None:
-            hook_manager.register(recorder)
         try:
             stale = pipeline.filter(node_names=list(plan.stale)) if plan.stale else Pipeline([])
             return super().run(stale, catalog, hook_manager, run_id, only_missing_outputs)
         finally:
-            if hook_manager is not None:
-                hook_manager.unregister(recorder)
+            if own_recording is not None and hook_manager is not None:
+                hook_manager.unregister(own_recording)
 
 
 def _tag_mlflow_run(plan: Plan) -> None:

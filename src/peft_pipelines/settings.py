@@ -19,6 +19,7 @@ from peft_pipelines.hooks import (
     RunSummary,
 )
 from peft_pipelines.parameter_check import ParameterCheck
+from peft_pipelines.runner import FingerprintRecording
 
 HOOKS = (
     ParameterCheck(),  # a hook wrapper: before every other hook, whatever their order
@@ -27,6 +28,9 @@ HOOKS = (
     RankZeroWrites(),
     MlflowTracking(),
     RunSummary(),
+    # Last registered, so its before_pipeline_run comes first among the untagged ones: it
+    # plans before RankZeroWrites makes other ranks' outputs in-memory (pluggy calls LIFO).
+    FingerprintRecording(),
 )
 
 CONFIG_LOADER_CLASS = OmegaConfigLoader

@@ -1,0 +1,117 @@
+"""Fingerprints from every run: a plain ``kedro run`` leaves incremental mode warm; broken records cost a rerun."""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import os
+from pathlib import Path
+
+import pytest
+from kedro.pipeline.node import Node
+
+import peft_pipelines.runner as runner_module
+from peft_pipelines.cli import stale_lines
+from peft_pipelines.runner import IncrementalRunner
+from tests.pipelines.whisper_zh.test_model_stages import QUICK_CATALOG, QUICK_RUN
+from tests.scratch_project import copy_project, run_pipeline
+
+pytestmark = pytest.mark.slow
+
+RECORDS = Path("data/.fingerprints")
+WHISPER_NODES = 13
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory) -> Path:
+    """A scratch project after one plain ``kedro run`` (Kedro's SequentialRunner) of whisper_zh."""
+    project = copy_project(tmp_path_factory.mktemp("plain"), catalog=QUICK_CATALOG)
+    run_pipeline(project, "whisper_zh", QUICK_RUN)
+    return project
+
+
+def _stale(project: Path, params: dict = QUICK_RUN) -> list[str]:
+    cwd = os.getcwd()
+    os.chdir(project)
+    try:
+        return stale_lines(["whisper_zh"], None, params)
+    finally:
+        os.chdir(cwd)
+
+
+def _incremental_run(project: Path) -> set[str]:
+    runner = IncrementalRunner()
+    run_pipeline(project, "whisper_zh", QUICK_RUN, runner=runner)
+    return set(runner.last_plan.stale)
+
+
+def test_after_a_plain_run_nothing_is_stale_and_an_incremental_run_runs_nothing(
+    project, monkeypatch
+):
+    listing = _stale(project)
+    assert listing[-1] == f"0 of {WHISPER_NODES} nodes would run", "\n".join(listing)
+
+    # A plain run of part of the pipeline records what a whole-pipeline plan expects.
+    run_pipeline(project, "whisper_zh", QUICK_RUN, tags=["report"])
+    listing = _stale(project)
+    assert listing[-1] == f"0 of {WHISPER_NODES} nodes would run", "\n".join(listing)
+
+    plans = []
+    plan_run = runner_module.plan_run
+    monkeypatch.setattr(runner_module, "plan_run", lambda *a: plans.append(a) or plan_run(*a))
+    assert _incremental_run(project) == set()
+    assert len(plans) == 1  # the runner chose from the recording hook's plan, not a second one
+
+
+def test_a_node_that_fails_records_nothing(project, monkeypatch):
+    metrics_record = project / RECORDS / "whisper_zh.metrics.json"
+    recorded = metrics_record.read_bytes()
+    run_node = Node.run
+
+    def evaluation_fails(self, inputs=None):
+        if self.name == "whisper_zh.evaluate_transcription":
+            raise RuntimeError("the evaluation failed")
+        return run_node(self, inputs)
+
+    monkeypatch.setattr(Node, "run", evaluation_fails)
+    changed = copy.deepcopy(QUICK_RUN)
+    changed["whisper_zh"]["evaluation"]["max_new_tokens"] = 6
+    with pytest.raises(RuntimeError, match="the evaluation failed"):
+        run_pipeline(
+            project, "whisper_zh", changed, node_names=["whisper_zh.evaluate_transcription"]
+        )
+    assert metrics_record.read_bytes() == recorded
+    assert (
+        "run    whisper_zh.evaluate_transcription: parameter params:whisper_zh.evaluation changed"
+        in _stale(project, changed)
+    )
+
+
+def test_an_unreadable_record_or_cache_counts_as_missing_with_a_warning(
+    project, monkeypatch, caplog
+):
+    records = project / RECORDS
+    truncated = records / "whisper_zh.error_rates_plot.json"
+    truncated.write_bytes(truncated.read_bytes()[:40])
+    misshapen = records / "whisper_zh.loss_curve_plot.json"
+    misshapen.write_text(json.dumps({"fingerprint": "0" * 64}))
+    cache = records / "raw_content_cache.json"
+    cached = json.loads(cache.read_text())
+    cache.write_bytes(b"\xff\x00 not a cache")
+    written = []
+    write = runner_module._write_json_atomically
+    monkeypatch.setattr(
+        runner_module, "_write_json_atomically", lambda p, v: written.append(p.name) or write(p, v)
+    )
+
+    with caplog.at_level(logging.WARNING, logger="peft_pipelines.runner"):
+        ran = _incremental_run(project)
+    assert ran == {"whisper_zh.plot_error_rates", "whisper_zh.plot_loss_curve"}
+    warnings = "\n".join(r.getMessage() for r in caplog.records if r.levelno == logging.WARNING)
+    for broken in (truncated, misshapen, cache):
+        assert str(Path(RECORDS, broken.name)) in warnings, warnings
+    # One record per rerun output, written once; the cache rebuilt with the same hashes.
+    assert sorted(written) == sorted([truncated.name, misshapen.name, cache.name])
+    assert json.loads(cache.read_text()) == cached
+    assert _stale(project)[-1] == f"0 of {WHISPER_NODES} nodes would run"
