@@ -6,6 +6,7 @@ import copy
 import json
 import logging
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -13,9 +14,10 @@ from kedro.pipeline.node import Node
 
 import peft_pipelines.runner as runner_module
 from peft_pipelines.cli import stale_lines
-from peft_pipelines.runner import IncrementalRunner
+from peft_pipelines.runner import IncrementalRunner, files_signature
+from tests.conftest import SAMPLE_CORPUS_CATALOG
 from tests.pipelines.whisper_zh.test_model_stages import QUICK_CATALOG, QUICK_RUN
-from tests.scratch_project import copy_project, run_pipeline
+from tests.scratch_project import PROJECT_ROOT, copy_project, kedro_cli, run_pipeline
 
 pytestmark = pytest.mark.slow
 
@@ -115,3 +117,29 @@ def test_an_unreadable_record_or_cache_counts_as_missing_with_a_warning(
     assert sorted(written) == sorted([truncated.name, misshapen.name, cache.name])
     assert json.loads(cache.read_text()) == cached
     assert _stale(project)[-1] == f"0 of {WHISPER_NODES} nodes would run"
+
+
+def test_make_runs_command_after_a_plain_kedro_run_runs_no_node(tmp_path):
+    project = copy_project(tmp_path, catalog=SAMPLE_CORPUS_CATALOG)
+    data_stages = ("--to-nodes", "whisper_zh.report_data_quality,whisper_zh.join_long_utterances")
+    plain = kedro_cli(project, "run", "--pipelines", "whisper_zh", *data_stages)
+    assert plain.returncode == 0, plain.stderr[-3000:]
+
+    listing = kedro_cli(project, "stale", "--pipelines", "whisper_zh")
+    assert listing.returncode == 0, listing.stderr[-3000:]
+    for node in ("ingest_corpus", "audio_features.resample_to_16k", "report_data_quality"):
+        assert f"fresh  whisper_zh.{node}" in listing.stdout, listing.stdout
+    makefile = (PROJECT_ROOT / "Makefile").read_text()
+    make_run = re.search(r"^run:.*\n\t\$\(BIN\)/kedro (.+)$", makefile, re.MULTILINE)
+    assert make_run, "the Makefile's run target is one kedro command"
+    written = _outputs_signature(project)
+    again = kedro_cli(
+        project, *make_run.group(1).split(), "--pipelines", "whisper_zh", *data_stages
+    )
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert _outputs_signature(project) == written  # no node ran: no output, no record rewritten
+
+
+def _outputs_signature(project: Path) -> dict[str, list]:
+    folders = [f for f in (project / "data").iterdir() if f.name != "01_raw"]
+    return {folder.name: files_signature(folder) for folder in folders}
