@@ -262,10 +262,10 @@ def transcribe_recordings(
             tokens_per_second=tokens_per_second,
         )
     )
-    return [joined([next(decoded) for _ in chunks]) for chunks in chunks_of]
+    return [join_chunk_transcripts([next(decoded) for _ in chunks]) for chunks in chunks_of]
 
 
-def joined(parts: Sequence[Transcript]) -> Transcript:
+def join_chunk_transcripts(parts: Sequence[Transcript]) -> Transcript:
     """One transcript of the chunks of one recording: texts joined by a space; none: no speech."""
     if not parts:
         return NO_SPEECH
