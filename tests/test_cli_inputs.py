@@ -46,7 +46,10 @@ def test_a_missing_an_empty_and_a_non_audio_file_are_one_line_each(
     tmp_path, capsys, no_model_loads
 ):
     assert cli.transcribe_main([str(tmp_path / "nowhere.mp3")]) == 2
-    assert _one_error_line(capsys) == f"error: no such file: {tmp_path / 'nowhere.mp3'}"
+    assert (
+        _one_error_line(capsys)
+        == f"error: cannot read audio file {tmp_path / 'nowhere.mp3'}: no such file"
+    )
     empty = tmp_path / "empty.wav"
     empty.write_bytes(b"")
     assert cli.transcribe_main([str(empty)]) == 2

@@ -21,6 +21,7 @@ LAYERS = {
     "hooks": 4,
     "parameter_check": 4,
     "runner": 4,
+    "fingerprints": 4,
     "viz_site": 4,
     "settings": 4,
     "cli": 4,

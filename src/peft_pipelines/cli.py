@@ -76,7 +76,7 @@ def _not_a_local_file(given: str) -> str | None:
         return f"{given} is a URL: only local files are read"
     path = Path(given)
     if not path.exists():
-        return f"no such file: {path}"
+        return f"cannot read audio file {path}: no such file"
     if path.is_dir():
         return f"{path} is a directory, not an audio file"
     if not path.is_file():
@@ -252,7 +252,7 @@ def stale_lines(
     from kedro.framework.session import KedroSession  # noqa: PLC0415
     from kedro.framework.startup import bootstrap_project  # noqa: PLC0415
 
-    from peft_pipelines.runner import plan_run  # noqa: PLC0415
+    from peft_pipelines.fingerprints import plan_run  # noqa: PLC0415
 
     bootstrap_project(Path.cwd())
     with KedroSession.create(env=env, runtime_params=runtime_params) as session:

@@ -11,6 +11,7 @@ Experiment tracking: the MlflowTracking hook, set up by conf/*/mlflow.yml.
 
 from kedro.config import OmegaConfigLoader
 
+from peft_pipelines.fingerprints import FingerprintRecording
 from peft_pipelines.hooks import (
     CheckpointLocks,
     InputPreflight,
@@ -19,7 +20,6 @@ from peft_pipelines.hooks import (
     RunSummary,
 )
 from peft_pipelines.parameter_check import ParameterCheck
-from peft_pipelines.runner import FingerprintRecording
 
 HOOKS = (
     ParameterCheck(),  # a hook wrapper: before every other hook, whatever their order

@@ -12,9 +12,10 @@ from pathlib import Path
 import pytest
 from kedro.pipeline.node import Node
 
-import peft_pipelines.runner as runner_module
+import peft_pipelines.fingerprints as fingerprints_module
 from peft_pipelines.cli import stale_lines
-from peft_pipelines.runner import IncrementalRunner, files_signature
+from peft_pipelines.fingerprints import files_signature
+from peft_pipelines.runner import IncrementalRunner
 from tests.conftest import SAMPLE_CORPUS_CATALOG
 from tests.pipelines.whisper_zh.test_model_stages import QUICK_CATALOG, QUICK_RUN
 from tests.scratch_project import PROJECT_ROOT, copy_project, kedro_cli, run_pipeline
@@ -60,8 +61,8 @@ def test_after_a_plain_run_nothing_is_stale_and_an_incremental_run_runs_nothing(
     assert listing[-1] == f"0 of {WHISPER_NODES} nodes would run", "\n".join(listing)
 
     plans = []
-    plan_run = runner_module.plan_run
-    monkeypatch.setattr(runner_module, "plan_run", lambda *a: plans.append(a) or plan_run(*a))
+    plan_run = fingerprints_module.plan_run
+    monkeypatch.setattr(fingerprints_module, "plan_run", lambda *a: plans.append(a) or plan_run(*a))
     assert _incremental_run(project) == set()
     assert len(plans) == 1  # the runner chose from the recording hook's plan, not a second one
 
@@ -102,12 +103,14 @@ def test_an_unreadable_record_or_cache_counts_as_missing_with_a_warning(
     cached = json.loads(cache.read_text())
     cache.write_bytes(b"\xff\x00 not a cache")
     written = []
-    write = runner_module._write_json_atomically
+    write = fingerprints_module._write_json_atomically
     monkeypatch.setattr(
-        runner_module, "_write_json_atomically", lambda p, v: written.append(p.name) or write(p, v)
+        fingerprints_module,
+        "_write_json_atomically",
+        lambda p, v: written.append(p.name) or write(p, v),
     )
 
-    with caplog.at_level(logging.WARNING, logger="peft_pipelines.runner"):
+    with caplog.at_level(logging.WARNING, logger="peft_pipelines.fingerprints"):
         ran = _incremental_run(project)
     assert ran == {"whisper_zh.plot_error_rates", "whisper_zh.plot_loss_curve"}
     warnings = "\n".join(r.getMessage() for r in caplog.records if r.levelno == logging.WARNING)

@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from peft_pipelines.fingerprints import files_signature
 from peft_pipelines.io.atomic_arrow_dataset import AtomicArrowDataset
-from peft_pipelines.runner import IncrementalRunner, files_signature
+from peft_pipelines.runner import IncrementalRunner
 from tests.conftest import (
     SAMPLE_CORPUS_CATALOG,
     TINY_OPT_CATALOG,

@@ -8,12 +8,14 @@ for causal LMs, so they are written once here.
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from datasets import Dataset
 from peft import PeftModel
 
 from peft_pipelines.errors import ConfigurationError
+from peft_pipelines.io.model_folders import location_as_written
 from peft_pipelines.io.model_loading import ARCHITECTURES, QUANTIZATIONS, load_base_model
 from peft_pipelines.training.fitting import fit_model
 from peft_pipelines.training.peft_wrapping import wrap_with_peft
@@ -99,10 +101,19 @@ def fit_adapter(  # noqa: PLR0917 (mirrors the node inputs)
         eval_dataset,
         data_collator,
         training=dict(training),
-        fingerprint_parts={"base_model": base_model_manifest, "peft": dict(peft)},
+        fingerprint_parts={"base_model": _portable(base_model_manifest), "peft": dict(peft)},
         seq2seq=seq2seq,
     )
     return trained, {**log, **base_model_fields(base_model_manifest)}
+
+
+def _portable(manifest: dict[str, Any]) -> dict[str, Any]:
+    """The manifest with its base folder named relative to the project, as a copy of the project names it.
+
+    The checkpoints' fingerprint holds it: a copied or moved project then
+    resumes its checkpoints instead of training again from step 0.
+    """
+    return {**manifest, "name_or_path": location_as_written(str(manifest["name_or_path"]), Path())}
 
 
 def report_provenance(

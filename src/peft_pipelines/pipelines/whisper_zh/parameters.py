@@ -96,7 +96,7 @@ class EvaluationSection(Section):
     batch_size: Count = 16
     max_new_tokens: Count = 224
     tokens_per_second: Positive = 8
-    vad: VadSection | None = None  # null: every clip decoded
+    vad: VadSection | None = Field(default_factory=VadSection)  # null: every clip decoded
     max_clips: Count | None = None
     seed: int | None = None
 
