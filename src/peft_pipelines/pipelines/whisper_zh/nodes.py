@@ -230,17 +230,70 @@ def evaluate_transcription(  # noqa: PLR0917 (a Kedro node: inputs arrive by pos
     split = features[split_name]
     if evaluation.get("max_clips"):
         split = split.select(range(min(len(split), int(evaluation["max_clips"]))))
-    generation = {
+    generation = _generation_settings(model, evaluation)
+    vad = VadSettings.from_parameters(evaluation.get("vad", vars(DEFAULT_VAD)))
+    adapter.eval()
+    speech = _clips_with_speech(corpus_16k[split_name], list(split[ROW_ID_COLUMN]), vad)
+    clips = [np.asarray(m) for m in split["log_mel"]]
+    clip_scores, clip_texts = transcribe_and_score(
+        adapter,
+        list(split["sentence"]),
+        lambda: transcribe_features(
+            adapter, processor.tokenizer, clips, speech=speech, **generation
+        ),
+    )
+    long_scores, long_texts = _score_long_utterances(
+        adapter, processor, long_utterances, vad, generation
+    )
+    metrics = {
+        **clip_scores,
+        "long_utterances": long_scores,
+        "window_seconds": {
+            "clips": base_model_manifest.get("window_seconds"),
+            "long_utterances": "full",
+        },
+        "normaliser": NORMALISER,
+        **report_provenance(base_model_manifest, peft, split_name, evaluation.get("seed")),
+    }
+    if base_model_manifest["base_model_random"]:
+        logger.warning(base_model_manifest["note"])
+    _log_figures(metrics, len(split), len(long_utterances))
+    table = _predictions_table(split_name, split, long_utterances, clip_texts, long_texts)
+    return metrics, table
+
+
+def _generation_settings(model: dict[str, Any], evaluation: dict[str, Any]) -> dict[str, Any]:
+    """The decoding settings both evaluation sets share, from ``params:whisper_zh.model`` and ``.evaluation``."""
+    return {
         "language": model["language"],
         "task": model["task"],
         "max_new_tokens": int(evaluation.get("max_new_tokens", 224)),
         "tokens_per_second": float(evaluation.get("tokens_per_second", 8)),
         "batch_size": int(evaluation.get("batch_size", 16)),
     }
-    vad = VadSettings.from_parameters(evaluation.get("vad", vars(DEFAULT_VAD)))
-    adapter.eval()
-    clips = [np.asarray(m) for m in split["log_mel"]]
-    speech = _clips_with_speech(corpus_16k[split_name], list(split[ROW_ID_COLUMN]), vad)
+
+
+def _log_figures(metrics: dict[str, Any], n_clips: int, n_long: int) -> None:
+    long = metrics["long_utterances"]
+    logger.info(
+        "CER base %.3f -> fine-tuned %.3f on %d clips; long utterances %.3f -> %.3f on %d",
+        metrics["base"]["cer"],
+        metrics["finetuned"]["cer"],
+        n_clips,
+        long["base"]["cer"],
+        long["finetuned"]["cer"],
+        n_long,
+    )
+
+
+def _score_long_utterances(
+    adapter: PeftModel,
+    processor: WhisperProcessor,
+    long_utterances: Dataset,
+    vad: VadSettings | None,
+    generation: dict[str, Any],
+) -> tuple[dict[str, Any], dict[str, list[str]]]:
+    """Scores and texts of both sides on the joined recordings, decoded with the model's full window."""
     recordings = [
         np.asarray(row["audio_16k"], dtype=np.float32)
         for row in long_utterances.with_format("numpy", columns=["audio_16k"])
@@ -250,46 +303,33 @@ def evaluate_transcription(  # noqa: PLR0917 (a Kedro node: inputs arrive by pos
         with whisper_encoder_window(adapter, None):
             return transcribe_recordings(adapter, processor, recordings, vad=vad, **generation)
 
-    references = list(split["sentence"])
-    long_references = list(long_utterances["sentence"])
-    clip_scores, clip_texts = transcribe_and_score(
-        adapter,
-        references,
-        lambda: transcribe_features(
-            adapter, processor.tokenizer, clips, speech=speech, **generation
-        ),
+    scores, texts = transcribe_and_score(
+        adapter, list(long_utterances["sentence"]), transcribe_long
     )
-    long_scores, long_texts = transcribe_and_score(adapter, long_references, transcribe_long)
     seconds = [round(float(d), 2) for d in long_utterances["duration_s"]]
-    metrics: dict[str, Any] = dict(clip_scores)
-    metrics["long_utterances"] = {
-        side: {**scores, "seconds": seconds} for side, scores in long_scores.items()
-    }
-    metrics["window_seconds"] = {
-        "clips": base_model_manifest.get("window_seconds"),
-        "long_utterances": "full",
-    }
-    metrics["normaliser"] = NORMALISER
-    metrics.update(report_provenance(base_model_manifest, peft, split_name, evaluation.get("seed")))
-    if base_model_manifest["base_model_random"]:
-        logger.warning(base_model_manifest["note"])
-    logger.info(
-        "CER base %.3f -> fine-tuned %.3f on %d clips; long utterances %.3f -> %.3f on %d",
-        metrics["base"]["cer"],
-        metrics["finetuned"]["cer"],
-        len(references),
-        metrics["long_utterances"]["base"]["cer"],
-        metrics["long_utterances"]["finetuned"]["cer"],
-        len(long_references),
-    )
+    return {
+        side: {**side_scores, "seconds": seconds} for side, side_scores in scores.items()
+    }, texts
+
+
+def _predictions_table(
+    split_name: str,
+    split: Dataset,
+    long_utterances: Dataset,
+    clip_texts: dict[str, list[str]],
+    long_texts: dict[str, list[str]],
+) -> pd.DataFrame:
+    """One row per clip, then per long utterance: reference, both raw transcripts, both CERs."""
     table = pd.DataFrame(
         {
-            "set": [split_name] * len(references) + ["long_utterances"] * len(long_references),
+            "set": [split_name] * len(split) + ["long_utterances"] * len(long_utterances),
             ROW_ID_COLUMN: list(split[ROW_ID_COLUMN])
             + [" + ".join(ids) for ids in long_utterances["clips"]],
-            "reference": references + long_references,
-            "base_prediction": clip_texts["base"] + long_texts["base"],
-            "finetuned_prediction": clip_texts["finetuned"] + long_texts["finetuned"],
+            "reference": list(split["sentence"]) + list(long_utterances["sentence"]),
+            **{
+                f"{side}_prediction": clip_texts[side] + long_texts[side]
+                for side in ("base", "finetuned")
+            },
         }
     )
     for side in ("base", "finetuned"):
@@ -297,7 +337,7 @@ def evaluate_transcription(  # noqa: PLR0917 (a Kedro node: inputs arrive by pos
             character_error_rate([r], [p])
             for r, p in zip(table["reference"], table[f"{side}_prediction"], strict=True)
         ]
-    return metrics, table
+    return table
 
 
 def _clips_with_speech(
