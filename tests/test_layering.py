@@ -24,6 +24,7 @@ LAYERS = {
     "fingerprints": 4,
     "viz_site": 4,
     "settings": 4,
+    "project": 4,
     "cli": 4,
     "demo": 4,
     "pipeline_registry": 4,

@@ -24,3 +24,9 @@ class UserError(Exception):
 
 class ConfigurationError(UserError, ValueError):
     """Parameters or catalog entries that cannot work (each problem one line of the message)."""
+
+
+def first_line(error: BaseException) -> str:
+    """What a one-line message shows of ``error``: its message's first line, or its type's name if it has none."""
+    lines = str(error).splitlines()
+    return lines[0] if lines and lines[0].strip() else type(error).__name__

@@ -44,7 +44,7 @@ from kedro.framework.hooks import hook_impl
 from kedro.pipeline import Pipeline
 from kedro.pipeline.node import Node
 
-from peft_pipelines.io._atomic import write_text_atomically
+from peft_pipelines.io.atomic_files import write_text_atomically
 from peft_pipelines.io.model_datasets import on_disk
 from peft_pipelines.io.packaged_files import sha256_of_file, sha256_of_json
 

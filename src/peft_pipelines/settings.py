@@ -20,6 +20,7 @@ from peft_pipelines.hooks import (
     RunSummary,
 )
 from peft_pipelines.parameter_check import ParameterCheck
+from peft_pipelines.project import CONFIG_LOADER_ARGS
 
 HOOKS = (
     ParameterCheck(),  # a hook wrapper: before every other hook, whatever their order
@@ -34,9 +35,4 @@ HOOKS = (
 )
 
 CONFIG_LOADER_CLASS = OmegaConfigLoader
-CONFIG_LOADER_ARGS = {
-    "base_env": "base",
-    "default_run_env": "local",
-    "merge_strategy": {"parameters": "soft", "mlflow": "soft"},
-    "config_patterns": {"mlflow": ["mlflow*", "mlflow*/**"]},
-}
+__all__ = ["CONFIG_LOADER_ARGS", "CONFIG_LOADER_CLASS", "HOOKS"]

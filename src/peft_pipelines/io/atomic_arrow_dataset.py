@@ -15,7 +15,7 @@ from kedro.io.core import get_filepath_str
 from kedro_datasets.huggingface import ArrowDataset
 
 from peft_pipelines.errors import UserError
-from peft_pipelines.io._atomic import replace_folder_atomically
+from peft_pipelines.io.atomic_files import replace_folder_atomically
 
 # Every Arrow IPC stream ends with this marker (continuation token, zero length).
 _END_OF_STREAM = b"\xff\xff\xff\xff\x00\x00\x00\x00"

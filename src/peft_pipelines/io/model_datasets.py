@@ -20,7 +20,7 @@ from kedro.io import AbstractDataset, AbstractVersionedDataset, DatasetError, Ve
 from peft import PeftModel
 
 from peft_pipelines.errors import UserError
-from peft_pipelines.io._atomic import replace_folder_atomically, write_text_atomically
+from peft_pipelines.io.atomic_files import replace_folder_atomically, write_text_atomically
 from peft_pipelines.io.model_folders import (
     ModelFolderError,
     check_model_folder,

@@ -23,7 +23,7 @@ from kedro.io import DatasetError
 from safetensors import safe_open
 
 from peft_pipelines.errors import UserError
-from peft_pipelines.io._atomic import write_text_atomically
+from peft_pipelines.io.atomic_files import write_text_atomically
 from peft_pipelines.io.packaged_files import sha256_of_file
 
 logger = logging.getLogger(__name__)

@@ -29,7 +29,7 @@ import torch
 from transformers import WhisperForConditionalGeneration, WhisperProcessor
 
 from peft_pipelines.errors import UserError
-from peft_pipelines.io._atomic import replace_folder_atomically
+from peft_pipelines.io.atomic_files import replace_folder_atomically
 from peft_pipelines.io.model_folders import conversion_is_current, write_conversion_record
 from peft_pipelines.io.packaged_files import find_packaged_file, sha256_of_file
 from peft_pipelines.speech.tiny_whisper import tiny_whisper_config, whisper_generation_config

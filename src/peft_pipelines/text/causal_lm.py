@@ -27,7 +27,7 @@ from transformers import (
     PreTrainedTokenizerBase,
 )
 
-from peft_pipelines.io._atomic import replace_folder_atomically
+from peft_pipelines.io.atomic_files import replace_folder_atomically
 from peft_pipelines.io.model_folders import conversion_is_current, write_conversion_record
 from peft_pipelines.io.model_loading import refuse_to_overwrite_carded_model
 from peft_pipelines.io.packaged_files import sha256_of_file

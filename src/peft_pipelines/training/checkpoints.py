@@ -30,7 +30,7 @@ from accelerate import PartialState
 from transformers import TrainerCallback
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
-from peft_pipelines.io._atomic import write_text_atomically
+from peft_pipelines.io.atomic_files import write_text_atomically
 from peft_pipelines.io.packaged_files import sha256_of_file
 
 logger = logging.getLogger(__name__)
