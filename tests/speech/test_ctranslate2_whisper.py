@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from peft_pipelines.io.model_folders import CONVERSION_FILE
 from peft_pipelines.speech.ctranslate2_whisper import (
-    CONVERSION_FILE,
     CTranslate2FormatError,
     PackagedPart,
     convert_packaged_whisper,

@@ -27,6 +27,8 @@ from peft_pipelines.io.atomic_files import write_text_atomically
 from peft_pipelines.io.packaged_files import sha256_of_file
 
 logger = logging.getLogger(__name__)
+# Beside a converted model: what it was converted from, and the size and hash of each file.
+CONVERSION_FILE = "converted_from.json"
 
 _RELATIVE_PREFIXES = ("./", "../")
 

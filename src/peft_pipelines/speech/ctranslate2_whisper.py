@@ -30,13 +30,16 @@ from transformers import WhisperForConditionalGeneration, WhisperProcessor
 
 from peft_pipelines.errors import UserError
 from peft_pipelines.io.atomic_files import replace_folder_atomically
-from peft_pipelines.io.model_folders import conversion_is_current, write_conversion_record
+from peft_pipelines.io.model_folders import (
+    CONVERSION_FILE,
+    conversion_is_current,
+    write_conversion_record,
+)
 from peft_pipelines.io.packaged_files import find_packaged_file, sha256_of_file
 from peft_pipelines.speech.tiny_whisper import tiny_whisper_config, whisper_generation_config
 
 logger = logging.getLogger(__name__)
 
-CONVERSION_FILE = "converted_from.json"
 SUPPORTED_BINARY_VERSION = 6
 _DTYPES = {0: np.float32, 1: np.int8, 2: np.int16, 3: np.int32, 4: np.float16, 5: "bfloat16"}
 

@@ -28,13 +28,15 @@ from transformers import (
 )
 
 from peft_pipelines.io.atomic_files import replace_folder_atomically
-from peft_pipelines.io.model_folders import conversion_is_current, write_conversion_record
+from peft_pipelines.io.model_folders import (
+    CONVERSION_FILE,
+    conversion_is_current,
+    write_conversion_record,
+)
 from peft_pipelines.io.model_loading import refuse_to_overwrite_carded_model
 from peft_pipelines.io.packaged_files import sha256_of_file
 
 logger = logging.getLogger(__name__)
-
-CONVERSION_FILE = "converted_from.json"
 
 
 @contextmanager

@@ -118,8 +118,8 @@ def test_the_packaged_gguf_converts_once_into_a_real_pretrained_fp16_model(tmp_p
     from safetensors import safe_open  # noqa: PLC0415
     from transformers import AutoModelForCausalLM, AutoTokenizer  # noqa: PLC0415
 
+    from peft_pipelines.io.model_folders import CONVERSION_FILE  # noqa: PLC0415
     from peft_pipelines.text.causal_lm import (  # noqa: PLC0415
-        CONVERSION_FILE,
         convert_gguf_model,
         perplexity,
         with_padding_token,
