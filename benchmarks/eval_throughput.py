@@ -41,6 +41,7 @@ from peft_pipelines.io.model_loading import load_base_model
 from peft_pipelines.pipelines.whisper_zh.nodes import ingest_corpus, prune_columns
 from peft_pipelines.speech import TinyRandomWhisperDataset
 from peft_pipelines.speech.collator import input_window
+from peft_pipelines.speech.decoding import DecodingOptions
 from peft_pipelines.speech.nodes import (
     extract_features_and_labels,
     resample_to_16k,
@@ -164,25 +165,27 @@ def main() -> None:
         window = input_window(model.config.max_source_positions, processor.feature_extractor)
         clips = test_clips(scratch, args.times, processor, window)
 
-    generation = {
-        "language": "zh",
-        "task": "transcribe",
-        "max_new_tokens": args.max_new_tokens,
-        "tokens_per_second": args.tokens_per_second,
-    }
+    options = DecodingOptions(
+        language="zh",
+        task="transcribe",
+        max_new_tokens=args.max_new_tokens,
+        tokens_per_second=args.tokens_per_second,
+    )
     # Warm-up, untimed.
-    transcribe_features(model, processor.tokenizer, clips[:2], batch_size=2, **generation)
+    transcribe_features(model, processor.tokenizer, clips[:2], options.replace(batch_size=2))
 
     started = time.perf_counter()
-    one_by_one = transcribe_features(model, processor.tokenizer, clips, batch_size=1, **generation)
+    one_by_one = transcribe_features(
+        model, processor.tokenizer, clips, options.replace(batch_size=1)
+    )
     single_seconds = time.perf_counter() - started
     started = time.perf_counter()
     batched = transcribe_features(
-        model, processor.tokenizer, clips, batch_size=args.batch_size, **generation
+        model, processor.tokenizer, clips, options.replace(batch_size=args.batch_size)
     )
     batched_seconds = time.perf_counter() - started
 
-    same = sum(a[0] == b[0] for a, b in zip(one_by_one, batched, strict=True))
+    same = sum(a.text == b.text for a, b in zip(one_by_one, batched, strict=True))
     label = (
         "RANDOM-WEIGHT tiny Whisper (transcripts run to their token budget)"
         if args.reduced

@@ -9,7 +9,8 @@ import soundfile
 from peft_pipelines.errors import ConfigurationError
 from peft_pipelines.speech import vad as vad_module
 from peft_pipelines.speech.audio import decode_to_mono
-from peft_pipelines.speech.transcribe import NO_SPEECH, transcribe_file, transcribe_recordings
+from peft_pipelines.speech.decoding import NO_SPEECH, DecodingOptions
+from peft_pipelines.speech.transcribe import transcribe_file, transcribe_recordings
 from peft_pipelines.speech.vad import (
     DEFAULT_VAD,
     VadModelError,
@@ -77,10 +78,7 @@ def test_the_detector_hears_no_speech_in_tones_noise_or_music_and_the_model_is_n
         model,
         processor,
         [NON_SPEECH[name]().astype(np.float32)],
-        batch_size=1,
-        language="zh",
-        task="transcribe",
-        max_new_tokens=8,
+        DecodingOptions(max_new_tokens=8, batch_size=1),
     )
     assert transcripts == [NO_SPEECH]
     assert len(calls) == before
@@ -90,17 +88,13 @@ def test_with_the_detector_off_the_model_decodes_the_tone(tiny_model_that_must_n
     model, processor, calls = tiny_model_that_must_not_decode
     before = len(calls)
     tone = (0.5 * np.sin(2 * np.pi * 220 * _seconds(3))).astype(np.float32)
-    ((_, _, skipped),) = transcribe_recordings(
+    (heard,) = transcribe_recordings(
         model,
         processor,
         [tone],
-        batch_size=1,
-        language="zh",
-        task="transcribe",
-        max_new_tokens=4,
-        vad=VadSettings.from_parameters(None),
+        DecodingOptions(max_new_tokens=4, batch_size=1, vad=VadSettings.from_parameters(None)),
     )
-    assert skipped is False and len(calls) == before + 1
+    assert heard.no_speech is False and len(calls) == before + 1
 
 
 def test_a_file_of_a_tone_prints_nothing_and_says_all_of_it_was_skipped(
@@ -110,9 +104,7 @@ def test_a_file_of_a_tone_prints_nothing_and_says_all_of_it_was_skipped(
     audio = tmp_path / "tone.flac"
     soundfile.write(audio, _tone_with_light_noise(), 44100)  # resampled to 16 kHz as it is read
     before = len(calls)
-    heard = transcribe_file(
-        model, processor, audio, language="zh", task="transcribe", max_new_tokens=8
-    )
+    heard = transcribe_file(model, processor, audio, DecodingOptions(max_new_tokens=8))
     assert heard.text == "" and len(calls) == before
     assert heard.seconds == pytest.approx(75 * 16000 / 44100, abs=0.01)
     assert heard.speech_seconds == 0 and heard.skipped_seconds == heard.seconds
@@ -212,13 +204,14 @@ def test_the_test_splits_cer_with_the_detector_is_within_0_005_of_without(whispe
     model, processor = whisper_base
     references = [r["sentence"] for r in read_tsv(BUNDLED_CORPUS / "test.tsv")]
     clips = _test_split_speech()
-    options = {"batch_size": 8, "language": "zh", "task": "transcribe", "max_new_tokens": 64}
-    whole = [t for t, _, _ in transcribe_recordings(model, processor, clips, vad=None, **options)]
+    options = DecodingOptions(batch_size=8, max_new_tokens=64)
+    detector_off = DecodingOptions(batch_size=8, max_new_tokens=64, vad=None)
+    whole = [t.text for t in transcribe_recordings(model, processor, clips, detector_off)]
     # The evaluation decodes a clip with speech whole and scores one without as "".
     gated = [
         t if heard else "" for t, heard in zip(whole, has_speech(clips, DEFAULT_VAD), strict=True)
     ]
-    speech_only = [t for t, _, _ in transcribe_recordings(model, processor, clips, **options)]
+    speech_only = [t.text for t in transcribe_recordings(model, processor, clips, options)]
     without = character_error_rate(references, whole)
     cers = {
         "without": without,

@@ -1,6 +1,7 @@
 """Transcribing with a Whisper model (with or without an adapter): log-mel clips, or recordings of any length.
 
-Used alike by the evaluation node and the ``whisper-zh-transcribe`` CLI.
+Used alike by the evaluation node and the ``whisper-zh-transcribe`` CLI, each
+decoding with one :class:`peft_pipelines.speech.decoding.DecodingOptions`.
 Audio within one window is decoded in one go; longer audio goes through
 transformers' own long-form decoding (timestamps, window after window, each
 starting where the last complete segment ended), so no window is cut in the
@@ -26,11 +27,10 @@ from transformers import PretrainedConfig, PreTrainedModel, WhisperProcessor, Wh
 from peft_pipelines.io.model_datasets import AdapterLoadError, load_adapter
 from peft_pipelines.speech.audio import stream_mono
 from peft_pipelines.speech.collator import encoder_window_frames
+from peft_pipelines.speech.decoding import NO_SPEECH, DecodingOptions, Transcript
 from peft_pipelines.speech.features import compact_log_mel, pad_log_mel
 from peft_pipelines.speech.vad import (
-    DEFAULT_VAD,
     BlockSpeech,
-    VadSettings,
     speech_chunks,
     speech_of_stream,
     speech_regions,
@@ -51,10 +51,6 @@ LONG_FORM_FALLBACK = {
 # Windows of a file read and searched for speech at a time: memory stays that of a few
 # windows whatever the file's length (the detector copies its input about twice).
 FILE_BLOCK_WINDOWS = 2
-
-# (text, whether a loop was cut from it, whether it was skipped as holding no speech)
-Transcript = tuple[str, bool, bool]
-NO_SPEECH: Transcript = ("", False, True)
 
 
 def load_transcriber(folder: Path) -> tuple[PeftModel, WhisperProcessor]:
@@ -100,17 +96,14 @@ def generate_transcripts(
     model: PreTrainedModel | PeftModel,
     tokenizer: WhisperTokenizer,
     compact_features: Sequence[np.ndarray],
+    options: DecodingOptions,
     *,
-    language: str,
-    task: str,
-    max_new_tokens: int,
-    tokens_per_second: float = 8.0,
     loops: list[bool] | None = None,
 ) -> list[str]:
     """Greedy transcripts of a batch of compact log-mel clips (``n_frames x n_mels`` each).
 
     The clips are padded to the model's own window (:func:`encoder_window_frames`)
-    and decoded with the language/task prompt forced, for at most
+    and decoded with the options' language/task prompt forced, for at most
     :func:`token_budget` new tokens of the longest clip; runs of repeats are
     collapsed (:func:`collapse_repetitions`). ``loops``, if given, receives
     one flag per clip: whether its text was a loop that had to be cut.
@@ -118,12 +111,14 @@ def generate_transcripts(
     config = whisper_config(model)
     clips = [np.asarray(c) for c in compact_features]
     batch = pad_log_mel(clips, encoder_window_frames(config))
-    budget = token_budget(max(len(c) for c in clips), tokens_per_second, max_new_tokens)
+    budget = token_budget(
+        max(len(c) for c in clips), options.tokens_per_second, options.max_new_tokens
+    )
     with torch.no_grad():
         ids = model.generate(
             input_features=torch.from_numpy(batch).to(model.device),
-            language=language,
-            task=task,
+            language=options.language,
+            task=options.task,
             max_new_tokens=budget,
             use_cache=True,  # the training core turns the cache off in the model's config
         )
@@ -140,37 +135,27 @@ def transcribe_features(
     model: PreTrainedModel | PeftModel,
     tokenizer: WhisperTokenizer,
     clips: Sequence[np.ndarray],
+    options: DecodingOptions,
     *,
-    batch_size: int,
-    language: str,
-    task: str,
-    max_new_tokens: int,
-    tokens_per_second: float = 8.0,
     speech: Sequence[bool] | None = None,
 ) -> list[Transcript]:
-    """Transcripts of compact log-mel clips, ``batch_size`` at a time, in order.
+    """Transcripts of compact log-mel clips, ``options.batch_size`` at a time, in order.
 
     A clip whose flag in ``speech`` is false (the detector heard no speech in
     its audio: :func:`peft_pipelines.speech.vad.has_speech`) is not decoded:
-    its text is "". ``speech=None`` decodes every clip.
+    its text is "". ``speech=None`` decodes every clip. ``options.vad`` is not
+    used here: clips are features, the detector hears audio.
     """
     results: list[Transcript] = [NO_SPEECH] * len(clips)
     spoken = [i for i in range(len(clips)) if speech is None or speech[i]]
-    for start in range(0, len(spoken), batch_size):
-        batch = spoken[start : start + batch_size]
+    for start in range(0, len(spoken), options.batch_size):
+        batch = spoken[start : start + options.batch_size]
         loops: list[bool] = []
         texts = generate_transcripts(
-            model,
-            tokenizer,
-            [clips[i] for i in batch],
-            language=language,
-            task=task,
-            max_new_tokens=max_new_tokens,
-            tokens_per_second=tokens_per_second,
-            loops=loops,
+            model, tokenizer, [clips[i] for i in batch], options, loops=loops
         )
         for index, text, looped in zip(batch, texts, loops, strict=True):
-            results[index] = (text.strip(), looped, False)
+            results[index] = Transcript(text=text.strip(), loop_cut=looped, no_speech=False)
     return results
 
 
@@ -183,10 +168,8 @@ def _decode_long_form(
     model: PreTrainedModel | PeftModel,
     processor: WhisperProcessor,
     samples: np.ndarray,
-    *,
-    language: str,
-    task: str,
-) -> tuple[str, bool]:
+    options: DecodingOptions,
+) -> Transcript:
     """transformers' long-form decoding (timestamps, window after window, temperature fallback)."""
     extractor = processor.feature_extractor
     inputs = extractor(
@@ -202,8 +185,8 @@ def _decode_long_form(
         ids = model.generate(
             input_features=inputs["input_features"].to(model.device),
             attention_mask=inputs["attention_mask"].to(model.device),
-            language=language,
-            task=task,
+            language=options.language,
+            task=options.task,
             return_timestamps=True,
             use_cache=True,
             **LONG_FORM_FALLBACK,
@@ -211,55 +194,34 @@ def _decode_long_form(
     collapsed, looped = collapse_repetitions(
         processor.tokenizer.batch_decode(ids, skip_special_tokens=True)[0]
     )
-    return collapsed.strip(), looped
+    return Transcript(text=collapsed.strip(), loop_cut=looped, no_speech=False)
 
 
 def transcribe_recordings(
     model: PreTrainedModel | PeftModel,
     processor: WhisperProcessor,
     recordings: Sequence[np.ndarray],
-    *,
-    batch_size: int,
-    language: str,
-    task: str,
-    max_new_tokens: int,
-    tokens_per_second: float = 8.0,
-    vad: VadSettings | None = DEFAULT_VAD,
+    options: DecodingOptions,
 ) -> list[Transcript]:
     """Transcripts of 16 kHz mono recordings of any length, in order.
 
-    The detector (``vad``) finds each recording's speech; its regions, joined
-    into chunks of at most the model's window
+    The detector (``options.vad``) finds each recording's speech; its regions,
+    joined into chunks of at most the model's window
     (:func:`peft_pipelines.speech.vad.speech_chunks`), are decoded in batches
-    and their texts joined. A recording with no speech is not decoded: its
-    text is "". ``vad=None`` decodes each recording whole
-    (:func:`transcribe_whole`).
+    of ``options.batch_size`` and their texts joined. A recording with no
+    speech is not decoded: its text is "". ``vad=None`` decodes each
+    recording whole (:func:`transcribe_whole`).
     """
-    if vad is None:
-        return transcribe_whole(
-            model,
-            processor,
-            recordings,
-            batch_size=batch_size,
-            language=language,
-            task=task,
-            max_new_tokens=max_new_tokens,
-            tokens_per_second=tokens_per_second,
-        )
+    if options.vad is None:
+        return transcribe_whole(model, processor, recordings, options)
     window_seconds = window_samples(model, processor) / processor.feature_extractor.sampling_rate
     chunks_of = [
-        speech_chunks(r, speech_regions(r, vad, window_seconds), window_seconds) for r in recordings
+        speech_chunks(r, speech_regions(r, options.vad, window_seconds), window_seconds)
+        for r in recordings
     ]
     decoded = iter(
         transcribe_whole(
-            model,
-            processor,
-            [chunk for chunks in chunks_of for chunk in chunks],
-            batch_size=batch_size,
-            language=language,
-            task=task,
-            max_new_tokens=max_new_tokens,
-            tokens_per_second=tokens_per_second,
+            model, processor, [chunk for chunks in chunks_of for chunk in chunks], options
         )
     )
     return [join_chunk_transcripts([next(decoded) for _ in chunks]) for chunks in chunks_of]
@@ -269,22 +231,20 @@ def join_chunk_transcripts(parts: Sequence[Transcript]) -> Transcript:
     """One transcript of the chunks of one recording: texts joined by a space; none: no speech."""
     if not parts:
         return NO_SPEECH
-    text = " ".join(text for text, _, _ in parts if text)
-    return text, any(looped for _, looped, _ in parts), False
+    return Transcript(
+        text=" ".join(part.text for part in parts if part.text),
+        loop_cut=any(part.loop_cut for part in parts),
+        no_speech=False,
+    )
 
 
 def transcribe_whole(
     model: PreTrainedModel | PeftModel,
     processor: WhisperProcessor,
     recordings: Sequence[np.ndarray],
-    *,
-    batch_size: int,
-    language: str,
-    task: str,
-    max_new_tokens: int,
-    tokens_per_second: float = 8.0,
+    options: DecodingOptions,
 ) -> list[Transcript]:
-    """Transcripts of 16 kHz mono recordings, each decoded whole, in order.
+    """Transcripts of 16 kHz mono recordings, each decoded whole, in order (``options.vad`` unused).
 
     Recordings within the model's window are decoded in batches by
     :func:`generate_transcripts` (greedy decoding gives each the text it gets
@@ -300,23 +260,11 @@ def transcribe_whole(
         frames[:window_frames]
         for frames in compact_log_mel([recordings[i] for i in short], processor.feature_extractor)
     ]
-    transcribed = transcribe_features(
-        model,
-        processor.tokenizer,
-        compact,
-        batch_size=batch_size,
-        language=language,
-        task=task,
-        max_new_tokens=max_new_tokens,
-        tokens_per_second=tokens_per_second,
-    )
+    transcribed = transcribe_features(model, processor.tokenizer, compact, options)
     results: dict[int, Transcript] = dict(zip(short, transcribed, strict=True))
     for index, samples in enumerate(recordings):
         if index not in results:
-            text, looped = _decode_long_form(
-                model, processor, samples, language=language, task=task
-            )
-            results[index] = (text, looped, False)
+            results[index] = _decode_long_form(model, processor, samples, options)
     return [results[index] for index in range(len(recordings))]
 
 
@@ -324,26 +272,12 @@ def transcribe_samples(
     model: PreTrainedModel | PeftModel,
     processor: WhisperProcessor,
     samples: np.ndarray,
-    *,
-    language: str,
-    task: str,
-    max_new_tokens: int,
-    tokens_per_second: float = 8.0,
-    vad: VadSettings | None = DEFAULT_VAD,
+    options: DecodingOptions,
 ) -> tuple[str, int, bool]:
     """One recording (:func:`transcribe_recordings`): its text, the windows it spans, the loop flag."""
-    ((text, looped, _),) = transcribe_recordings(
-        model,
-        processor,
-        [samples],
-        batch_size=1,
-        language=language,
-        task=task,
-        max_new_tokens=max_new_tokens,
-        tokens_per_second=tokens_per_second,
-        vad=vad,
-    )
-    return text, max(1, math.ceil(len(samples) / window_samples(model, processor))), looped
+    (heard,) = transcribe_recordings(model, processor, [samples], options.replace(batch_size=1))
+    windows = max(1, math.ceil(len(samples) / window_samples(model, processor)))
+    return heard.text, windows, heard.loop_cut
 
 
 @dataclass
@@ -365,20 +299,18 @@ def transcribe_file(
     model: PreTrainedModel | PeftModel,
     processor: WhisperProcessor,
     path: Path,
+    options: DecodingOptions,
     *,
-    language: str,
-    task: str,
-    max_new_tokens: int,
-    vad: VadSettings | None = DEFAULT_VAD,
     block_windows: int = FILE_BLOCK_WINDOWS,
 ) -> FileTranscript:
     """An audio file of any length, read ``block_windows`` windows at a time: memory does not grow with its length.
 
-    The detector (``vad``) finds the speech of each block
+    The detector (``options.vad``) finds the speech of each block
     (:func:`peft_pipelines.speech.vad.speech_of_stream`: speech running over a
     block's end is heard with the next block); only that is decoded, in chunks
-    of at most the window. ``vad=None`` decodes every block whole
-    (long-form decoding). Raises
+    of at most the window, all the chunks of a block in one batch
+    (``options.batch_size`` is not used). ``vad=None`` decodes every block
+    whole (long-form decoding). Raises
     :class:`peft_pipelines.speech.audio.UndecodableAudioError` for a file
     that is not audio.
     """
@@ -386,8 +318,8 @@ def transcribe_file(
     window = window_samples(model, processor)
     blocks = stream_mono(path, rate, window * block_windows)
     found = (
-        speech_of_stream(blocks, vad, window / rate)
-        if vad is not None
+        speech_of_stream(blocks, options.vad, window / rate)
+        if options.vad is not None
         else (BlockSpeech([block], len(block), len(block)) for block in blocks)
     )
     heard = FileTranscript(text="", seconds=0.0, speech_seconds=0.0, loops_cut=0)
@@ -396,15 +328,9 @@ def transcribe_file(
         heard.seconds += block.samples_read / rate
         heard.speech_seconds += block.speech_samples / rate
         transcripts = transcribe_whole(
-            model,
-            processor,
-            block.chunks,
-            batch_size=max(1, len(block.chunks)),
-            language=language,
-            task=task,
-            max_new_tokens=max_new_tokens,
+            model, processor, block.chunks, options.replace(batch_size=max(1, len(block.chunks)))
         )
-        texts.extend(text for text, _, _ in transcripts if text)
-        heard.loops_cut += sum(looped for _, looped, _ in transcripts)
+        texts.extend(t.text for t in transcripts if t.text)
+        heard.loops_cut += sum(t.loop_cut for t in transcripts)
     heard.text = " ".join(texts)
     return heard

@@ -17,6 +17,7 @@ import soundfile
 from peft_pipelines.cli import transcribe_main
 from peft_pipelines.io.model_datasets import MANIFEST_FILE, load_adapter, read_manifest
 from peft_pipelines.speech.audio import decode_to_mono
+from peft_pipelines.speech.decoding import DecodingOptions, Transcript
 from peft_pipelines.speech.transcribe import transcribe_samples
 from tests.conftest import (
     BUNDLED_CORPUS,
@@ -186,7 +187,7 @@ def test_a_75_second_stereo_44k1_file_is_transcribed_in_several_windows(finished
     audio = _speech_file(tmp_path / "long.wav", seconds=75)
     samples = decode_to_mono(audio.read_bytes(), 16000)
     text, windows, _ = transcribe_samples(
-        model, processor, samples, language="zh", task="transcribe", max_new_tokens=4
+        model, processor, samples, DecodingOptions(max_new_tokens=4)
     )
     window_seconds = 2 * model.get_base_model().config.max_source_positions * 160 / 16000
     assert windows == int(np.ceil(75 / window_seconds)) >= 3
@@ -217,6 +218,7 @@ def test_a_looping_decoder_stops_at_the_length_the_audio_could_hold(finished_run
     from transformers import WhisperProcessor  # noqa: PLC0415
 
     from peft_pipelines.speech.transcribe import generate_transcripts, token_budget  # noqa: PLC0415
+    from peft_pipelines.training.comparison import on_side  # noqa: PLC0415
 
     adapter = _adapter_versions(finished_run)[-1]
     model = load_adapter(adapter)
@@ -224,14 +226,12 @@ def test_a_looping_decoder_stops_at_the_length_the_audio_could_hold(finished_run
     processor = WhisperProcessor.from_pretrained(_base_folder(adapter))
     one_second = np.zeros((100, 80), dtype=np.float16)
     loops: list[bool] = []
-    with model.disable_adapter():
+    with on_side(model, "base"):
         (text,) = generate_transcripts(
             model,
             processor.tokenizer,
             [one_second],
-            language="zh",
-            task="transcribe",
-            max_new_tokens=400,
+            DecodingOptions(max_new_tokens=400),
             loops=loops,
         )
     assert token_budget(100, 8, 400) == 16
@@ -309,9 +309,7 @@ def test_a_long_file_is_transcribed_in_memory_that_does_not_grow_with_its_length
         audio = tmp_path / f"{minutes}min.wav"
         soundfile.write(audio, np.concatenate([speech, _faint_noise(minutes * 60)]), 16000)
         tracemalloc.start()
-        heard = transcribe_file(
-            model, processor, audio, language="zh", task="transcribe", max_new_tokens=4
-        )
+        heard = transcribe_file(model, processor, audio, DecodingOptions(max_new_tokens=4))
         peaks[minutes] = tracemalloc.get_traced_memory()[1]
         tracemalloc.stop()
         assert 7 < heard.speech_seconds < 8.5  # the 8 s of speech (padded), not the noise
@@ -339,11 +337,8 @@ def test_evaluation_does_not_decode_a_clip_without_speech(finished_run, tmp_path
         model,
         processor.tokenizer,
         clips,
-        batch_size=2,
-        language="zh",
-        task="transcribe",
-        max_new_tokens=4,
+        DecodingOptions(max_new_tokens=4, batch_size=2),
         speech=has_speech(audio, DEFAULT_VAD),
     )
-    assert silent == ("", False, True)
-    assert spoken[2] is False
+    assert silent == Transcript(text="", loop_cut=False, no_speech=True)
+    assert spoken.no_speech is False

@@ -9,7 +9,6 @@ Whisper's own: its collator, its input window and its evaluation.
 from __future__ import annotations
 
 import logging
-import random
 from typing import Any
 
 import numpy as np
@@ -29,14 +28,12 @@ from peft_pipelines.errors import ConfigurationError
 from peft_pipelines.io.common_voice import CorpusFormatError
 from peft_pipelines.io.model_loading import WHISPER_POSITIONS_PER_SECOND, whisper_encoder_window
 from peft_pipelines.speech.collator import collator_for, input_window
+from peft_pipelines.speech.decoding import DecodingOptions, Transcript
 from peft_pipelines.speech.evaluation import transcribe_and_score
 from peft_pipelines.speech.metrics import NORMALISER, character_error_rate
-from peft_pipelines.speech.transcribe import (
-    Transcript,
-    transcribe_features,
-    transcribe_recordings,
-)
-from peft_pipelines.speech.vad import DEFAULT_VAD, VadSettings, has_speech
+from peft_pipelines.speech.transcribe import transcribe_features, transcribe_recordings
+from peft_pipelines.speech.vad import VadSettings, has_speech
+from peft_pipelines.training.comparison import SIDES, warn_if_random_base
 from peft_pipelines.training.nodes import fit_adapter, report_provenance
 
 logger = logging.getLogger(__name__)
@@ -126,22 +123,25 @@ def report_data_quality(
 def join_long_utterances(corpus_16k: DatasetDict, long_utterances: dict[str, Any]) -> Dataset:
     """Recordings of several clips of one split joined end to end, for the long-utterance score.
 
-    Clips are taken in a seeded order and appended to a recording until it
+    Clips are taken in a seeded order (``Dataset.shuffle(seed=)``) and appended to a recording until it
     holds at least ``min_seconds`` and ``min_clips`` clips; a clip that would take it past
     ``max_seconds`` or ``max_clips`` starts the next one. Leftover clips that
     make no whole recording are not used. Columns: ``clips`` (their row ids, in
     order), ``sentence`` (their sentences joined), ``audio_16k``, ``duration_s``.
     """
     split = long_utterances.get("split", "test")
-    rows = corpus_16k[split].with_format("numpy", columns=["audio_16k"], output_all_columns=True)
-    order = list(range(len(rows)))
-    random.Random(int(long_utterances.get("seed", 0))).shuffle(order)
+    # In memory: a shuffle of a dataset read from disk would write its indices beside it.
+    rows = (
+        corpus_16k[split]
+        .shuffle(seed=int(long_utterances.get("seed", 0)), keep_in_memory=True)
+        .with_format("numpy", columns=["audio_16k"], output_all_columns=True)
+    )
     low, high = float(long_utterances["min_seconds"]), float(long_utterances["max_seconds"])
     fewest, most = int(long_utterances["min_clips"]), int(long_utterances["max_clips"])
     recordings: list[dict[str, Any]] = []
     current: list[int] = []
     seconds = 0.0
-    for index in order:
+    for index in range(len(rows)):
         duration = float(rows[index]["duration_s"])
         if current and (seconds + duration > high or len(current) == most):
             current, seconds = [], 0.0
@@ -230,21 +230,16 @@ def evaluate_transcription(  # noqa: PLR0917 (a Kedro node: inputs arrive by pos
     split = features[split_name]
     if evaluation.get("max_clips"):
         split = split.select(range(min(len(split), int(evaluation["max_clips"]))))
-    generation = _generation_settings(model, evaluation)
-    vad = VadSettings.from_parameters(evaluation.get("vad", vars(DEFAULT_VAD)))
+    options = DecodingOptions.from_parameters(model, evaluation)
     adapter.eval()
-    speech = _clips_with_speech(corpus_16k[split_name], list(split[ROW_ID_COLUMN]), vad)
+    speech = _clips_with_speech(corpus_16k[split_name], list(split[ROW_ID_COLUMN]), options.vad)
     clips = [np.asarray(m) for m in split["log_mel"]]
     clip_scores, clip_texts = transcribe_and_score(
         adapter,
         list(split["sentence"]),
-        lambda: transcribe_features(
-            adapter, processor.tokenizer, clips, speech=speech, **generation
-        ),
+        lambda: transcribe_features(adapter, processor.tokenizer, clips, options, speech=speech),
     )
-    long_scores, long_texts = _score_long_utterances(
-        adapter, processor, long_utterances, vad, generation
-    )
+    long_scores, long_texts = _score_long_utterances(adapter, processor, long_utterances, options)
     metrics = {
         **clip_scores,
         "long_utterances": long_scores,
@@ -255,22 +250,10 @@ def evaluate_transcription(  # noqa: PLR0917 (a Kedro node: inputs arrive by pos
         "normaliser": NORMALISER,
         **report_provenance(base_model_manifest, peft, split_name, evaluation.get("seed")),
     }
-    if base_model_manifest["base_model_random"]:
-        logger.warning(base_model_manifest["note"])
+    warn_if_random_base(base_model_manifest)
     _log_figures(metrics, len(split), len(long_utterances))
     table = _predictions_table(split_name, split, long_utterances, clip_texts, long_texts)
     return metrics, table
-
-
-def _generation_settings(model: dict[str, Any], evaluation: dict[str, Any]) -> dict[str, Any]:
-    """The decoding settings both evaluation sets share, from ``params:whisper_zh.model`` and ``.evaluation``."""
-    return {
-        "language": model["language"],
-        "task": model["task"],
-        "max_new_tokens": int(evaluation.get("max_new_tokens", 224)),
-        "tokens_per_second": float(evaluation.get("tokens_per_second", 8)),
-        "batch_size": int(evaluation.get("batch_size", 16)),
-    }
 
 
 def _log_figures(metrics: dict[str, Any], n_clips: int, n_long: int) -> None:
@@ -290,8 +273,7 @@ def _score_long_utterances(
     adapter: PeftModel,
     processor: WhisperProcessor,
     long_utterances: Dataset,
-    vad: VadSettings | None,
-    generation: dict[str, Any],
+    options: DecodingOptions,
 ) -> tuple[dict[str, Any], dict[str, list[str]]]:
     """Scores and texts of both sides on the joined recordings, decoded with the model's full window."""
     recordings = [
@@ -301,7 +283,7 @@ def _score_long_utterances(
 
     def transcribe_long() -> list[Transcript]:
         with whisper_encoder_window(adapter, None):
-            return transcribe_recordings(adapter, processor, recordings, vad=vad, **generation)
+            return transcribe_recordings(adapter, processor, recordings, options)
 
     scores, texts = transcribe_and_score(
         adapter, list(long_utterances["sentence"]), transcribe_long
@@ -326,13 +308,10 @@ def _predictions_table(
             ROW_ID_COLUMN: list(split[ROW_ID_COLUMN])
             + [" + ".join(ids) for ids in long_utterances["clips"]],
             "reference": list(split["sentence"]) + list(long_utterances["sentence"]),
-            **{
-                f"{side}_prediction": clip_texts[side] + long_texts[side]
-                for side in ("base", "finetuned")
-            },
+            **{f"{side}_prediction": clip_texts[side] + long_texts[side] for side in SIDES},
         }
     )
-    for side in ("base", "finetuned"):
+    for side in SIDES:
         table[f"{side}_cer"] = [
             character_error_rate([r], [p])
             for r, p in zip(table["reference"], table[f"{side}_prediction"], strict=True)

@@ -15,6 +15,8 @@ from transformers import PretrainedConfig, Seq2SeqTrainingArguments
 from transformers.models.whisper.tokenization_whisper import LANGUAGES, TO_LANGUAGE_CODE
 
 from peft_pipelines.io.model_loading import WHISPER_POSITIONS_PER_SECOND
+from peft_pipelines.speech.decoding import DecodingOptions
+from peft_pipelines.speech.vad import DEFAULT_VAD
 from peft_pipelines.training.parameter_schema import (
     BaseModelSection,
     Count,
@@ -85,17 +87,25 @@ Milliseconds = Annotated[int, Field(ge=0, strict=True)]
 class VadSection(Section):
     """Silero VAD's settings, as :class:`peft_pipelines.speech.vad.VadSettings` takes them."""
 
-    threshold: Annotated[float, Field(gt=0, lt=1)] = 0.5
-    min_speech_ms: Milliseconds = 250
-    min_silence_ms: Milliseconds = 500
-    speech_pad_ms: Milliseconds = 200
+    threshold: Annotated[float, Field(gt=0, lt=1)] = DEFAULT_VAD.threshold
+    min_speech_ms: Milliseconds = DEFAULT_VAD.min_speech_ms
+    min_silence_ms: Milliseconds = DEFAULT_VAD.min_silence_ms
+    speech_pad_ms: Milliseconds = DEFAULT_VAD.speech_pad_ms
 
 
 class EvaluationSection(Section):
+    """The split scored, and the decoding settings that make :class:`DecodingOptions` (its defaults).
+
+    These checks are the ones a parameters file meets, before a run, each
+    problem named by its setting; ``DecodingOptions``' own check of the same
+    ranges guards settings given in code (a command-line flag), which never
+    pass through here.
+    """
+
     split: str = "test"
-    batch_size: Count = 16
-    max_new_tokens: Count = 224
-    tokens_per_second: Positive = 8
+    batch_size: Count = DecodingOptions.batch_size
+    max_new_tokens: Count = DecodingOptions.max_new_tokens
+    tokens_per_second: Positive = DecodingOptions.tokens_per_second
     vad: VadSection | None = Field(default_factory=VadSection)  # null: every clip decoded
     max_clips: Count | None = None
     seed: int | None = None
