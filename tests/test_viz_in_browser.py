@@ -18,8 +18,10 @@ import subprocess
 import sys
 import threading
 import time
+from collections import defaultdict
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -30,6 +32,7 @@ from tests.browser import (
     requested_urls,
     wait_for,
 )
+from tests.scratch_project import PROJECT_ROOT, copy_project
 
 # Labels that must be visible once both namespaces are expanded: tasks and datasets.
 EXPECTED_LABELS = {
@@ -41,6 +44,15 @@ EXPECTED_LABELS = {
         "evaluate_transcription",
     },
     "opt_quotes": {"tokenize_quotes", "evaluate_perplexity", "opt_quotes.base_model_manifest"},
+}
+
+# The bands of the lineage, top to bottom: Kedro's data layers in the order the data flows.
+LAYERS = ["raw", "intermediate", "primary", "feature", "model_input", "models", "reporting"]
+# opt_quotes has no model_input dataset.
+PIPELINE_LAYERS = {
+    "__default__": LAYERS,
+    "whisper_zh": LAYERS,
+    "opt_quotes": [layer for layer in LAYERS if layer != "model_input"],
 }
 
 
@@ -60,16 +72,64 @@ def test_strip_remote_assets_removes_only_off_machine_tags(tmp_path: Path) -> No
     assert "./favicon.ico" in html and "./assets/index.js" in html
 
 
-@pytest.fixture(scope="module")
-def viz_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from tests.conftest import copy_project  # noqa: PLC0415
+def _lineage_graph(pipeline, catalog) -> tuple[dict, dict]:
+    """Kedro-Viz's graph of ``pipeline``: every task and dataset with its layer, and its edges."""
+    nodes, children = {}, defaultdict(set)
+    for node in pipeline.nodes:
+        nodes[node.name] = SimpleNamespace(layer=None)
+        for name in node.inputs:
+            children[name].add(node.name)
+        for name in node.outputs:
+            children[node.name].add(name)
+    for name in pipeline.datasets():
+        is_parameter = name == "parameters" or name.startswith("params:")
+        # Kedro-Viz reads the layer from the dataset object's metadata, as here.
+        metadata = None if is_parameter else getattr(catalog.get(name), "metadata", None)
+        nodes[name] = SimpleNamespace(layer=((metadata or {}).get("kedro-viz") or {}).get("layer"))
+    return nodes, children
 
+
+@pytest.mark.parametrize("env", [None, "full", "hub"])
+def test_the_catalog_layers_form_no_cycle_in_any_registered_pipeline(env, caplog) -> None:
+    # Kedro-Viz's own sort (what `kedro viz build` runs): on a cycle it logs a warning and
+    # returns no layers, and the lineage shows no bands.
+    from kedro.framework.project import pipelines  # noqa: PLC0415 (kedro is slow to import)
+    from kedro.framework.startup import bootstrap_project  # noqa: PLC0415
+    from kedro_viz.services.layers import sort_layers  # noqa: PLC0415
+
+    from peft_pipelines.project import Project  # noqa: PLC0415
+
+    bootstrap_project(PROJECT_ROOT)
+    catalog = Project.at(PROJECT_ROOT, env=env).catalog
+    for name, wanted in PIPELINE_LAYERS.items():
+        assert sort_layers(*_lineage_graph(pipelines[name], catalog)) == wanted, name
+    assert "circular dependency" not in caplog.text
+
+
+@pytest.fixture(scope="module")
+def viz_build(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """The offline site built in a copy of the project, and what the build logged."""
     project = copy_project(tmp_path_factory.mktemp("viz_project"))
-    subprocess.run(
+    build = subprocess.run(
         [sys.executable, "-m", "peft_pipelines.cli", "viz", "--project-dir", str(project)],
-        check=True,
+        capture_output=True,
+        text=True,
+        # Rich wraps its log lines at the terminal's width; one line per message here.
+        env={**os.environ, "COLUMNS": "400"},
     )
-    return project / "build"
+    assert build.returncode == 0, build.stdout + build.stderr
+    return project / "build", build.stdout + build.stderr
+
+
+@pytest.fixture(scope="module")
+def viz_site(viz_build: tuple[Path, str]) -> Path:
+    return viz_build[0]
+
+
+def test_the_built_lineage_has_its_layer_bands_and_no_layer_cycle(viz_build) -> None:
+    site, log = viz_build
+    assert "circular dependency" not in log.lower(), log
+    assert json.loads((site / "api" / "main").read_text())["layers"] == LAYERS
 
 
 def test_the_lineage_shows_the_base_model_manifest_feeding_the_model_stages(viz_site: Path):
