@@ -112,6 +112,7 @@ def viz_build(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     project = copy_project(tmp_path_factory.mktemp("viz_project"))
     build = subprocess.run(
         [sys.executable, "-m", "peft_pipelines.cli", "viz", "--project-dir", str(project)],
+        check=False,  # the assertion below shows the log
         capture_output=True,
         text=True,
         # Rich wraps its log lines at the terminal's width; one line per message here.
