@@ -13,8 +13,8 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
-from datasets import Array2D, DatasetDict, Features, Sequence, Value
-from datasets.fingerprint import Hasher
+from datasets import Array2D, Dataset, DatasetDict, Features, Sequence, Value
+from datasets.fingerprint import fingerprint_transform
 from transformers import WhisperProcessor
 
 from peft_pipelines.data_quality import (
@@ -137,6 +137,59 @@ def _features_batch(
     }
 
 
+def _features_schema(n_mels: int) -> Features:
+    return Features(
+        {
+            ROW_ID_COLUMN: Value("string"),
+            "sentence": Value("string"),
+            "duration_s": Value("float32"),
+            "log_mel": Array2D(shape=(None, n_mels), dtype="float16"),
+            "n_frames": Value("int32"),
+            "labels": Sequence(Value("int32")),
+            ERROR_COLUMN: Value("string"),
+            DETAIL_COLUMN: Value("string"),
+        }
+    )
+
+
+# Left to itself, map fingerprints the transform by hashing every argument, the whole
+# tokenizer included (0.6 s per split). datasets' fingerprint_transform derives the
+# output's fingerprint from the input's and the arguments it is not told to ignore:
+# ``settings`` names the processor and what shapes the output, which identifies the
+# transform as well; the processor itself and the batching (no effect on the output) are
+# left out.
+@fingerprint_transform(inplace=False, ignore_kwargs=["processor", "batching"])
+def _featurise_split(
+    rows: Dataset,
+    processor: WhisperProcessor,
+    settings: dict[str, Any],
+    batching: dict[str, Any],
+    *,
+    split: str,
+    new_fingerprint: str | None = None,
+) -> Dataset:
+    """One split's log-mel features and labels (failures still in, marked by ``ERROR_COLUMN``)."""
+    computed = rows.with_format("numpy", columns=["audio_16k"], output_all_columns=True).map(
+        _features_batch,
+        batched=True,
+        batch_size=batching["batch_size"],
+        writer_batch_size=batching["batch_size"],  # flat memory, as in resample_to_16k
+        num_proc=batching["num_proc"],
+        fn_kwargs={
+            "processor": processor,
+            "max_label_tokens": settings["max_label_tokens"],
+            "window_frames": settings["window_frames"],
+        },
+        remove_columns=["audio_16k"],
+        features=_features_schema(processor.feature_extractor.feature_size),
+        new_fingerprint=new_fingerprint,
+        cache_file_name=scratch_arrow_file(f"features-{split}"),
+        load_from_cache_file=False,
+        desc=f"log-mel + labels {split}",
+    )
+    return computed.with_format(None)
+
+
 def extract_features_and_labels(
     corpus_16k: DatasetDict,
     processor: WhisperProcessor,
@@ -155,47 +208,20 @@ def extract_features_and_labels(
     positions) are dropped and reported (``label_too_long``).
     """
     processor = with_prefix_tokens(processor, model["language"], model["task"])
-    n_mels = processor.feature_extractor.feature_size
-    schema = Features(
-        {
-            ROW_ID_COLUMN: Value("string"),
-            "sentence": Value("string"),
-            "duration_s": Value("float32"),
-            "log_mel": Array2D(shape=(None, n_mels), dtype="float16"),
-            "n_frames": Value("int32"),
-            "labels": Sequence(Value("int32")),
-            ERROR_COLUMN: Value("string"),
-            DETAIL_COLUMN: Value("string"),
-        }
-    )
-    report = stage_report("features")
-    # Left to itself, map fingerprints the transform by hashing every argument, the whole
-    # tokenizer included (0.6 s per split). The processor's name and these settings
-    # identify the transform as well.
     settings = {
         "processor": [processor.tokenizer.name_or_path, model["language"], model["task"]],
         "max_label_tokens": int(features["max_label_tokens"]),
         "window_frames": int(window["frames"]),
     }
-    featurised = {}
-    for split, rows in corpus_16k.items():
-        computed = rows.with_format("numpy", columns=["audio_16k"], output_all_columns=True).map(
-            _features_batch,
-            batched=True,
-            batch_size=int(features.get("batch_size", 32)),
-            writer_batch_size=int(features.get("batch_size", 32)),  # flat memory, as above
-            num_proc=features.get("num_proc"),
-            fn_kwargs={
-                "processor": processor,
-                "max_label_tokens": int(features["max_label_tokens"]),
-                "window_frames": int(window["frames"]),
-            },
-            remove_columns=["audio_16k"],
-            features=schema,
-            new_fingerprint=Hasher.hash([rows._fingerprint, "log-mel + labels", settings]),
-            cache_file_name=scratch_arrow_file(f"features-{split}"),
-            load_from_cache_file=False,
-            desc=f"log-mel + labels {split}",
+    batching = {
+        "batch_size": int(features.get("batch_size", 32)),
+        "num_proc": features.get("num_proc"),
+    }
+    report = stage_report("features")
+    featurised = {
+        split: split_off_failures(
+            split, _featurise_split(rows, processor, settings, batching, split=split), report
         )
-        featurised[split] = split_off_failures(split, computed.with_format(None), report)
+        for split, rows in corpus_16k.items()
+    }
     return DatasetDict(featurised), report
