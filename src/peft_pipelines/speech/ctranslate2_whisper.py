@@ -274,6 +274,69 @@ def _check_metadata(variables: _Variables) -> dict[str, int]:
     return values
 
 
+def _encoder(out: dict, variables: _Variables) -> int:
+    """The encoder's convolutions, positions, layers and final norm; returns its layer count."""
+    for name in ("conv1", "conv2"):
+        _copy_linear(out, variables, f"encoder/{name}", f"model.encoder.{name}")
+    out["model.encoder.embed_positions.weight"] = variables.take(
+        "encoder/position_encodings/encodings"
+    )
+    layers = variables.count_layers("encoder")
+    for index in range(layers):
+        ct2, hf = f"encoder/layer_{index}", f"model.encoder.layers.{index}"
+        _self_attention(out, variables, ct2, hf)
+        _feed_forward(out, variables, f"{ct2}/ffn", hf)
+    _layer_norm(out, variables, "encoder/layer_norm", "model.encoder.layer_norm")
+    return layers
+
+
+def _decoder(out: dict, variables: _Variables) -> int:
+    """The decoder's embeddings, positions, layers and final norm; returns its layer count."""
+    out["model.decoder.embed_tokens.weight"] = variables.take("decoder/embeddings/weight")
+    out["model.decoder.embed_positions.weight"] = variables.take(
+        "decoder/position_encodings/encodings"
+    )
+    layers = variables.count_layers("decoder")
+    for index in range(layers):
+        ct2, hf = f"decoder/layer_{index}", f"model.decoder.layers.{index}"
+        _self_attention(out, variables, ct2, hf)
+        _layer_norm(out, variables, f"{ct2}/attention/layer_norm", f"{hf}.encoder_attn_layer_norm")
+        _cross_attention(out, variables, f"{ct2}/attention", f"{hf}.encoder_attn")
+        _feed_forward(out, variables, f"{ct2}/ffn", hf)
+    _layer_norm(out, variables, "decoder/layer_norm", "model.decoder.layer_norm")
+    return layers
+
+
+def _check_tied_projection(model: CTranslate2Model) -> None:
+    # The output projection is the token embedding (an alias in the file, tied weights in HF).
+    projection = model.aliases.get("decoder/projection/weight")
+    if projection != "decoder/embeddings/weight" or "decoder/projection/weight" in model.variables:
+        raise CTranslate2FormatError(
+            "decoder/projection/weight is not an alias of decoder/embeddings/weight: "
+            "an untied output projection is not supported"
+        )
+
+
+def _architecture(
+    out: dict[str, np.ndarray], metadata: dict[str, int], encoder_layers: int, decoder_layers: int
+) -> dict[str, int]:
+    """The Whisper config's sizes, read off the mapped weights' shapes and the file's metadata."""
+    embeddings = out["model.decoder.embed_tokens.weight"]
+    return {
+        "d_model": int(embeddings.shape[1]),
+        "encoder_layers": encoder_layers,
+        "decoder_layers": decoder_layers,
+        "encoder_attention_heads": metadata["encoder/num_heads"],
+        "decoder_attention_heads": metadata["decoder/num_heads"],
+        "encoder_ffn_dim": int(out["model.encoder.layers.0.fc1.weight"].shape[0]),
+        "decoder_ffn_dim": int(out["model.decoder.layers.0.fc1.weight"].shape[0]),
+        "max_source_positions": int(out["model.encoder.embed_positions.weight"].shape[0]),
+        "max_target_positions": int(out["model.decoder.embed_positions.weight"].shape[0]),
+        "num_mel_bins": int(out["model.encoder.conv1.weight"].shape[1]),
+        "vocab_size": int(embeddings.shape[0]),
+    }
+
+
 def whisper_weights(model: CTranslate2Model) -> tuple[dict[str, np.ndarray], dict[str, int]]:
     """Hugging Face Whisper parameter names -> arrays, and the architecture read off the file.
 
@@ -284,57 +347,13 @@ def whisper_weights(model: CTranslate2Model) -> tuple[dict[str, np.ndarray], dic
     variables = _Variables(model)
     metadata = _check_metadata(variables)
     out: dict[str, np.ndarray] = {}
-    encoder_layers = variables.count_layers("encoder")
-    decoder_layers = variables.count_layers("decoder")
-    for name in ("conv1", "conv2"):
-        _copy_linear(out, variables, f"encoder/{name}", f"model.encoder.{name}")
-    out["model.encoder.embed_positions.weight"] = variables.take(
-        "encoder/position_encodings/encodings"
-    )
-    for index in range(encoder_layers):
-        ct2, hf = f"encoder/layer_{index}", f"model.encoder.layers.{index}"
-        _self_attention(out, variables, ct2, hf)
-        _feed_forward(out, variables, f"{ct2}/ffn", hf)
-    _layer_norm(out, variables, "encoder/layer_norm", "model.encoder.layer_norm")
-
-    out["model.decoder.embed_tokens.weight"] = variables.take("decoder/embeddings/weight")
-    out["model.decoder.embed_positions.weight"] = variables.take(
-        "decoder/position_encodings/encodings"
-    )
-    for index in range(decoder_layers):
-        ct2, hf = f"decoder/layer_{index}", f"model.decoder.layers.{index}"
-        _self_attention(out, variables, ct2, hf)
-        _layer_norm(out, variables, f"{ct2}/attention/layer_norm", f"{hf}.encoder_attn_layer_norm")
-        _cross_attention(out, variables, f"{ct2}/attention", f"{hf}.encoder_attn")
-        _feed_forward(out, variables, f"{ct2}/ffn", hf)
-    _layer_norm(out, variables, "decoder/layer_norm", "model.decoder.layer_norm")
-
-    # The output projection is the token embedding (an alias in the file, tied weights in HF).
-    projection = model.aliases.get("decoder/projection/weight")
-    if projection != "decoder/embeddings/weight" or "decoder/projection/weight" in model.variables:
-        raise CTranslate2FormatError(
-            "decoder/projection/weight is not an alias of decoder/embeddings/weight: "
-            "an untied output projection is not supported"
-        )
+    encoder_layers = _encoder(out, variables)
+    decoder_layers = _decoder(out, variables)
+    _check_tied_projection(model)
     left = variables.untaken()
     if left:
         raise CTranslate2FormatError(f"CTranslate2 variables not mapped to Whisper: {left}")
-    embeddings = out["model.decoder.embed_tokens.weight"]
-    fc1 = out["model.encoder.layers.0.fc1.weight"]
-    architecture = {
-        "d_model": int(embeddings.shape[1]),
-        "encoder_layers": encoder_layers,
-        "decoder_layers": decoder_layers,
-        "encoder_attention_heads": metadata["encoder/num_heads"],
-        "decoder_attention_heads": metadata["decoder/num_heads"],
-        "encoder_ffn_dim": int(fc1.shape[0]),
-        "decoder_ffn_dim": int(out["model.decoder.layers.0.fc1.weight"].shape[0]),
-        "max_source_positions": int(out["model.encoder.embed_positions.weight"].shape[0]),
-        "max_target_positions": int(out["model.decoder.embed_positions.weight"].shape[0]),
-        "num_mel_bins": int(out["model.encoder.conv1.weight"].shape[1]),
-        "vocab_size": int(embeddings.shape[0]),
-    }
-    return out, architecture
+    return out, _architecture(out, metadata, encoder_layers, decoder_layers)
 
 
 def build_whisper_from_ctranslate2(
