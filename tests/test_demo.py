@@ -91,7 +91,13 @@ def test_adapters_are_listed_newest_first_with_base_settings_and_the_latest_cer(
     ]
     info = read_adapter_info(folders[0])
     assert info.base == "whisper-base" and info.peft["r"] == 4
-    cers = recorded_cers(tmp_path, "whisper_zh", folders)
+    cers = recorded_cers(
+        tmp_path,
+        "whisper_zh",
+        folders,
+        tracking_uri=f"sqlite:///{tmp_path}/mlflow.db",
+        metrics_file=metrics,
+    )
     assert cers == {folders[0]: 0.083}  # metrics.json describes only the newest
     info.cer = cers[folders[0]]
     assert "**Test CER (fine-tuned)** 8.3%" in info.facts() and "r 4" in info.facts()

@@ -125,5 +125,12 @@ def test_the_demo_reads_test_cers_from_metrics_json_when_the_store_is_corrupt(tm
     metrics.write_text(json.dumps({"finetuned": {"cer": 0.25}}))
     (tmp_path / "mlflow.db").write_bytes(_garbage(b""))
     shutil.copystat(folder, metrics)  # written with the adapter
-    assert recorded_cers(tmp_path, "whisper_zh", [folder]) == {folder: 0.25}
+    cers = recorded_cers(
+        tmp_path,
+        "whisper_zh",
+        [folder],
+        tracking_uri=f"sqlite:///{tmp_path}/mlflow.db",
+        metrics_file=metrics,
+    )
+    assert cers == {folder: 0.25}
     assert "mlflow.db is unreadable (file is not a database)" in caplog.text

@@ -16,44 +16,19 @@ from __future__ import annotations
 import argparse
 import functools
 import json
-import logging
 import re
 import sys
-import warnings
 from pathlib import Path
 from typing import Any
 
 import click
 
-from peft_pipelines.errors import UserError
+from peft_pipelines.errors import UserError, first_line
+from peft_pipelines.project import Project, quiet_libraries
 
 DEFAULT_CONF = "conf"
 # `http://...`, `s3://...`: whatever the scheme, this command reads only local files.
 URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
-
-
-def _configuration(env: str | None, conf_source: str = DEFAULT_CONF) -> tuple[dict, Any]:
-    """The parameters and the data catalog of environment ``env`` (``None``: conf/local over conf/base)."""
-    from kedro.config import OmegaConfigLoader  # noqa: PLC0415 (kedro is slow to import)
-    from kedro.io import DataCatalog  # noqa: PLC0415
-
-    from peft_pipelines.settings import CONFIG_LOADER_ARGS  # noqa: PLC0415
-
-    loader = OmegaConfigLoader(
-        conf_source=conf_source, **{**CONFIG_LOADER_ARGS, "default_run_env": env or "local"}
-    )
-    return loader["parameters"], DataCatalog.from_config(loader["catalog"])
-
-
-def _quiet_libraries() -> None:
-    """Silence warnings that mean nothing to someone transcribing a file."""
-    warnings.filterwarnings("ignore")
-    for name in ("transformers", "bitsandbytes", "peft", "accelerate", "torch"):
-        logging.getLogger(name).setLevel(logging.ERROR)
-    from transformers.utils import logging as transformers_logging  # noqa: PLC0415
-
-    transformers_logging.set_verbosity_error()
-    transformers_logging.disable_progress_bar()
 
 
 def _latest_adapter(env: str | None, conf_source: str) -> Path | None:
@@ -62,7 +37,7 @@ def _latest_adapter(env: str | None, conf_source: str) -> Path | None:
 
     from peft_pipelines.io.model_datasets import on_disk  # noqa: PLC0415
 
-    _, catalog = _configuration(env, conf_source)
+    catalog = Project.at(env=env, conf_source=conf_source).catalog
     inner = on_disk(catalog.get("whisper_zh.adapter"))
     try:
         return Path(inner.resolved_path())
@@ -126,10 +101,22 @@ def _transcribe_arguments(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--env", help="the configuration environment whose catalog to read")
     parser.add_argument("--conf-source", default=DEFAULT_CONF)
-    parser.add_argument("--language", default="zh")
-    parser.add_argument("--task", default="transcribe")
-    parser.add_argument("--max-new-tokens", type=int, default=224)
+    parser.add_argument("--language", help="default: params:whisper_zh.model.language")
+    parser.add_argument("--task", help="default: params:whisper_zh.model.task")
+    parser.add_argument(
+        "--max-new-tokens", type=int, help="default: params:whisper_zh.evaluation.max_new_tokens"
+    )
     return parser.parse_args(argv)
+
+
+def decoding_options(env: str | None = None, conf_source: str = DEFAULT_CONF) -> Any:
+    """The whisper_zh evaluation's decoding settings, from the environment's parameters."""
+    from peft_pipelines.speech.decoding import DecodingOptions  # noqa: PLC0415
+
+    whisper_zh = Project.at(env=env, conf_source=conf_source).parameters.get("whisper_zh", {})
+    return DecodingOptions.from_parameters(
+        whisper_zh.get("model", {}), whisper_zh.get("evaluation", {})
+    )
 
 
 def transcribe_main(argv: list[str] | None = None) -> int:
@@ -141,7 +128,7 @@ def transcribe_main(argv: list[str] | None = None) -> int:
     touch the encoder's position table.
     """
     args = _transcribe_arguments(argv)
-    _quiet_libraries()
+    quiet_libraries()
     problem = audio_input_problem(args.audio)
     if problem:
         print(f"error: {problem}", file=sys.stderr)
@@ -161,19 +148,19 @@ def transcribe_main(argv: list[str] | None = None) -> int:
     from peft_pipelines.speech.audio import UndecodableAudioError  # noqa: PLC0415
     from peft_pipelines.speech.transcribe import load_transcriber, transcribe_file  # noqa: PLC0415
     from peft_pipelines.speech.vad import VadModelError  # noqa: PLC0415
+    from peft_pipelines.training.comparison import on_side  # noqa: PLC0415
 
     try:
         model, processor = load_transcriber(adapter_dir)
     except AdapterLoadError as error:
-        print(f"error: {str(error).splitlines()[0]}", file=sys.stderr)
+        print(f"error: {first_line(error)}", file=sys.stderr)
         return 2
-    options = {"language": args.language, "task": args.task, "max_new_tokens": args.max_new_tokens}
+    options = decoding_options(args.env, args.conf_source).replace(
+        language=args.language, task=args.task, max_new_tokens=args.max_new_tokens
+    )
     try:
-        if args.base_only:
-            with model.disable_adapter():
-                heard = transcribe_file(model, processor, audio, **options)
-        else:
-            heard = transcribe_file(model, processor, audio, **options)
+        with on_side(model, "base" if args.base_only else "finetuned"):
+            heard = transcribe_file(model, processor, audio, options)
     except UndecodableAudioError as error:
         print(f"error: cannot read audio file {audio}: {error}", file=sys.stderr)
         return 2
@@ -208,7 +195,8 @@ def size_main(argv: list[str] | None = None) -> int:
     from peft_pipelines.parameter_check import pipeline_schema  # noqa: PLC0415
     from peft_pipelines.training.sizing import model_on_meta, size_on_meta  # noqa: PLC0415
 
-    parameters, catalog = _configuration(args.env, args.conf_source)
+    project = Project.at(env=args.env, conf_source=args.conf_source)
+    parameters, catalog = project.parameters, project.catalog
     if args.pipeline not in parameters:
         print(f"error: no parameters for pipeline {args.pipeline}", file=sys.stderr)
         return 2

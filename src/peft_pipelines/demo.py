@@ -35,8 +35,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from peft_pipelines.errors import UserError
-from peft_pipelines.hooks import shown_path, unreadable_sqlite_reason
+from peft_pipelines.errors import UserError, first_line
+from peft_pipelines.project import (
+    Project,
+    catalog_filepath,
+    quiet_libraries,
+    shown_path,
+    sqlite_store,
+    unreadable_sqlite_reason,
+)
 
 logger = logging.getLogger(__name__)
 MAX_UPLOAD_BYTES = 25 * 2**20
@@ -161,16 +168,28 @@ def adapter_versions(root: Path) -> list[Path]:
     )
 
 
-def recorded_cers(project: Path, pipeline: str, adapters: list[Path]) -> dict[Path, float]:
-    """Test CER per adapter folder: from MLflow runs when tracking is on, else the latest metrics.json."""
+def recorded_cers(
+    project: Path,
+    pipeline: str,
+    adapters: list[Path],
+    *,
+    tracking_uri: str,
+    metrics_file: Path | None,
+) -> dict[Path, float]:
+    """Test CER per adapter folder: from MLflow runs when tracking is on, else the latest metrics.json.
+
+    ``tracking_uri``: the project's (mlflow.yml); ``metrics_file``: where the
+    catalog keeps ``<pipeline>.metrics``.
+    """
     cers: dict[Path, float] = {}
-    store = project / "mlflow.db"
-    if store.is_file() and (reason := unreadable_sqlite_reason(store)):
+    store = sqlite_store(tracking_uri)
+    tracked = store is not None and store.is_file()
+    if tracked and (reason := unreadable_sqlite_reason(store)):
         logger.warning("%s is unreadable (%s): test CERs from metrics.json only", store, reason)
-    elif store.is_file():
+    elif tracked:
         from mlflow.tracking import MlflowClient  # noqa: PLC0415 (slow import, only if tracked)
 
-        client = MlflowClient(f"sqlite:///{store}")
+        client = MlflowClient(tracking_uri)
         experiments = [e.experiment_id for e in client.search_experiments()]
         for run in (
             client.search_runs(experiments, filter_string=f"tags.`{pipeline}.adapter` != ''")
@@ -181,8 +200,7 @@ def recorded_cers(project: Path, pipeline: str, adapters: list[Path]) -> dict[Pa
             folder = project / run.data.tags[f"{pipeline}.adapter"]
             if cer is not None:
                 cers[folder.resolve()] = cer
-    metrics_file = project / "data" / "08_reporting" / pipeline / "metrics.json"
-    if adapters and metrics_file.is_file():
+    if adapters and metrics_file is not None and metrics_file.is_file():
         latest = adapters[0].resolve()
         # The metrics describe the newest adapter if they were written after it.
         if latest not in cers and metrics_file.stat().st_mtime >= latest.stat().st_mtime:
@@ -194,13 +212,20 @@ def recorded_cers(project: Path, pipeline: str, adapters: list[Path]) -> dict[Pa
     return {folder: cers[folder.resolve()] for folder in adapters if folder.resolve() in cers}
 
 
-def find_adapters(project: Path, pipeline: str, catalog: Any) -> list[AdapterInfo]:
+def find_adapters(
+    project: Path, pipeline: str, catalog: Any, tracking_uri: str
+) -> list[AdapterInfo]:
     """Every trained adapter of ``pipeline`` where the catalog keeps them, newest first."""
-    from peft_pipelines.io.model_datasets import on_disk  # noqa: PLC0415
-
-    root = Path(str(on_disk(catalog.get(f"{pipeline}.adapter"))._filepath))
-    folders = adapter_versions(root if root.is_absolute() else project / root)
-    cers = recorded_cers(project, pipeline, folders)
+    root = catalog_filepath(catalog, f"{pipeline}.adapter")
+    folders = adapter_versions(project / root) if root is not None else []
+    metrics = catalog_filepath(catalog, f"{pipeline}.metrics")
+    cers = recorded_cers(
+        project,
+        pipeline,
+        folders,
+        tracking_uri=tracking_uri,
+        metrics_file=project / metrics if metrics is not None else None,
+    )
     adapters = []
     for folder in folders:
         info = read_adapter_info(folder)
@@ -233,15 +258,20 @@ def _timed(call: Any) -> tuple[Any, float]:
     return result, time.perf_counter() - started
 
 
-def transcribe_both(model: Any, processor: Any, audio: Path) -> dict[str, tuple[str, float]]:
-    """Base (adapter disabled) and fine-tuned transcripts of ``audio``, with seconds taken each."""
-    from peft_pipelines.speech.transcribe import transcribe_file  # noqa: PLC0415
+def transcribe_both(
+    model: Any, processor: Any, audio: Path, options: Any
+) -> dict[str, tuple[str, float]]:
+    """Base (adapter disabled) and fine-tuned transcripts of ``audio``, with seconds taken each.
 
-    options = {"language": "zh", "task": "transcribe", "max_new_tokens": 224}
-    with model.disable_adapter():
-        base, base_seconds = _timed(lambda: transcribe_file(model, processor, audio, **options))
-    tuned, tuned_seconds = _timed(lambda: transcribe_file(model, processor, audio, **options))
-    return {"base": (_shown(base), base_seconds), "finetuned": (_shown(tuned), tuned_seconds)}
+    ``options``: the pipeline's :class:`~peft_pipelines.speech.decoding.DecodingOptions`.
+    """
+    from peft_pipelines.speech.transcribe import transcribe_file  # noqa: PLC0415
+    from peft_pipelines.training.comparison import on_each_side  # noqa: PLC0415
+
+    sides = on_each_side(
+        model, lambda: _timed(lambda: transcribe_file(model, processor, audio, options))
+    )
+    return {side: (_shown(heard), seconds) for side, (heard, seconds) in sides.items()}
 
 
 def _shown(heard: Any) -> str:
@@ -261,6 +291,7 @@ def continue_both(
     ``note`` says which of them the time limit cut.
     """
     from peft_pipelines.text.causal_lm import generate_texts  # noqa: PLC0415
+    from peft_pipelines.training.comparison import on_each_side  # noqa: PLC0415
 
     def continuation() -> str:
         (text,) = generate_texts(
@@ -268,9 +299,8 @@ def continue_both(
         )
         return text
 
-    with model.disable_adapter():
-        base, base_seconds = _timed(continuation)
-    tuned, tuned_seconds = _timed(continuation)
+    sides = on_each_side(model, lambda: _timed(continuation))
+    (base, base_seconds), (tuned, tuned_seconds) = sides["base"], sides["finetuned"]
     cut = [
         side
         for side, seconds in (("base", base_seconds), ("fine-tuned", tuned_seconds))
@@ -295,15 +325,21 @@ class DemoHandlers:
     def __init__(
         self, project: Path, env: str | None = None, limits: GenerationLimits = GenerationLimits()
     ) -> None:
-        from peft_pipelines.cli import _configuration  # noqa: PLC0415
+        from peft_pipelines.speech.decoding import DecodingOptions  # noqa: PLC0415
 
         self.project = project
-        _, self.catalog = _configuration(env, str(project / "conf"))
+        configuration = Project.at(project, env)
+        self.catalog = configuration.catalog
+        self.tracking_uri = configuration.tracking_uri
+        speech = configuration.parameters.get(SPEECH, {})
+        self.decoding = DecodingOptions.from_parameters(
+            speech.get("model", {}), speech.get("evaluation", {})
+        )
         self.loaded = LoadedModels()
         self.limits = limits
 
     def adapters(self, pipeline: str) -> list[AdapterInfo]:
-        return find_adapters(self.project, pipeline, self.catalog)
+        return find_adapters(self.project, pipeline, self.catalog, self.tracking_uri)
 
     def pick(self, pipeline: str, label: str | None) -> AdapterInfo | None:
         """The adapter ``label`` (None: the newest, or None if there is none); :class:`AdapterGoneError` if it was deleted."""
@@ -356,7 +392,7 @@ class DemoHandlers:
         yield from self._side_by_side(
             info,
             load_transcriber,
-            lambda model, processor: transcribe_both(model, processor, checked),
+            lambda model, processor: transcribe_both(model, processor, checked, self.decoding),
             what=checked.name,
         )
 
@@ -399,11 +435,10 @@ class DemoHandlers:
             model, helper = self.loaded.get(info.folder, load)
             results = run(model, helper)
         except (AdapterLoadError, DemoInputError) as error:
-            yield "", "", f"⚠ {str(error).splitlines()[0]}"
+            yield "", "", f"⚠ {first_line(error)}"
             return
         except Exception as error:  # noqa: BLE001 (a message on the page, never a stack trace)
-            reason = str(error).splitlines()[0] if str(error) else type(error).__name__
-            yield "", "", f"⚠ Could not process {what}: {reason}"
+            yield "", "", f"⚠ Could not process {what}: {first_line(error)}"
             return
         (base, base_s), (tuned, tuned_s) = results["base"], results["finetuned"]
         yield (
@@ -565,9 +600,7 @@ def main(argv: list[str] | None = None) -> int:
     # Before Gradio is imported: no analytics, no version check, nothing sent out.
     os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    from peft_pipelines.cli import _quiet_libraries  # noqa: PLC0415
-
-    _quiet_libraries()
+    quiet_libraries()
     project = args.project_dir.resolve()
     os.chdir(project)  # the catalog's paths are relative to the project, as for `kedro run`
     app = build_app(project, args.env)

@@ -146,3 +146,18 @@ def quiet_libraries() -> None:
 
     transformers_logging.set_verbosity_error()
     transformers_logging.disable_progress_bar()
+
+
+def catalog_filepath(catalog: Any, dataset_name: str) -> Path | None:
+    """The ``filepath``/``path`` a catalog entry (or its factory) gives ``dataset_name``, or None.
+
+    Read from the entry's configuration, Kedro's public view of it; for a
+    versioned dataset this is the folder that holds its versions.
+    """
+    config: Any = catalog.config_resolver.resolve_pattern(dataset_name)
+    while isinstance(config, Mapping):
+        for key in ("filepath", "path"):
+            if key in config:
+                return Path(str(config[key]))
+        config = config.get("dataset")
+    return None

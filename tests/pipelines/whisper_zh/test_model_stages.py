@@ -161,7 +161,13 @@ def test_runs_with_lora_rank_4_then_2_are_two_mlflow_runs_and_two_adapter_versio
     # The web demo finds each adapter version's test CER through its run's tag.
     from peft_pipelines.demo import recorded_cers  # noqa: PLC0415
 
-    cers = recorded_cers(finished_run, "whisper_zh", versions)
+    cers = recorded_cers(
+        finished_run,
+        "whisper_zh",
+        versions,
+        tracking_uri=f"sqlite:///{finished_run}/mlflow.db",
+        metrics_file=None,
+    )
     assert cers == {
         version: run.data.metrics["whisper_zh.finetuned.cer"]
         for version, run in zip(versions, runs, strict=True)
