@@ -19,7 +19,7 @@ from transformers import (
     WhisperForConditionalGeneration,
     WhisperProcessor,
 )
-from transformers.models.whisper.tokenization_whisper import LANGUAGES, TO_LANGUAGE_CODE
+from transformers.models.whisper.tokenization_whisper import LANGUAGES
 
 from peft_pipelines.io.model_loading import refuse_to_overwrite_carded_model
 
@@ -87,9 +87,3 @@ def build_tiny_whisper(
     model.save_pretrained(out)
     processor.save_pretrained(out)
     return out
-
-
-def language_code(language: str) -> str:
-    """``zh`` from ``zh``, ``chinese`` or ``Chinese``."""
-    lowered = language.lower()
-    return TO_LANGUAGE_CODE.get(lowered, lowered)

@@ -68,21 +68,16 @@ def parameter_counts(model: nn.Module) -> dict[str, Any]:
 
 
 def wrap_with_peft(
-    model: nn.Module, peft_params: dict[str, Any], total_steps: int | None = None
+    model: nn.Module, peft_params: dict[str, Any]
 ) -> tuple[PeftModel, dict[str, Any]]:
     """Wrap ``model`` with the configured PEFT method; return it and a summary.
-
-    ``total_steps`` fills AdaLoRA's ``total_step`` when the parameters leave it unset.
 
     The summary holds the PEFT config, trainable and total parameter counts,
     the modules that received adapters, and the configured targets that
     matched nothing (each also logged as a warning: a misspelt target module
     silently trains less than intended, e.g. OPT's ``fc_in`` which does not exist).
     """
-    params = dict(peft_params)
-    if params.get("peft_type") == "ADALORA" and params.get("total_step") is None and total_steps:
-        params["total_step"] = total_steps  # AdaLoRA's rank schedule needs the run's length
-    config = peft_config_from_params(params)
+    config = peft_config_from_params(dict(peft_params))
     targets = getattr(config, "target_modules", None)
     targets = sorted(targets) if isinstance(targets, set) else targets
     missing = unmatched_targets(model, targets)

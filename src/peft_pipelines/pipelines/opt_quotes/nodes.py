@@ -26,6 +26,7 @@ from peft_pipelines.io.atomic_arrow_dataset import scratch_arrow_file
 from peft_pipelines.io.model_loading import load_tokenizer
 from peft_pipelines.text.causal_lm import generate_texts, perplexity, with_padding_token
 from peft_pipelines.text.quotes import clean_quote_rows, quote_rows
+from peft_pipelines.training.comparison import on_each_side, side_by_side_rows, warn_if_random_base
 from peft_pipelines.training.nodes import base_model_fields, fit_adapter, report_provenance
 
 logger = logging.getLogger(__name__)
@@ -164,12 +165,10 @@ def evaluate_perplexity(  # noqa: PLR0917 (Kedro passes node inputs positionally
     """Held-out perplexity of the base (the same quantized model, adapter disabled) and the fine-tuned model."""
     heldout = list(tokens["heldout"]["input_ids"])
     batch_size = int(evaluation.get("batch_size", 8))
-    with adapter.disable_adapter():
-        base = perplexity(adapter, tokenizer, heldout, batch_size)
-    finetuned = perplexity(adapter, tokenizer, heldout, batch_size)
+    sides = on_each_side(adapter, lambda: perplexity(adapter, tokenizer, heldout, batch_size))
+    base, finetuned = sides["base"], sides["finetuned"]
     manifest = base_model_manifest
-    if manifest["base_model_random"]:
-        logger.warning(manifest["note"])
+    warn_if_random_base(manifest)
     logger.info(
         "Held-out perplexity base %.2f -> fine-tuned %.2f (%d quotes, %d tokens)",
         base["perplexity"],
@@ -192,13 +191,12 @@ def generate_samples(
 ) -> dict[str, Any]:
     """Greedy continuations of fixed prompts by the base and the fine-tuned model, side by side.
 
-    Both go in one batch, the base rows with the adapter off (PEFT's
-    ``adapter_names``, ``__base__``): on a CPU each decoding step of an 8-bit
-    model costs about the same for one row as for several, so this halves the time.
+    Both go in one batch, the base rows with the adapter off
+    (:func:`~peft_pipelines.training.comparison.side_by_side_rows`): this halves the time.
     """
     max_new_tokens = int(generation.get("max_new_tokens", 48))
     prompts = list(generation["prompts"])
-    rows = ["__base__"] * len(prompts) + [adapter.active_adapter] * len(prompts)
+    rows = side_by_side_rows(adapter, len(prompts))
     texts = generate_texts(
         adapter, tokenizer, prompts + prompts, max_new_tokens, adapter_names=rows
     )

@@ -21,8 +21,9 @@ from peft_pipelines.plots import loss_curve_figure, perplexity_figure, titled
 from peft_pipelines.training.pipeline import create_adapter_training_pipeline
 
 
-def create_pipeline(**kwargs) -> Pipeline:
-    data = Pipeline(
+def create_data_pipeline() -> Pipeline:
+    """Quotes -> held-out split -> tokens."""
+    return Pipeline(
         [
             Node(ingest_quotes, "quotes_source", ["quotes", "ingest_report"], name="ingest_quotes"),
             Node(
@@ -40,7 +41,11 @@ def create_pipeline(**kwargs) -> Pipeline:
         ],
         tags="data",
     )
-    model = Pipeline(
+
+
+def create_model_pipeline() -> Pipeline:
+    """Base model (8-bit) -> PEFT adapter -> Trainer -> perplexity before and after, samples."""
+    return Pipeline(
         [
             Node(prepare_tokenizer, "base_model_manifest", "tokenizer", name="prepare_tokenizer"),
             create_adapter_training_pipeline(
@@ -68,7 +73,11 @@ def create_pipeline(**kwargs) -> Pipeline:
         ],
         tags="model",
     )
-    report = Pipeline(
+
+
+def create_report_pipeline() -> Pipeline:
+    """The loss curve and the perplexity chart."""
+    return Pipeline(
         [
             Node(
                 titled(loss_curve_figure, "opt_quotes"),
@@ -85,4 +94,10 @@ def create_pipeline(**kwargs) -> Pipeline:
         ],
         tags="report",
     )
-    return Pipeline([data, model, report], namespace="opt_quotes")
+
+
+def create_pipeline(**kwargs) -> Pipeline:
+    return Pipeline(
+        [create_data_pipeline(), create_model_pipeline(), create_report_pipeline()],
+        namespace="opt_quotes",
+    )
