@@ -20,6 +20,12 @@ from peft_pipelines.distributed import is_rank_zero, process_rank, world_size
 from peft_pipelines.errors import UserError
 from peft_pipelines.io.locks import FolderLockedError, folder_lock
 from peft_pipelines.io.model_datasets import on_disk
+from peft_pipelines.project import (
+    shown_path,
+    sqlite_store,
+    tracking_uri,
+    unreadable_sqlite_reason,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -160,19 +166,6 @@ class TrackingStoreError(UserError, RuntimeError):
     """The project's MLflow store is a file SQLite cannot read (garbage, truncated)."""
 
 
-def unreadable_sqlite_reason(database: Path) -> str | None:
-    """Why SQLite cannot read the file ``database`` (garbage, truncated), or None if it can; read only."""
-    uri = f"{database.absolute().as_uri()}?mode=ro"
-    try:
-        with contextlib.closing(sqlite3.connect(uri, uri=True)) as connection:
-            problems = [row[0] for row in connection.execute("PRAGMA quick_check")]
-    except sqlite3.OperationalError:
-        return None  # locked or not openable: not corruption; MLflow says what it is
-    except sqlite3.DatabaseError as error:
-        return str(error)
-    return None if problems == ["ok"] else problems[0]
-
-
 def _process_tags() -> dict[str, str]:
     me = psutil.Process()
     return {
@@ -240,12 +233,7 @@ class MlflowTracking:
         self._project_path = Path(context.project_path)
 
     def _tracking_uri(self) -> str:
-        uri = str(self._settings.get("tracking_uri", "sqlite:///mlflow.db"))
-        prefix = "sqlite:///"
-        # A relative SQLite path belongs to the project, wherever kedro was started.
-        if uri.startswith(prefix) and not Path(uri[len(prefix) :]).is_absolute():
-            return prefix + str(self._project_path / uri[len(prefix) :])
-        return uri
+        return tracking_uri(self._settings, self._project_path)
 
     @hook_impl
     def before_pipeline_run(
@@ -288,8 +276,7 @@ class MlflowTracking:
 
     def _sqlite_store(self) -> Path | None:
         """The file of the tracking store, if it is SQLite."""
-        uri = self._tracking_uri()
-        return Path(uri.removeprefix("sqlite:///")) if uri.startswith("sqlite:///") else None
+        return sqlite_store(self._tracking_uri())
 
     def _check_store(self) -> None:
         """Stop before any node if SQLite cannot read the store: MLflow would fail deep in SQLAlchemy."""
@@ -404,12 +391,6 @@ class MlflowTracking:
         if self._mlflow is not None:
             self._mlflow.end_run("FAILED")
             self._mlflow = None
-
-
-def shown_path(path: str | Path) -> str:
-    """A path inside the project (run from its root) as a relative one, which reads better; any other as is."""
-    absolute = Path(path).absolute()
-    return str(absolute.relative_to(Path.cwd()) if absolute.is_relative_to(Path.cwd()) else path)
 
 
 def _saved_path(catalog: DataCatalog, dataset_name: str) -> str | None:
