@@ -17,6 +17,7 @@ from __future__ import annotations
 import unicodedata
 from functools import cache
 from importlib.resources import files
+from typing import Any
 
 import jiwer
 
@@ -29,7 +30,7 @@ NORMALISER = (
 
 
 @cache
-def _traditional_to_simplified():  # noqa: ANN202 (opencc has no type hints)
+def _traditional_to_simplified() -> Any:  # opencc has no type hints
     import opencc  # noqa: PLC0415 (its dictionaries load on first use)
 
     return opencc.OpenCC("t2s")
