@@ -41,8 +41,7 @@ def demo_url(tmp_path_factory):
         [
             sys.executable,
             "-m",
-            "peft_pipelines.cli",
-            "demo",
+            "peft_pipelines.demo",
             "--port",
             str(port),
             "--project-dir",

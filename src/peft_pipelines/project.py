@@ -8,7 +8,6 @@ store where a run put it:
     project.parameters["whisper_zh"]["model"]["language"]
     project.catalog.load("whisper_zh.metrics")
     project.tracking_uri
-    project.decoding_options()  # how whisper_zh decodes: the CLI, the demo, the evaluation
 
 It also silences the libraries' noise for a command's output
 (:func:`quiet_libraries`) and says how a path is shown (:func:`shown_path`).
@@ -19,15 +18,11 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
-import os
 import sqlite3
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from peft_pipelines.speech.decoding import DecodingOptions
+from typing import Any
 
 CONF_FOLDER = "conf"
 # Kedro's settings.py hands these to its OmegaConfigLoader; Project uses the same.
@@ -66,11 +61,8 @@ class Project:
 
     @classmethod
     def at(cls, path: Path | None = None, env: str | None = None, **options: Any) -> Project:
-        """The project in folder ``path`` (default: the working directory), as ``kedro run`` finds it.
-
-        ``env`` None is ``$KEDRO_ENV`` when that is set, as for ``kedro run``.
-        """
-        return cls(path or Path.cwd(), env or os.environ.get("KEDRO_ENV"), **options)
+        """The project in folder ``path`` (default: the working directory, as for ``kedro run``)."""
+        return cls(path or Path.cwd(), env, **options)
 
     @functools.cached_property
     def parameters(self) -> dict[str, Any]:
@@ -81,9 +73,7 @@ class Project:
         """The data catalog, with ``params:<key>`` entries as ``kedro run`` gives its nodes."""
         from kedro.io import DataCatalog  # noqa: PLC0415
 
-        catalog = DataCatalog.from_config(
-            self.config_loader["catalog"], credentials=self._optional_config("credentials")
-        )
+        catalog = DataCatalog.from_config(self.config_loader["catalog"])
         catalog["parameters"] = self.parameters
         for key, value in _parameter_entries(self.parameters):
             catalog[f"params:{key}"] = value
@@ -92,33 +82,16 @@ class Project:
     @functools.cached_property
     def mlflow_settings(self) -> dict[str, Any]:
         """conf/*/mlflow.yml (empty if there is none)."""
-        return self._optional_config("mlflow")
+        from kedro.config import MissingConfigException  # noqa: PLC0415
+
+        try:
+            return dict(self.config_loader["mlflow"] or {})
+        except MissingConfigException:
+            return {}
 
     @property
     def tracking_uri(self) -> str:
         return tracking_uri(self.mlflow_settings, self.path)
-
-    def decoding_options(self) -> DecodingOptions:
-        """How ``whisper_zh`` decodes, as its evaluation node does: ``params:whisper_zh.model`` and ``.evaluation``.
-
-        The transcribe command and the demo decode with these, a command-line
-        flag overriding a field.
-        """
-        from peft_pipelines.speech.decoding import DecodingOptions  # noqa: PLC0415 (loads torch)
-
-        whisper_zh = self.parameters.get("whisper_zh", {})
-        return DecodingOptions.from_parameters(
-            whisper_zh.get("model", {}), whisper_zh.get("evaluation", {})
-        )
-
-    def _optional_config(self, key: str) -> dict[str, Any]:
-        """The configuration files of ``key`` (credentials, mlflow) merged; empty if there are none."""
-        from kedro.config import MissingConfigException  # noqa: PLC0415
-
-        try:
-            return dict(self.config_loader[key] or {})
-        except MissingConfigException:
-            return {}
 
 
 def _parameter_entries(tree: Mapping[str, Any], prefix: str = "") -> list[tuple[str, Any]]:

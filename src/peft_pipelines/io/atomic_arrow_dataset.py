@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import pyarrow as pa
@@ -87,30 +88,21 @@ class AtomicArrowDataset(ArrowDataset):
                     )
                 check_arrow_stream(folder / name)
 
-    def save(self, data: Dataset | DatasetDict) -> None:
-        """``save_to_disk`` into a staging folder renamed into place when whole (see the class docstring)."""
-        if not isinstance(data, Dataset | DatasetDict):
-            super().save(data)  # ArrowDataset's own refusal of other types, its message
-            return
-        save_path = get_filepath_str(self._get_save_path(), self._protocol)
+    def _save_dataset(self, data: Dataset, save_path: str) -> None:
+        self._write_then_rename(
+            lambda path: super(AtomicArrowDataset, self)._save_dataset(data, path), save_path
+        )
 
-        def write(path: str) -> None:
-            data.save_to_disk(path, storage_options=self._storage_options, **self._save_args)
+    def _save_dataset_dict(self, data: DatasetDict, save_path: str) -> None:
+        self._write_then_rename(
+            lambda path: super(AtomicArrowDataset, self)._save_dataset_dict(data, path), save_path
+        )
 
-        if self._protocol == "file":
-            replace_folder_atomically(Path(save_path), lambda staging: write(str(staging)))
-        else:
-            write(save_path)  # no atomic rename on a remote filesystem
-        self._invalidate_cache()
-
-    def fingerprint_paths(self) -> list[Path]:
-        """The saved dataset's folder (the latest version, if versioned); none if remote or never saved."""
+    def _write_then_rename(self, write: Callable[[str], None], save_path: str) -> None:
         if self._protocol != "file":
-            return []
-        try:
-            return [Path(get_filepath_str(self._get_load_path(), self._protocol))]
-        except DatasetError:  # versioned, and no version saved yet
-            return []
+            write(save_path)
+            return
+        replace_folder_atomically(Path(save_path), lambda staging: write(str(staging)))
 
 
 def _listed(file: Path, key: str) -> list:
