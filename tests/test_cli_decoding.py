@@ -79,3 +79,21 @@ def test_a_flag_overrides_the_parameters(tmp_path, monkeypatch):
         tmp_path, monkeypatch, "--language", "en", "--max-new-tokens", "50"
     )
     assert (options.language, options.max_new_tokens) == ("en", 50)
+
+
+def test_without_a_configuration_the_command_says_so_in_one_line_before_any_model_loads(
+    tmp_path, monkeypatch, capsys
+):
+    def refuse(folder):
+        raise AssertionError("a model loaded")
+
+    monkeypatch.setattr(transcribe, "load_transcriber", refuse)
+    audio = tmp_path / "clip.wav"
+    soundfile.write(audio, np.zeros(1600, dtype=np.float32), 16000)
+    argv = [str(audio), "--adapter", str(tmp_path), "--conf-source", str(tmp_path / "no-conf")]
+    assert cli.transcribe_main(argv) == 2
+    [line] = capsys.readouterr().err.splitlines()
+    assert line == (
+        f"error: no configuration at {tmp_path / 'no-conf'}: run from the project's root folder "
+        "(--conf-source or --project-dir: point at another)"
+    )

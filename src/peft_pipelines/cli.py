@@ -23,7 +23,7 @@ from typing import Any
 
 import click
 
-from peft_pipelines.errors import UserError, first_line
+from peft_pipelines.errors import ConfigurationError, UserError, first_line
 from peft_pipelines.project import Project, quiet_libraries
 
 DEFAULT_CONF = "conf"
@@ -31,14 +31,13 @@ DEFAULT_CONF = "conf"
 URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 
 
-def _latest_adapter(env: str | None, conf_source: str) -> Path | None:
+def _latest_adapter(project: Project) -> Path | None:
     """The folder of the newest version of ``whisper_zh.adapter``, or None if no run wrote one."""
     from kedro.io import DatasetError  # noqa: PLC0415
 
     from peft_pipelines.io.model_datasets import on_disk  # noqa: PLC0415
 
-    catalog = Project.at(env=env, conf_source=conf_source).catalog
-    inner = on_disk(catalog.get("whisper_zh.adapter"))
+    inner = on_disk(project.catalog.get("whisper_zh.adapter"))
     try:
         return Path(inner.resolved_path())
     except DatasetError:
@@ -109,14 +108,24 @@ def _transcribe_arguments(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def decoding_options(env: str | None = None, conf_source: str = DEFAULT_CONF) -> Any:
-    """The whisper_zh evaluation's decoding settings, from the environment's parameters."""
-    from peft_pipelines.speech.decoding import DecodingOptions  # noqa: PLC0415
+class NoAdapterError(UserError, FileNotFoundError):
+    """No trained adapter where the command looked."""
 
-    whisper_zh = Project.at(env=env, conf_source=conf_source).parameters.get("whisper_zh", {})
-    return DecodingOptions.from_parameters(
-        whisper_zh.get("model", {}), whisper_zh.get("evaluation", {})
+
+def _decoding_and_adapter(args: argparse.Namespace) -> tuple[Any, Path]:
+    """The pipeline's decoding settings (flags override them) and the adapter folder, before any model loads.
+
+    :class:`UserError` (one line) without a configuration or an adapter.
+    """
+    project = Project.at(env=args.env, conf_source=args.conf_source)
+    options = project.decoding_options().replace(
+        language=args.language, task=args.task, max_new_tokens=args.max_new_tokens
     )
+    adapter_dir = Path(args.adapter) if args.adapter else _latest_adapter(project)
+    if adapter_dir is None or not (adapter_dir / "adapter_config.json").is_file():
+        where = adapter_dir or "the catalog's whisper_zh.adapter"
+        raise NoAdapterError(f"no adapter at {where}: run `kedro run --pipelines whisper_zh` first")
+    return options, adapter_dir
 
 
 def transcribe_main(argv: list[str] | None = None) -> int:
@@ -134,15 +143,10 @@ def transcribe_main(argv: list[str] | None = None) -> int:
         print(f"error: {problem}", file=sys.stderr)
         return 2
     audio = Path(args.audio)
-    adapter_dir = (
-        Path(args.adapter) if args.adapter else _latest_adapter(args.env, args.conf_source)
-    )
-    if adapter_dir is None or not (adapter_dir / "adapter_config.json").is_file():
-        where = adapter_dir or "the catalog's whisper_zh.adapter"
-        print(
-            f"error: no adapter at {where}: run `kedro run --pipelines whisper_zh` first",
-            file=sys.stderr,
-        )
+    try:
+        options, adapter_dir = _decoding_and_adapter(args)
+    except UserError as error:
+        print(f"error: {first_line(error)}", file=sys.stderr)
         return 2
     from peft_pipelines.io.model_datasets import AdapterLoadError  # noqa: PLC0415
     from peft_pipelines.speech.audio import UndecodableAudioError  # noqa: PLC0415
@@ -155,9 +159,6 @@ def transcribe_main(argv: list[str] | None = None) -> int:
     except AdapterLoadError as error:
         print(f"error: {first_line(error)}", file=sys.stderr)
         return 2
-    options = decoding_options(args.env, args.conf_source).replace(
-        language=args.language, task=args.task, max_new_tokens=args.max_new_tokens
-    )
     try:
         with on_side(model, "base" if args.base_only else "finetuned"):
             heard = transcribe_file(model, processor, audio, options)
@@ -196,9 +197,12 @@ def size_main(argv: list[str] | None = None) -> int:
     from peft_pipelines.training.sizing import model_on_meta, size_on_meta  # noqa: PLC0415
 
     project = Project.at(env=args.env, conf_source=args.conf_source)
-    parameters, catalog = project.parameters, project.catalog
-    if args.pipeline not in parameters:
-        print(f"error: no parameters for pipeline {args.pipeline}", file=sys.stderr)
+    try:
+        parameters, catalog = project.parameters, project.catalog
+        if args.pipeline not in parameters:
+            raise ConfigurationError(f"no parameters for pipeline {args.pipeline}")
+    except UserError as error:
+        print(f"error: {first_line(error)}", file=sys.stderr)
         return 2
     params = parameters[args.pipeline]
     source = catalog.get(f"{args.pipeline}.pretrained_model")

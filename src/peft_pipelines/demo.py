@@ -28,6 +28,7 @@ import json
 import logging
 import os
 import re
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -325,16 +326,11 @@ class DemoHandlers:
     def __init__(
         self, project: Path, env: str | None = None, limits: GenerationLimits = GenerationLimits()
     ) -> None:
-        from peft_pipelines.speech.decoding import DecodingOptions  # noqa: PLC0415
-
         self.project = project
         configuration = Project.at(project, env)
         self.catalog = configuration.catalog
         self.tracking_uri = configuration.tracking_uri
-        speech = configuration.parameters.get(SPEECH, {})
-        self.decoding = DecodingOptions.from_parameters(
-            speech.get("model", {}), speech.get("evaluation", {})
-        )
+        self.decoding = configuration.decoding_options()
         self.loaded = LoadedModels()
         self.limits = limits
 
@@ -603,7 +599,11 @@ def main(argv: list[str] | None = None) -> int:
     quiet_libraries()
     project = args.project_dir.resolve()
     os.chdir(project)  # the catalog's paths are relative to the project, as for `kedro run`
-    app = build_app(project, args.env)
+    try:
+        app = build_app(project, args.env)
+    except UserError as error:
+        print(f"error: {first_line(error)}", file=sys.stderr)
+        return 2
     print(f"demo: http://{args.host}:{args.port}/", flush=True)
     launch(app, args.host, args.port)
     return 0

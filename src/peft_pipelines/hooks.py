@@ -21,6 +21,7 @@ from peft_pipelines.errors import UserError
 from peft_pipelines.io.locks import FolderLockedError, folder_lock
 from peft_pipelines.io.model_datasets import on_disk
 from peft_pipelines.project import (
+    catalog_filepath,
     shown_path,
     sqlite_store,
     tracking_uri,
@@ -399,13 +400,8 @@ def _saved_path(catalog: DataCatalog, dataset_name: str) -> str | None:
     inner = on_disk(dataset)
     if hasattr(inner, "resolved_path"):
         return shown_path(inner.resolved_path())
-    config: Any = catalog.config_resolver.resolve_pattern(dataset_name)
-    while isinstance(config, dict):
-        for key in ("filepath", "path"):
-            if key in config:
-                return shown_path(config[key])
-        config = config.get("dataset")
-    return None
+    path = catalog_filepath(catalog, dataset_name)
+    return shown_path(path) if path is not None else None
 
 
 def headline(metrics: dict[str, Any]) -> str:

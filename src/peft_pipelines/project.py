@@ -24,6 +24,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from peft_pipelines.errors import ConfigurationError
+
 CONF_FOLDER = "conf"
 # Kedro's settings.py hands these to its OmegaConfigLoader; Project uses the same.
 CONFIG_LOADER_ARGS: dict[str, Any] = {
@@ -64,16 +66,37 @@ class Project:
         """The project in folder ``path`` (default: the working directory, as for ``kedro run``)."""
         return cls(path or Path.cwd(), env, **options)
 
+    def _required(self, key: str) -> Any:
+        """The ``key`` configuration (parameters, catalog); :class:`ConfigurationError` (one line) if there is none."""
+        from kedro.config import MissingConfigException  # noqa: PLC0415
+
+        try:
+            return self.config_loader[key]
+        except MissingConfigException:
+            raise ConfigurationError(
+                f"no configuration at {shown_path(self.config_loader.conf_source)}: run from the "
+                "project's root folder (--conf-source or --project-dir: point at another)"
+            ) from None
+
     @functools.cached_property
     def parameters(self) -> dict[str, Any]:
-        return dict(self.config_loader["parameters"])
+        return dict(self._required("parameters"))
+
+    def decoding_options(self) -> Any:
+        """How whisper_zh decodes: :class:`~peft_pipelines.speech.decoding.DecodingOptions` of its parameters."""
+        from peft_pipelines.speech.decoding import DecodingOptions  # noqa: PLC0415
+
+        whisper_zh = self.parameters.get("whisper_zh", {})
+        return DecodingOptions.from_parameters(
+            whisper_zh.get("model", {}), whisper_zh.get("evaluation", {})
+        )
 
     @functools.cached_property
     def catalog(self) -> Any:
         """The data catalog, with ``params:<key>`` entries as ``kedro run`` gives its nodes."""
         from kedro.io import DataCatalog  # noqa: PLC0415
 
-        catalog = DataCatalog.from_config(self.config_loader["catalog"])
+        catalog = DataCatalog.from_config(self._required("catalog"))
         catalog["parameters"] = self.parameters
         for key, value in _parameter_entries(self.parameters):
             catalog[f"params:{key}"] = value
