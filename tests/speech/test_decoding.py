@@ -77,3 +77,15 @@ def test_options_given_in_code_are_checked(fields, problem):
 def test_a_transcript_has_named_fields():
     assert NO_SPEECH == Transcript(text="", loop_cut=False, no_speech=True)
     assert NO_SPEECH.no_speech and not NO_SPEECH.loop_cut and NO_SPEECH.text == ""
+
+
+def test_a_null_setting_keeps_its_default_and_a_bad_one_is_refused_not_coerced():
+    options = DecodingOptions.from_parameters({"language": "zh"}, {"max_new_tokens": None})
+    assert options.max_new_tokens == DecodingOptions().max_new_tokens
+    for bad, problem in [
+        ({"max_new_tokens": 0}, "max_new_tokens must be a whole number > 0, not 0"),
+        ({"batch_size": 2.5}, "batch_size must be a whole number > 0, not 2.5"),
+        ({"tokens_per_second": "fast"}, "tokens_per_second must be > 0, not 'fast'"),
+    ]:
+        with pytest.raises(ConfigurationError, match=problem):
+            DecodingOptions.from_parameters({"language": "zh"}, bad)

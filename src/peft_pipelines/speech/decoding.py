@@ -55,8 +55,9 @@ class DecodingOptions:
             or not isinstance(getattr(self, name), int)
             or getattr(self, name) < 1
         ]
-        if not self.tokens_per_second > 0:
-            problems.append(f"decoding tokens_per_second must be > 0, not {self.tokens_per_second}")
+        rate = self.tokens_per_second
+        if isinstance(rate, bool) or not isinstance(rate, int | float) or not rate > 0:
+            problems.append(f"decoding tokens_per_second must be > 0, not {rate!r}")
         if problems:
             raise ConfigurationError("\n".join(problems))
 
@@ -71,16 +72,19 @@ class DecodingOptions:
         """
         evaluation = evaluation or {}
         defaults = cls()
-        vad = evaluation.get("vad", vars(DEFAULT_VAD))
+
+        def setting(section: Mapping[str, Any], name: str) -> Any:
+            # Left out or null: the default. Any other value is checked as given, never coerced.
+            value = section.get(name)
+            return getattr(defaults, name) if value is None else value
+
         return cls(
-            language=str(model.get("language", defaults.language)),
-            task=str(model.get("task", defaults.task)),
-            max_new_tokens=int(evaluation.get("max_new_tokens") or defaults.max_new_tokens),
-            tokens_per_second=float(
-                evaluation.get("tokens_per_second") or defaults.tokens_per_second
-            ),
-            batch_size=int(evaluation.get("batch_size") or defaults.batch_size),
-            vad=VadSettings.from_parameters(vad),
+            language=str(setting(model, "language")),
+            task=str(setting(model, "task")),
+            max_new_tokens=setting(evaluation, "max_new_tokens"),
+            tokens_per_second=setting(evaluation, "tokens_per_second"),
+            batch_size=setting(evaluation, "batch_size"),
+            vad=VadSettings.from_parameters(evaluation.get("vad", vars(DEFAULT_VAD))),
         )
 
     def replace(self, **overrides: Any) -> DecodingOptions:
