@@ -46,7 +46,7 @@ run: $(STAMP)
 # The web demo on http://127.0.0.1:$(PORT): base and fine-tuned side by side (after `make run`).
 PORT ?= 7860
 demo: $(STAMP)
-	$(BIN)/python -m peft_pipelines.demo --port $(PORT)
+	$(BIN)/peft-pipelines demo --port $(PORT)
 
 # Two workers, one test file each (module fixtures stay shared within a file), one
 # torch thread each: most of the suite's time is single-threaded (imports, kedro
@@ -66,7 +66,7 @@ lint: $(STAMP)
 # Kedro-Viz with no network: `kedro viz build` (lineage of every pipeline), remote font
 # links stripped, served on http://127.0.0.1:4141 (`kedro viz run` would ask PyPI first).
 viz: $(STAMP)
-	$(BIN)/python -m peft_pipelines.cli viz --serve --port 4141
+	$(BIN)/peft-pipelines viz-offline --serve --port 4141
 
 # The runs the MlflowTracking hook recorded (conf/base/mlflow.yml): http://127.0.0.1:5000
 mlflow-ui: $(STAMP)

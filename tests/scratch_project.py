@@ -24,13 +24,15 @@ def copy_project(
     *,
     tracked: bool = False,
     catalog: dict[str, Any] | None = None,
+    parameters: dict[str, Any] | None = None,
     source: Path = PROJECT_ROOT,
 ) -> Path:
     """This Kedro project's config in ``root``, bundled inputs linked in:
     runs write there, never into the real data/ folder.
 
     ``catalog`` entries go to conf/local/catalog.yml (a tiny random base model
-    instead of a packaged one, another corpus...), as a user would write them.
+    instead of a packaged one, another corpus...), as a user would write them;
+    ``parameters`` go to conf/local/parameters.yml, merged into conf/base's key by key.
     Untracked unless ``tracked``: conf/local/mlflow.yml gets the README's off switch, as
     importing MLflow and creating its store cost tens of seconds.
     """
@@ -42,10 +44,11 @@ def copy_project(
     (root / "conf" / "local").mkdir()
     if not tracked:
         (root / "conf" / "local" / "mlflow.yml").write_text("enabled: false\n")
-    if catalog:
-        (root / "conf" / "local" / "catalog.yml").write_text(
-            yaml.safe_dump(catalog, allow_unicode=True, sort_keys=False)
-        )
+    for name, entries in (("catalog", catalog), ("parameters", parameters)):
+        if entries:
+            (root / "conf" / "local" / f"{name}.yml").write_text(
+                yaml.safe_dump(entries, allow_unicode=True, sort_keys=False)
+            )
     (root / "data" / "06_models").mkdir(parents=True)
     (root / "data" / "01_raw").symlink_to(source / "data" / "01_raw")
     (root / "src").mkdir()  # the package itself is imported from the installed project

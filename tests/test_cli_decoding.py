@@ -1,84 +1,85 @@
-"""The transcribe command decodes with the pipeline's own parameters, not settings of its own."""
+"""The transcribe command and the demo decode with the pipeline's own parameters, not settings of their own.
+
+A scratch project changes ``whisper_zh.model.language``; the command, the demo
+and the evaluation node's inputs all see the change, and a flag overrides it.
+No model loads: the transcription is a stand-in that records its options.
+"""
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import numpy as np
+import pytest
 import soundfile
-import yaml
 
 from peft_pipelines import cli
+from peft_pipelines.project import Project
 from peft_pipelines.speech import transcribe
 from peft_pipelines.speech.decoding import DecodingOptions
-
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
-
-
-def _scratch_conf(tmp_path: Path, language: str) -> Path:
-    conf = tmp_path / "conf"
-    shutil.copytree(PROJECT_ROOT / "conf", conf, ignore=shutil.ignore_patterns("local"))
-    (conf / "local").mkdir()
-    parameters = conf / "base" / "parameters_whisper_zh.yml"
-    tree = yaml.safe_load(parameters.read_text())
-    tree["whisper_zh"]["model"]["language"] = language
-    parameters.write_text(yaml.safe_dump(tree))
-    return conf
+from tests.scratch_project import copy_project
 
 
-def _transcribe_capturing_options(tmp_path, monkeypatch, *flags: str) -> DecodingOptions:
-    conf = _scratch_conf(tmp_path, "yue")
-    adapter = tmp_path / "adapter"
-    adapter.mkdir()
-    (adapter / "adapter_config.json").write_text("{}")
-    audio = tmp_path / "clip.wav"
-    soundfile.write(audio, np.zeros(1600, dtype=np.float32), 16000)
-    seen = []
+@pytest.fixture
+def cantonese_project(tmp_path, monkeypatch) -> Path:
+    """A scratch project whose whisper_zh decodes Cantonese, as the working directory."""
+    (tmp_path / "project").mkdir()
+    project = copy_project(
+        tmp_path / "project", parameters={"whisper_zh": {"model": {"language": "yue"}}}
+    )
+    monkeypatch.chdir(project)
+    return project
 
-    class Heard:
-        text, seconds, skipped_seconds = "你好", 0.1, 0.0
+
+@pytest.fixture
+def decoded_with(monkeypatch) -> list[DecodingOptions]:
+    """The options each transcription is given (filled in as the command runs)."""
+    seen: list[DecodingOptions] = []
+
+    def stand_in(model, processor, path, options):
+        seen.append(options)
+        return transcribe.FileTranscript(text="你好", seconds=0.1, speech_seconds=0.1, loops_cut=0)
 
     monkeypatch.setattr(transcribe, "load_transcriber", lambda folder: (None, None))
-
-    def fake_transcribe_file(model, processor, path, options):
-        seen.append(options)
-        return Heard()
-
-    monkeypatch.setattr(transcribe, "transcribe_file", fake_transcribe_file)
-    argv = [str(audio), "--adapter", str(adapter), "--conf-source", str(conf), *flags]
-    assert cli.transcribe_main(argv) == 0
-    (options,) = seen
-    return options
+    monkeypatch.setattr(transcribe, "transcribe_file", stand_in)
+    return seen
 
 
-class _NoOp:
-    def __enter__(self) -> None:
-        return None
+def _transcribe(project: Path, *flags: str, capsys) -> str:
+    adapter = project / "adapter"
+    adapter.mkdir()
+    (adapter / "adapter_config.json").write_text("{}")
+    audio = project / "clip.wav"
+    soundfile.write(audio, np.zeros(1600, dtype=np.float32), 16000)
+    assert cli.exit_status(cli.transcribe, [str(audio), "--adapter", str(adapter), *flags]) == 0
+    return capsys.readouterr().out
 
-    def __exit__(self, *exc: object) -> None:
-        return None
 
-
-def test_a_changed_language_in_the_parameters_is_the_one_the_cli_decodes_with(
-    tmp_path, monkeypatch
+def test_a_changed_language_in_the_parameters_is_the_one_the_command_decodes_with(
+    cantonese_project, decoded_with, capsys
 ):
-    from peft_pipelines.training import comparison  # noqa: PLC0415
-
-    monkeypatch.setattr(comparison, "on_side", lambda model, side: _NoOp())
-    options = _transcribe_capturing_options(tmp_path, monkeypatch)
+    assert _transcribe(cantonese_project, capsys=capsys) == "你好\n"
+    (options,) = decoded_with
     assert options.language == "yue"
-    assert options.max_new_tokens == 224 and options.vad is not None
+    assert options == DecodingOptions(language="yue")  # the rest as conf/base has it
 
 
-def test_a_flag_overrides_the_parameters(tmp_path, monkeypatch):
-    from peft_pipelines.training import comparison  # noqa: PLC0415
+def test_a_flag_overrides_the_parameters(cantonese_project, decoded_with, capsys):
+    _transcribe(cantonese_project, "--language", "en", "--max-new-tokens", "50", capsys=capsys)
+    (options,) = decoded_with
+    assert (options.language, options.task, options.max_new_tokens) == ("en", "transcribe", 50)
 
-    monkeypatch.setattr(comparison, "on_side", lambda model, side: _NoOp())
-    options = _transcribe_capturing_options(
-        tmp_path, monkeypatch, "--language", "en", "--max-new-tokens", "50"
+
+def test_the_demo_and_the_evaluation_node_decode_with_the_same_settings(cantonese_project):
+    from peft_pipelines.demo import DemoHandlers  # noqa: PLC0415
+
+    catalog = Project.at(cantonese_project).catalog
+    # What the evaluation node is given, and builds its options from.
+    node_options = DecodingOptions.from_parameters(
+        catalog.load("params:whisper_zh.model"), catalog.load("params:whisper_zh.evaluation")
     )
-    assert (options.language, options.max_new_tokens) == ("en", 50)
+    assert DemoHandlers(cantonese_project).decoding == node_options
+    assert node_options.language == "yue"
 
 
 def test_without_a_configuration_the_command_says_so_in_one_line_before_any_model_loads(
@@ -91,7 +92,7 @@ def test_without_a_configuration_the_command_says_so_in_one_line_before_any_mode
     audio = tmp_path / "clip.wav"
     soundfile.write(audio, np.zeros(1600, dtype=np.float32), 16000)
     argv = [str(audio), "--adapter", str(tmp_path), "--conf-source", str(tmp_path / "no-conf")]
-    assert cli.transcribe_main(argv) == 2
+    assert cli.exit_status(cli.transcribe, argv) == 2
     [line] = capsys.readouterr().err.splitlines()
     assert line == (
         f"error: no configuration at {tmp_path / 'no-conf'}: run from the project's root folder "

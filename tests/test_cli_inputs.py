@@ -1,4 +1,4 @@
-"""``whisper-zh-transcribe`` reads only local regular files: anything else is one line, exit 2, no model loaded."""
+"""The transcribe command (``whisper-zh-transcribe``) reads only local regular files: anything else is one line, exit 2, no model loaded."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ def no_model_loads(monkeypatch):
     def refuse(*args, **kwargs):
         raise AssertionError("the command looked for a model")
 
-    monkeypatch.setattr(cli, "_latest_adapter", refuse)
+    monkeypatch.setattr(cli, "latest_adapter", refuse)
 
 
 def _one_error_line(capsys) -> str:
@@ -30,7 +30,7 @@ def _one_error_line(capsys) -> str:
 
 
 def test_a_directory_is_said_to_be_a_directory(tmp_path, capsys, no_model_loads):
-    assert cli.transcribe_main([str(tmp_path)]) == 2
+    assert cli.exit_status(cli.transcribe, [str(tmp_path)]) == 2
     assert _one_error_line(capsys) == f"error: {tmp_path} is a directory, not an audio file"
 
 
@@ -38,27 +38,27 @@ def test_a_directory_is_said_to_be_a_directory(tmp_path, capsys, no_model_loads)
     "url", ["http://example.org/clip.mp3", "https://example.org/a.wav", "s3://bucket/clip.flac"]
 )
 def test_a_url_is_refused_as_only_local_files_are_read(url, capsys, no_model_loads):
-    assert cli.transcribe_main([url]) == 2
+    assert cli.exit_status(cli.transcribe, [url]) == 2
     assert _one_error_line(capsys) == f"error: {url} is a URL: only local files are read"
 
 
 def test_a_missing_an_empty_and_a_non_audio_file_are_one_line_each(
     tmp_path, capsys, no_model_loads
 ):
-    assert cli.transcribe_main([str(tmp_path / "nowhere.mp3")]) == 2
+    assert cli.exit_status(cli.transcribe, [str(tmp_path / "nowhere.mp3")]) == 2
     assert (
         _one_error_line(capsys)
         == f"error: cannot read audio file {tmp_path / 'nowhere.mp3'}: no such file"
     )
     empty = tmp_path / "empty.wav"
     empty.write_bytes(b"")
-    assert cli.transcribe_main([str(empty)]) == 2
+    assert cli.exit_status(cli.transcribe, [str(empty)]) == 2
     assert _one_error_line(capsys) == f"error: {empty} is empty (0 bytes)"
     # libsndfile calls an .mp3 that is not MPEG audio "not a regular file (possibly a pipe?)".
     for name in ("notes.mp3", "notes.wav"):
         text = tmp_path / name
         text.write_text("plain text, not audio at all\n" * 20)
-        assert cli.transcribe_main([str(text)]) == 2
+        assert cli.exit_status(cli.transcribe, [str(text)]) == 2
         assert _one_error_line(capsys) == (
             f"error: cannot read audio file {text}: Format not recognised."
         )

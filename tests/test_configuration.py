@@ -7,17 +7,16 @@ from typing import Any
 import pytest
 import yaml
 from kedro.config import OmegaConfigLoader
-from kedro.io import DataCatalog
 
 from peft_pipelines.io.model_datasets import on_disk
-from peft_pipelines.settings import CONFIG_LOADER_ARGS
+from peft_pipelines.project import Project
 from tests.scratch_project import PROJECT_ROOT
 
 CONF = PROJECT_ROOT / "conf"
 
 
 def _loader(env: str) -> OmegaConfigLoader:
-    return OmegaConfigLoader(str(CONF), **{**CONFIG_LOADER_ARGS, "default_run_env": env})
+    return Project.at(PROJECT_ROOT, env).config_loader
 
 
 def _leaves(tree: Any, prefix: str = "") -> dict[str, Any]:
@@ -73,7 +72,7 @@ def test_full_inherits_what_it_does_not_change_and_unsets_what_it_nulls():
     ],
 )
 def test_every_environment_locates_its_inputs_in_the_catalog(env, inputs):
-    catalog = DataCatalog.from_config(_loader(env)["catalog"])
+    catalog = Project.at(PROJECT_ROOT, env).catalog
     assert {name: type(catalog.get(name)).__name__ for name in inputs} == inputs
     adapter = catalog.get("whisper_zh.adapter")
     assert on_disk(adapter)._version is not None  # versioned

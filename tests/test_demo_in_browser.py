@@ -41,7 +41,8 @@ def demo_url(tmp_path_factory):
         [
             sys.executable,
             "-m",
-            "peft_pipelines.demo",
+            "peft_pipelines.cli",
+            "demo",
             "--port",
             str(port),
             "--project-dir",

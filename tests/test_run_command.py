@@ -91,17 +91,20 @@ class _StandInSession:
 
 @pytest.fixture
 def run_with(monkeypatch):
-    """``run(error, *args)``: our ``run`` command with ``args``, on a session that raises ``error``."""
+    """``run(error, *args)``: our ``run`` command with ``args``, on a session that raises ``error``.
+
+    ``command=`` invokes another command instead (the ``peft-pipelines`` group).
+    """
     from peft_pipelines.cli import run_command  # noqa: PLC0415
 
     calls: dict[str, Any] = {}
 
-    def invoke(error: BaseException | None, *args: str):
+    def invoke(error: BaseException | None, *args: str, command: click.Command | None = None):
         def create(cls, **create_args: Any) -> contextlib.AbstractContextManager:
             return contextlib.nullcontext(_StandInSession(error, calls, **create_args))
 
         monkeypatch.setattr(KedroSession, "create", classmethod(create))
-        return CliRunner().invoke(run_command(), list(args)), calls
+        return CliRunner().invoke(command or run_command(), list(args)), calls
 
     return invoke
 
@@ -164,6 +167,17 @@ def test_every_option_reaches_kedros_session_as_kedros_own_run_passes_it(run_wit
     assert run["tags"] == ("model",)
     assert run["from_nodes"] == ["whisper_zh.train_adapter"]
     assert run["only_missing_outputs"] is True
+
+
+@pytest.mark.parametrize("args", [["--pipelines=whisper_zh"], ["run", "--pipelines=whisper_zh"]])
+def test_peft_pipelines_runs_the_project_when_named_no_command_or_run(run_with, args):
+    from peft_pipelines.cli import cli  # noqa: PLC0415
+
+    result, calls = run_with(
+        ConfigurationError("whisper_zh.peft.r: must be >= 1"), *args, command=cli
+    )
+    assert calls["run"]["pipeline_names"] == ["whisper_zh"]
+    assert (result.exit_code, result.stderr) == (2, "error: whisper_zh.peft.r: must be >= 1\n")
 
 
 def test_python_dash_m_peft_pipelines_runs_the_same_command():

@@ -1,6 +1,6 @@
 """The end-of-run line and the MLflow parameter flattening, on hand-made inputs."""
 
-from peft_pipelines.hooks import _flatten, _numeric_leaves, headline
+from peft_pipelines.hooks import flatten, headline, numeric_leaves
 
 
 def test_headline_gives_error_rates_in_percent_and_flags_a_random_base():
@@ -41,10 +41,10 @@ def test_headline_gives_perplexity():
 
 def test_parameters_flatten_to_dotted_names_and_metrics_keep_only_numbers():
     peft = {"r": 4, "target_modules": ["q_proj", "v_proj"], "extra": {}}
-    assert _flatten(peft, "whisper_zh.peft") == {
+    assert flatten(peft, "whisper_zh.peft") == {
         "whisper_zh.peft.r": 4,
         "whisper_zh.peft.target_modules": ["q_proj", "v_proj"],
         "whisper_zh.peft.extra": {},
     }
-    leaves = _numeric_leaves({"base": {"cer": 0.5, "n": 4}, "note": "x", "base_model_random": True})
+    leaves = numeric_leaves({"base": {"cer": 0.5, "n": 4}, "note": "x", "base_model_random": True})
     assert leaves == {"base.cer": 0.5, "base.n": 4.0}

@@ -1,4 +1,4 @@
-"""Run the project as ``python -m peft_pipelines`` (same as ``kedro run``); ``demo`` starts the web demo."""
+"""Run the project as ``python -m peft_pipelines``: the same as ``kedro run`` (Kedro's template)."""
 
 import sys
 from pathlib import Path
@@ -9,10 +9,6 @@ from kedro.framework.project import configure_project
 
 
 def main(*args: Any, **kwargs: Any) -> Any:
-    if not args and sys.argv[1:2] == ["demo"]:
-        from peft_pipelines.demo import main as demo_main  # noqa: PLC0415
-
-        sys.exit(demo_main(sys.argv[2:]))
     package_name = Path(__file__).parent.name
     configure_project(package_name)
     kwargs["standalone_mode"] = not hasattr(sys, "ps1")

@@ -1,47 +1,125 @@
-"""The project's command-line tools, beside ``kedro run``.
+"""The project's commands, each written once, in click (Kedro's own CLI library).
 
-    whisper-zh-transcribe clip.mp3 [--adapter FOLDER] [--base-only] [--env ENV]
+    whisper-zh-transcribe clip.mp3 [--adapter FOLDER] [--base-only] [--env ENV] [--language zh]
     peft-pipelines-size --env full --pipeline whisper_zh [--out sizes.json]
-    python -m peft_pipelines.cli viz [--serve] [--port 4141]
+    peft-pipelines demo --port 7860 [--host 0.0.0.0] [--env ENV]
+    peft-pipelines viz-offline [--serve] [--port 4141]
     kedro stale --pipelines whisper_zh          # what an incremental run would run, and why
 
-Each reads the project's configuration (``conf/``, run from the project root)
-the way ``kedro run`` does, so an adapter or a model is found where the
-catalog says it is. Kedro also finds them here, as project commands:
-``kedro transcribe clip.mp3``, ``kedro size --env full``, ``kedro stale``, ``kedro viz-offline``.
+:data:`cli` is the ``peft-pipelines`` command and, as Kedro loads the group
+``cli`` from a project's ``cli.py``, the project's ``kedro`` commands too:
+``kedro transcribe clip.mp3``, ``kedro size --env full``, ``kedro stale``,
+``kedro demo``, ``kedro viz-offline`` (``kedro viz`` is kedro-viz's own command,
+whose build viz-offline runs). The ``whisper-zh-transcribe`` and
+``peft-pipelines-size`` scripts are its :data:`transcribe` and :data:`size`
+commands themselves. Its ``run`` is Kedro's own ``run`` (:func:`run_command`),
+which ``python -m peft_pipelines`` and a bare ``peft-pipelines`` run as well.
+
+Each command reads the project's configuration (:class:`peft_pipelines.project.Project`,
+run from the project root) the way ``kedro run`` does, so an adapter or a model
+is found where the catalog says it is. A mistake of the user's is one line per
+problem, ``error: ...``, and exit status 2.
 """
 
 from __future__ import annotations
 
-import argparse
 import functools
 import json
 import re
-import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from peft_pipelines.errors import ConfigurationError, UserError, first_line
 from peft_pipelines.project import Project, quiet_libraries
 
-DEFAULT_CONF = "conf"
-# `http://...`, `s3://...`: whatever the scheme, this command reads only local files.
+if TYPE_CHECKING:
+    from peft_pipelines.speech.decoding import DecodingOptions
+    from peft_pipelines.speech.transcribe import FileTranscript
+
+PACKAGE = Path(__file__).parent.name
+# `http://...`, `s3://...`: whatever the scheme, the transcribe command reads only local files.
 URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+CONF_SOURCE_HELP = "the configuration folder (default: conf in the working directory)"
 
 
-def _latest_adapter(project: Project) -> Path | None:
-    """The folder of the newest version of ``whisper_zh.adapter``, or None if no run wrote one."""
-    from kedro.io import DatasetError  # noqa: PLC0415
+class CommandInputError(UserError, ValueError):
+    """An argument, a file or a configuration a command cannot use (its message is the line shown)."""
 
-    from peft_pipelines.io.model_datasets import on_disk  # noqa: PLC0415
 
-    inner = on_disk(project.catalog.get("whisper_zh.adapter"))
-    try:
-        return Path(inner.resolved_path())
-    except DatasetError:
-        return None
+def user_mistake(error: BaseException) -> UserError | None:
+    """The :class:`UserError` that ``error`` is, or that Kedro wrapped (a ``DatasetError`` raised from it).
+
+    None for anything else: a bug of ours, which keeps its traceback. A
+    dataset's load or save error arrives as Kedro's ``DatasetError`` whose
+    ``__cause__`` is the dataset's own; a node's error arrives as itself.
+    """
+    from kedro.io import DatasetError  # noqa: PLC0415 (kedro is slow to import)
+
+    cause: BaseException | None = error
+    while cause is not None:
+        if isinstance(cause, UserError):
+            return cause
+        if not isinstance(cause, DatasetError):
+            return None
+        cause = cause.__cause__
+    return None
+
+
+class OneLineErrors(click.Command):
+    """A command that ends a user's mistake (see :func:`user_mistake`) as ``error: <line>`` lines and its exit status.
+
+    Any other error keeps its traceback.
+    """
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except Exception as error:
+            mistake = user_mistake(error)
+            if mistake is None:
+                raise
+            for line in str(mistake).splitlines() or [type(mistake).__name__]:
+                click.echo(f"error: {line}", err=True)
+            ctx.exit(mistake.exit_code)
+
+
+class ProjectCommands(click.Group):
+    """The project's command group: ``run`` (:func:`run_command`) is built only when asked for.
+
+    Named no command (``peft-pipelines --pipelines whisper_zh``), it runs
+    ``run``, as the script of a packaged Kedro project does.
+    """
+
+    command_class = OneLineErrors
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), "run"})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name == "run":
+            return run_command()
+        return super().get_command(ctx, cmd_name)
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        named = bool(args) and (
+            args[0] in self.list_commands(ctx) or args[0] in ctx.help_option_names
+        )
+        return super().parse_args(ctx, args if named else ["run", *args])
+
+
+@click.group(name=PACKAGE, cls=ProjectCommands)
+def cli() -> None:
+    """Project commands (Kedro loads this group from the project's cli.py); run overrides Kedro's."""
+
+
+def project_at(env: str | None, conf_source: str | None) -> Project:
+    """The project in the working directory, its parameters read: a missing conf folder is said here, in one line."""
+    project = Project.at(env=env, conf_source=conf_source)
+    _ = project.parameters  # a ConfigurationError now, before any model loads
+    return project
 
 
 def _not_a_local_file(given: str) -> str | None:
@@ -81,178 +159,180 @@ def audio_input_problem(given: str) -> str | None:
     return None
 
 
-def _transcribe_arguments(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        description="Transcribe an audio file with base Whisper + a trained adapter."
-    )
-    parser.add_argument(
-        "audio", help="an audio file: wav, flac, mp3, ogg; any rate, mono or stereo, any length"
-    )
-    parser.add_argument(
-        "--adapter",
-        help="an adapter folder a whisper_zh run wrote (default: the latest version of "
-        "the catalog's whisper_zh.adapter)",
-    )
-    parser.add_argument(
-        "--base-only",
-        action="store_true",
-        help="transcribe with the adapter's base model alone (adapter disabled), for comparison",
-    )
-    parser.add_argument("--env", help="the configuration environment whose catalog to read")
-    parser.add_argument("--conf-source", default=DEFAULT_CONF)
-    parser.add_argument("--language", help="default: params:whisper_zh.model.language")
-    parser.add_argument("--task", help="default: params:whisper_zh.model.task")
-    parser.add_argument(
-        "--max-new-tokens", type=int, help="default: params:whisper_zh.evaluation.max_new_tokens"
-    )
-    return parser.parse_args(argv)
+def latest_adapter(project: Project) -> Path | None:
+    """The folder of the newest version of the catalog's ``whisper_zh.adapter``, or None if no run wrote one."""
+    from kedro.io import DatasetError  # noqa: PLC0415
 
+    from peft_pipelines.io.model_datasets import on_disk  # noqa: PLC0415
 
-class NoAdapterError(UserError, FileNotFoundError):
-    """No trained adapter where the command looked."""
-
-
-def _decoding_and_adapter(args: argparse.Namespace) -> tuple[Any, Path]:
-    """The pipeline's decoding settings (flags override them) and the adapter folder, before any model loads.
-
-    :class:`UserError` (one line) without a configuration or an adapter.
-    """
-    project = Project.at(env=args.env, conf_source=args.conf_source)
-    options = project.decoding_options().replace(
-        language=args.language, task=args.task, max_new_tokens=args.max_new_tokens
-    )
-    adapter_dir = Path(args.adapter) if args.adapter else _latest_adapter(project)
-    if adapter_dir is None or not (adapter_dir / "adapter_config.json").is_file():
-        where = adapter_dir or "the catalog's whisper_zh.adapter"
-        raise NoAdapterError(f"no adapter at {where}: run `kedro run --pipelines whisper_zh` first")
-    return options, adapter_dir
-
-
-def transcribe_main(argv: list[str] | None = None) -> int:
-    """Print the transcript of an audio file, or one error line and exit 2 (whisper-zh-transcribe).
-
-    Any format libsndfile reads (wav, flac, mp3, ogg), any sample rate, mono or
-    stereo, any length. The base loads with its full input window (30 s for
-    real Whisper), whatever window the adapter was trained with: LoRA does not
-    touch the encoder's position table.
-    """
-    args = _transcribe_arguments(argv)
-    quiet_libraries()
-    problem = audio_input_problem(args.audio)
-    if problem:
-        print(f"error: {problem}", file=sys.stderr)
-        return 2
-    audio = Path(args.audio)
     try:
-        options, adapter_dir = _decoding_and_adapter(args)
-    except UserError as error:
-        print(f"error: {first_line(error)}", file=sys.stderr)
-        return 2
+        return Path(on_disk(project.catalog.get("whisper_zh.adapter")).resolved_path())
+    except DatasetError:
+        return None
+
+
+def adapter_folder(given: str | None, project: Project) -> Path:
+    """The adapter to transcribe with: ``given``, else the latest one; :class:`CommandInputError` if there is none."""
+    folder = Path(given) if given else latest_adapter(project)
+    if folder is None or not (folder / "adapter_config.json").is_file():
+        where = folder or "the catalog's whisper_zh.adapter"
+        raise CommandInputError(
+            f"no adapter at {where}: run `kedro run --pipelines whisper_zh` first"
+        )
+    return folder
+
+
+def transcript_of(
+    folder: Path, audio: Path, options: DecodingOptions, *, base_only: bool
+) -> FileTranscript:
+    """What the adapter in ``folder`` (or its base alone) hears in ``audio``."""
     from peft_pipelines.io.model_datasets import AdapterLoadError  # noqa: PLC0415
     from peft_pipelines.speech.audio import UndecodableAudioError  # noqa: PLC0415
     from peft_pipelines.speech.transcribe import load_transcriber, transcribe_file  # noqa: PLC0415
-    from peft_pipelines.speech.vad import VadModelError  # noqa: PLC0415
     from peft_pipelines.training.comparison import on_side  # noqa: PLC0415
 
     try:
-        model, processor = load_transcriber(adapter_dir)
+        model, processor = load_transcriber(folder)
     except AdapterLoadError as error:
-        print(f"error: {first_line(error)}", file=sys.stderr)
-        return 2
+        raise CommandInputError(first_line(error)) from None
     try:
-        with on_side(model, "base" if args.base_only else "finetuned"):
-            heard = transcribe_file(model, processor, audio, options)
+        with on_side(model, "base" if base_only else "finetuned"):
+            return transcribe_file(model, processor, audio, options)
     except UndecodableAudioError as error:
-        print(f"error: cannot read audio file {audio}: {error}", file=sys.stderr)
-        return 2
-    except VadModelError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+        raise CommandInputError(f"cannot read audio file {audio}: {error}") from None
+
+
+@cli.command()
+@click.argument("audio")
+@click.option(
+    "--adapter",
+    help="an adapter folder a whisper_zh run wrote (default: the latest version of "
+    "the catalog's whisper_zh.adapter)",
+)
+@click.option(
+    "--base-only",
+    is_flag=True,
+    help="transcribe with the adapter's base model alone (adapter disabled), for comparison",
+)
+@click.option("--env", help="the configuration environment whose parameters and catalog to read")
+@click.option("--conf-source", help=CONF_SOURCE_HELP)
+@click.option("--language", help="default: params:whisper_zh.model.language")
+@click.option("--task", help="default: params:whisper_zh.model.task")
+@click.option(
+    "--max-new-tokens", type=int, help="default: params:whisper_zh.evaluation.max_new_tokens"
+)
+def transcribe(
+    audio: str,
+    adapter: str | None,
+    base_only: bool,
+    env: str | None,
+    conf_source: str | None,
+    **decoding_flags: Any,
+) -> None:
+    """Print the transcript of an audio file: base Whisper with a trained adapter.
+
+    Any format libsndfile reads (wav, flac, mp3, ogg), any sample rate, mono or
+    stereo, any length. It decodes as the whisper_zh evaluation does (its
+    parameters; a flag overrides one). The base loads with its full input
+    window (30 s for real Whisper), whatever window the adapter was trained
+    with: LoRA does not touch the encoder's position table.
+    """
+    quiet_libraries()
+    problem = audio_input_problem(audio)
+    if problem:
+        raise CommandInputError(problem)
+    project = project_at(env, conf_source)
+    folder = adapter_folder(adapter, project)
+    options = project.decoding_options().replace(**decoding_flags)
+    heard = transcript_of(folder, Path(audio), options, base_only=base_only)
     if heard.skipped_seconds >= 0.05:
-        print(
+        click.echo(
             f"skipped {heard.skipped_seconds:.1f} of {heard.seconds:.1f} s as non-speech",
-            file=sys.stderr,
+            err=True,
         )
     if heard.text:
-        print(heard.text)
-    return 0
+        click.echo(heard.text)
 
 
-def size_main(argv: list[str] | None = None) -> int:
-    """Parameter counts and a memory estimate of a pipeline's model, without weights (peft-pipelines-size)."""
-    parser = argparse.ArgumentParser(
-        description="Parameter counts and memory estimate, without weights."
-    )
-    parser.add_argument(
-        "--env", default="base", help="configuration environment: base (offline default) or full"
-    )
-    parser.add_argument("--pipeline", default="whisper_zh")
-    parser.add_argument("--conf-source", default=DEFAULT_CONF)
-    parser.add_argument("--out", help="also write the summary as JSON here")
-    args = parser.parse_args(argv)
-
+def size_summary(project: Project, pipeline: str) -> dict[str, Any]:
+    """Parameter counts and memory estimate of ``pipeline``'s configured model, built on PyTorch's meta device."""
     from kedro.io import DatasetError  # noqa: PLC0415
 
     from peft_pipelines.parameter_check import pipeline_schema  # noqa: PLC0415
     from peft_pipelines.training.sizing import model_on_meta, size_on_meta  # noqa: PLC0415
 
-    project = Project.at(env=args.env, conf_source=args.conf_source)
-    try:
-        parameters, catalog = project.parameters, project.catalog
-        if args.pipeline not in parameters:
-            raise ConfigurationError(f"no parameters for pipeline {args.pipeline}")
-    except UserError as error:
-        print(f"error: {first_line(error)}", file=sys.stderr)
-        return 2
-    params = parameters[args.pipeline]
-    source = catalog.get(f"{args.pipeline}.pretrained_model")
+    if pipeline not in project.parameters:
+        raise CommandInputError(f"no parameters for pipeline {pipeline}")
+    params = project.parameters[pipeline]
+    source = project.catalog.get(f"{pipeline}.pretrained_model")
     try:
         config = source.load_config()
     except DatasetError as error:
-        print(f"error: {args.pipeline}.pretrained_model: {error}", file=sys.stderr)
-        return 2
-    schema = pipeline_schema(args.pipeline)
-    problems = schema.problems(args.pipeline, params, lambda: config) if schema else []
+        raise CommandInputError(f"{pipeline}.pretrained_model: {error}") from None
+    schema = pipeline_schema(pipeline)
+    problems = schema.problems(pipeline, params, lambda: config) if schema else []
     if problems:
-        print("\n".join(f"error: {line}" for line in problems), file=sys.stderr)
-        return 2
+        raise ConfigurationError("\n".join(problems))
     base_model = params["base_model"]
     model = model_on_meta(config, base_model["architecture"])
     summary = size_on_meta(model, params["peft"], base_model.get("quantization", "int8"))
     summary["base_model"] = source.location
+    return summary
+
+
+def size_lines(summary: dict[str, Any], pipeline: str, env: str) -> list[str]:
+    """What the size command prints of a :func:`size_summary`."""
     counts, memory = summary["parameters"], summary["memory_estimate"]
-    print(f"{args.pipeline} ({args.env}): {summary['base_model']}, {summary['peft_type']}")
-    print(
-        f"trainable {counts['trainable']:,} of {counts['total']:,} ({counts['trainable_percent']:.4f} %)"
-    )
-    for target in summary["unmatched_target_modules"]:
-        print(f"warning: target module {target!r} matches no module of the model")
-    print(
+    return [
+        f"{pipeline} ({env}): {summary['base_model']}, {summary['peft_type']}",
+        f"trainable {counts['trainable']:,} of {counts['total']:,} "
+        f"({counts['trainable_percent']:.4f} %)",
+        *(
+            f"warning: target module {target!r} matches no module of the model"
+            for target in summary["unmatched_target_modules"]
+        ),
         f"memory: base weights {memory['base_weights_gib']} GiB ({summary['quantization']}), "
-        f"adapter training state {memory['adapter_training_state_gib']} GiB, activations not included"
-    )
-    if args.out:
-        Path(args.out).write_text(json.dumps(summary, indent=1))
-    return 0
+        f"adapter training state {memory['adapter_training_state_gib']} GiB, "
+        "activations not included",
+    ]
+
+
+@cli.command()
+@click.option(
+    "--env",
+    default="base",
+    show_default=True,
+    help="configuration environment: base (offline default) or full",
+)
+@click.option("--pipeline", default="whisper_zh", show_default=True)
+@click.option("--conf-source", help=CONF_SOURCE_HELP)
+@click.option(
+    "--out", type=click.Path(dir_okay=False, path_type=Path), help="also write the summary as JSON"
+)
+def size(env: str, pipeline: str, conf_source: str | None, out: Path | None) -> None:
+    """Parameter counts and a memory estimate of a pipeline's model, without its weights."""
+    summary = size_summary(project_at(env, conf_source), pipeline)
+    click.echo("\n".join(size_lines(summary, pipeline, env)))
+    if out:
+        out.write_text(json.dumps(summary, indent=1))
 
 
 def stale_lines(
     pipeline_names: list[str], env: str | None = None, runtime_params: dict | None = None
 ) -> list[str]:
-    """One line per node of the pipelines, run from the project root: ``run <node>: <why>`` or ``fresh <node>``."""
+    """One line per node of the pipelines, run from the project root: ``run <node>: <why>`` or ``fresh <node>``.
+
+    The pipelines are the registered ones (``kedro.framework.project.pipelines``)
+    and the catalog is :class:`Project`'s, as ``kedro run`` would give them.
+    """
     from kedro.framework.project import pipelines  # noqa: PLC0415
-    from kedro.framework.session import KedroSession  # noqa: PLC0415
     from kedro.framework.startup import bootstrap_project  # noqa: PLC0415
 
     from peft_pipelines.fingerprints import plan_run  # noqa: PLC0415
 
     bootstrap_project(Path.cwd())
-    with KedroSession.create(env=env, runtime_params=runtime_params) as session:
-        catalog = session.load_context().catalog
-        pipeline = sum(
-            (pipelines[name] for name in pipeline_names[1:]), pipelines[pipeline_names[0]]
-        )
-        plan = plan_run(pipeline, catalog)
+    pipeline = sum((pipelines[name] for name in pipeline_names[1:]), pipelines[pipeline_names[0]])
+    plan = plan_run(pipeline, Project.at(env=env, runtime_params=runtime_params).catalog)
     lines = [
         f"run    {node.name}: {plan.stale[node.name]}"
         if node.name in plan.stale
@@ -262,67 +342,52 @@ def stale_lines(
     return [*lines, f"{len(plan.stale)} of {len(pipeline.nodes)} nodes would run"]
 
 
-def stale_main(argv: list[str] | None = None) -> int:
+@cli.command()
+@click.option("--pipelines", default="__default__", help="comma-separated pipeline names")
+@click.option("--env", help="the configuration environment")
+@click.option("--params", default="", help="as kedro run's: key=value,key=value")
+def stale(pipelines: str, env: str | None, params: str) -> None:
     """List what an incremental run would run, and why (a dry run of the IncrementalRunner)."""
-    parser = argparse.ArgumentParser(description=stale_main.__doc__)
-    parser.add_argument("--pipelines", default="__default__", help="comma-separated pipeline names")
-    parser.add_argument("--env", help="the configuration environment")
-    parser.add_argument("--params", default="", help="as kedro run's: key=value,key=value")
-    args = parser.parse_args(argv)
-    runtime_params = kedro_runtime_params(args.params) if args.params else None
-    names = [name.strip() for name in args.pipelines.split(",")]
-    print("\n".join(stale_lines(names, args.env, runtime_params)))
-    return 0
+    runtime_params = kedro_runtime_params(params) if params else None
+    names = [name.strip() for name in pipelines.split(",")]
+    click.echo("\n".join(stale_lines(names, env, runtime_params)))
 
 
-def viz_main(argv: list[str] | None = None) -> int:
-    """Kedro-Viz with no network: build the static site (``--serve``: and serve it on loopback)."""
-    from peft_pipelines.viz_site import build_offline_site, serve  # noqa: PLC0415
+@cli.command(name="viz-offline")
+@click.option(
+    "--project-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path.cwd,
+    show_default="the working directory",
+)
+@click.option("--serve", is_flag=True, help="serve the site after building it")
+@click.option("--port", type=int, default=4141, show_default=True)
+def viz_offline(project_dir: Path, serve: bool, port: int) -> None:
+    """Kedro-Viz of this project with no network: build the static site (--serve: and serve it)."""
+    from peft_pipelines.viz_site import build_offline_site, serve_site  # noqa: PLC0415
 
-    parser = argparse.ArgumentParser(description="Kedro-Viz of this project, offline.")
-    parser.add_argument("--project-dir", type=Path, default=Path.cwd())
-    parser.add_argument("--serve", action="store_true", help="serve the site after building it")
-    parser.add_argument("--port", type=int, default=4141)
-    args = parser.parse_args(argv)
-    site = build_offline_site(args.project_dir)
-    if args.serve:
-        serve(site, args.port)
-    return 0
-
-
-def _demo_main(argv: list[str] | None = None) -> int:
-    """Start the web demo: base and fine-tuned side by side (see peft_pipelines.demo)."""
-    from peft_pipelines.demo import main  # noqa: PLC0415 (gradio is slow to import)
-
-    return main(argv)
+    site = build_offline_site(project_dir)
+    if serve:
+        serve_site(site, port)
 
 
-COMMANDS = {
-    "transcribe": transcribe_main,
-    "size": size_main,
-    "stale": stale_main,
-    "viz": viz_main,
-    "demo": _demo_main,
-}
+@cli.command()
+@click.option("--port", type=int, default=7860, show_default=True)
+@click.option(
+    "--host", default="127.0.0.1", help="the address to listen on (default: this machine only)"
+)
+@click.option(
+    "--project-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path.cwd,
+    show_default="the working directory",
+)
+@click.option("--env", help="the configuration environment whose catalog to read")
+def demo(port: int, host: str, project_dir: Path, env: str | None) -> None:
+    """The web demo: base and fine-tuned side by side in a browser (see peft_pipelines.demo)."""
+    from peft_pipelines.demo import serve_demo  # noqa: PLC0415 (Gradio is slow to import)
 
-
-def user_mistake(error: BaseException) -> UserError | None:
-    """The :class:`UserError` that ``error`` is, or that Kedro wrapped (a ``DatasetError`` raised from it).
-
-    None for anything else: a bug of ours, which keeps its traceback. A
-    dataset's load or save error arrives as Kedro's ``DatasetError`` whose
-    ``__cause__`` is the dataset's own; a node's error arrives as itself.
-    """
-    from kedro.io import DatasetError  # noqa: PLC0415 (kedro is slow to import)
-
-    cause: BaseException | None = error
-    while cause is not None:
-        if isinstance(cause, UserError):
-            return cause
-        if not isinstance(cause, DatasetError):
-            return None
-        cause = cause.__cause__
-    return None
+    serve_demo(project_dir, env, host, port)
 
 
 @functools.cache
@@ -338,17 +403,14 @@ def run_command() -> click.Command:
 
     @click.pass_context
     def run(ctx: click.Context, **options: Any) -> Any:
-        try:
-            return ctx.forward(kedro_run)
-        except Exception as error:
-            mistake = user_mistake(error)
-            if mistake is None:
-                raise
-            for line in str(mistake).splitlines() or [type(mistake).__name__]:
-                click.echo(f"error: {line}", err=True)
-            ctx.exit(mistake.exit_code)
+        import kedro.framework.project as kedro_project  # noqa: PLC0415
 
-    return click.Command(
+        # `kedro` configured the project before; `peft-pipelines` has not (as a package's __main__).
+        if kedro_project.PACKAGE_NAME != PACKAGE:
+            kedro_project.configure_project(PACKAGE)
+        return ctx.forward(kedro_run)
+
+    return OneLineErrors(
         "run",
         callback=run,
         params=kedro_run.params,
@@ -366,23 +428,6 @@ def kedro_runtime_params(text: str) -> dict[str, Any]:
         return option.process_value(ctx, text)
 
 
-class _ProjectCommands(click.Group):
-    """The project's command group; ``run`` (:func:`run_command`) is built only when asked for."""
-
-    def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted({*super().list_commands(ctx), "run"})
-
-    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        if cmd_name == "run":
-            return run_command()
-        return super().get_command(ctx, cmd_name)
-
-
-@click.group(name="peft_pipelines", cls=_ProjectCommands)
-def cli() -> None:
-    """Project commands (Kedro loads this group from the project's cli.py); ``run`` overrides Kedro's."""
-
-
 def __getattr__(name: str) -> Any:
     # Kedro's find_run_command (python -m peft_pipelines) takes this module's `run`.
     if name == "run":
@@ -390,29 +435,20 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-def _add_kedro_command(name: str, main: Any) -> None:
-    @cli.command(
-        name=name,
-        help=(main.__doc__ or "").splitlines()[0],
-        context_settings={"ignore_unknown_options": True, "help_option_names": []},
-    )
-    @click.argument("args", nargs=-1, type=click.UNPROCESSED)
-    def command(args: tuple[str, ...]) -> None:
-        sys.exit(main(list(args)))
+def exit_status(command: click.Command, argv: Sequence[str]) -> int:
+    """Run ``command`` on ``argv`` in this process, as its script would, and return its exit status."""
+    return command.main(list(argv), standalone_mode=False) or 0
 
 
-# `kedro viz` is kedro-viz's own command (the offline site calls it), hence viz-offline.
-for _name, _main in {
-    "transcribe": transcribe_main,
-    "size": size_main,
-    "stale": stale_main,
-    "viz-offline": viz_main,
-    "demo": _demo_main,
-}.items():
-    _add_kedro_command(_name, _main)
+def transcribe_main(argv: Sequence[str]) -> int:
+    """``whisper-zh-transcribe <argv>`` in this process: its exit status (for tests and benchmarks)."""
+    return exit_status(transcribe, argv)
+
+
+def size_main(argv: Sequence[str]) -> int:
+    """``peft-pipelines-size <argv>`` in this process: its exit status (for tests and benchmarks)."""
+    return exit_status(size, argv)
+
 
 if __name__ == "__main__":
-    if len(sys.argv) < 2 or sys.argv[1] not in COMMANDS:
-        print(f"usage: python -m peft_pipelines.cli {{{','.join(COMMANDS)}}} ...", file=sys.stderr)
-        sys.exit(2)
-    sys.exit(COMMANDS[sys.argv[1]](sys.argv[2:]))
+    cli()

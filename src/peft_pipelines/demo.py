@@ -22,7 +22,6 @@ ours (title and description, no image from another host).
 
 from __future__ import annotations
 
-import argparse
 import html
 import json
 import logging
@@ -583,31 +582,14 @@ def launch(app: Any, host: str, port: int, *, block: bool = True) -> None:
     )
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Start the demo on 127.0.0.1 (``--host 0.0.0.0`` opens it to the network)."""
-    parser = argparse.ArgumentParser(description="Base and fine-tuned side by side, in a browser.")
-    parser.add_argument("--port", type=int, default=7860)
-    parser.add_argument(
-        "--host", default="127.0.0.1", help="the address to listen on (default: this machine only)"
-    )
-    parser.add_argument("--project-dir", type=Path, default=Path.cwd())
-    parser.add_argument("--env", help="the configuration environment whose catalog to read")
-    args = parser.parse_args(argv)
+def serve_demo(project_dir: Path, env: str | None, host: str, port: int) -> None:
+    """Serve the demo of the project in ``project_dir`` on ``host:port`` until interrupted (`peft-pipelines demo`)."""
     # Before Gradio is imported: no analytics, no version check, nothing sent out.
     os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     quiet_libraries()
-    project = args.project_dir.resolve()
+    project = project_dir.resolve()
     os.chdir(project)  # the catalog's paths are relative to the project, as for `kedro run`
-    try:
-        app = build_app(project, args.env)
-    except UserError as error:
-        print(f"error: {first_line(error)}", file=sys.stderr)
-        return 2
-    print(f"demo: http://{args.host}:{args.port}/", flush=True)
-    launch(app, args.host, args.port)
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
+    app = build_app(project, env)
+    print(f"demo: http://{host}:{port}/", flush=True)
+    launch(app, host, port)

@@ -27,12 +27,13 @@ the wrong shape) counts as missing, with a warning naming the file.
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import inspect
 import json
 import logging
 import os
-import sys
+import textwrap
 import types
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -41,12 +42,14 @@ from pathlib import Path
 from typing import Any
 
 from kedro.framework.hooks import hook_impl
+from kedro.io import MemoryDataset
 from kedro.pipeline import Pipeline
 from kedro.pipeline.node import Node
 
 from peft_pipelines.io.atomic_files import write_text_atomically
-from peft_pipelines.io.model_datasets import on_disk
+from peft_pipelines.io.data_files import data_files_of, on_disk
 from peft_pipelines.io.packaged_files import sha256_of_file, sha256_of_json
+from peft_pipelines.project import catalog_filepath
 
 logger = logging.getLogger(__name__)
 
@@ -96,40 +99,39 @@ def _unwrapped(function: Any) -> Any:
             return function
 
 
-def _package_modules(module: types.ModuleType) -> set[str]:
-    """``module`` and every module of this package it uses, transitively."""
-    seen: set[str] = set()
-    todo = [module.__name__]
+def _package_module(value: Any) -> types.ModuleType | None:
+    """The module of this package that ``value`` is, or was defined in; None for any other."""
+    module = inspect.getmodule(value)
+    return module if module is not None and module.__name__.startswith(PACKAGE) else None
+
+
+def _package_modules(module: types.ModuleType) -> dict[str, types.ModuleType]:
+    """``module`` and every module of this package it uses, transitively, by name.
+
+    A module uses what its namespace holds: the modules and the functions,
+    classes and objects it imported.
+    """
+    seen: dict[str, types.ModuleType] = {}
+    todo = [module]
     while todo:
-        name = todo.pop()
-        if name in seen or name not in sys.modules:
+        current = todo.pop()
+        if current.__name__ in seen:
             continue
-        seen.add(name)
-        for value in vars(sys.modules[name]).values():
-            used = (
-                value.__name__
-                if isinstance(value, types.ModuleType)
-                else getattr(value, "__module__", None)
-            )
-            if isinstance(used, str) and used.startswith(PACKAGE) and used not in seen:
+        seen[current.__name__] = current
+        for value in vars(current).values():
+            used = _package_module(value)
+            if used is not None and used.__name__ not in seen:
                 todo.append(used)
     return seen
 
 
-def _names_used(item: Any) -> set[str]:
-    """The global names a function (or every method of a class) refers to."""
-    codes = [item.__code__] if inspect.isfunction(item) else []
-    if inspect.isclass(item):
-        for member in vars(item).values():
-            method = getattr(member, "__func__", member)
-            if inspect.isfunction(method):
-                codes.append(method.__code__)
-    names: set[str] = set()
-    while codes:
-        code = codes.pop()
-        names |= set(code.co_names)
-        codes += [const for const in code.co_consts if isinstance(const, types.CodeType)]
-    return names
+def _names_used(item: Any, source: str) -> set[str]:
+    """Every name the source of a function or class refers to (its own local names too: conservative)."""
+    try:
+        tree = ast.parse(textwrap.dedent(source))
+    except SyntaxError:  # a lambda's line is no statement of its own: take its whole module
+        tree = ast.parse(inspect.getsource(inspect.getmodule(item)))
+    return {node.id for node in ast.walk(tree) if isinstance(node, ast.Name)}
 
 
 def _sha(text: str | bytes) -> str:
@@ -137,42 +139,41 @@ def _sha(text: str | bytes) -> str:
 
 
 def code_fingerprint(function: Any) -> dict[str, str]:
-    """Hashes of the code a node function runs.
+    """Hashes of the code a node function runs, read from its source (:mod:`inspect`, :mod:`ast`).
 
     In the function's own module: its source, and the source of every function,
-    class and constant of that module it reaches (so editing one node leaves
+    class and constant of that module it names (so editing one node leaves
     its neighbours fresh). Beyond it: the whole source file of every module of
-    this package it reaches, transitively (conservative: any edit there
+    this package it names, transitively (conservative: any edit there
     counts). Third-party code counts through the package versions in reports,
     not here.
     """
     root = _unwrapped(function)
-    home = sys.modules[root.__module__]
+    home = inspect.getmodule(root)
+    namespace = vars(home)
     hashes: dict[str, str] = {}
-    other_modules: set[str] = set()
+    other_modules: dict[str, types.ModuleType] = {}
     todo = [root]
     while todo:
         item = todo.pop()
         if item.__qualname__ in hashes:
             continue
-        hashes[item.__qualname__] = _sha(inspect.getsource(item))
-        for name in sorted(_names_used(item)):
-            if name not in vars(home):
-                continue
-            value = vars(home)[name]
-            owner = (
-                value.__name__
-                if isinstance(value, types.ModuleType)
-                else getattr(value, "__module__", None)
-            )
-            if owner == home.__name__ and (inspect.isfunction(value) or inspect.isclass(value)):
+        source = inspect.getsource(item)
+        hashes[item.__qualname__] = _sha(source)
+        for name in sorted(_names_used(item, source) & namespace.keys()):
+            value = namespace[name]
+            owner = _package_module(value)
+            if owner is home and (inspect.isfunction(value) or inspect.isclass(value)):
                 todo.append(value)
-            elif isinstance(owner, str) and owner.startswith(PACKAGE):
-                other_modules.add(owner)
+            elif owner is not None:
+                other_modules[owner.__name__] = owner
             elif isinstance(value, CONSTANT_TYPES):
                 hashes[f"{name}="] = _sha(repr(value))
-    for name in sorted(set().union(*(_package_modules(sys.modules[m]) for m in other_modules))):
-        file = getattr(sys.modules[name], "__file__", None)
+    reached: dict[str, types.ModuleType] = {}
+    for module in other_modules.values():
+        reached.update(_package_modules(module))
+    for name in sorted(reached):
+        file = getattr(reached[name], "__file__", None)
         if file:
             hashes[name] = _sha(Path(file).read_bytes())
     return hashes
@@ -181,20 +182,28 @@ def code_fingerprint(function: Any) -> dict[str, str]:
 # ---- data ----
 
 
-def local_path(dataset: Any) -> Path | None:
-    """The file or folder a dataset reads, if it is on this machine."""
-    inner = on_disk(dataset)
-    candidates = []
-    if hasattr(inner, "_get_load_path"):
-        try:
-            candidates.append(inner._get_load_path())
-        except Exception:  # noqa: BLE001 (no version saved yet)
-            return None
-    candidates += [getattr(inner, name, None) for name in ("_filepath", "_path", "_name_or_path")]
-    for candidate in candidates:
-        if candidate is not None and Path(str(candidate)).exists():
-            return Path(str(candidate))
-    return None
+def data_paths(catalog: Any, name: str) -> list[Path]:
+    """The files or folders that hold dataset ``name``'s data, as a load reads it now.
+
+    A dataset of this package says it (``fingerprint_paths()``, see
+    :mod:`peft_pipelines.io.data_files`). Any other (kedro-datasets') is
+    found where its catalog entry puts it (``filepath`` or ``path``; for a
+    versioned one, the folder of all its versions); a dataset a run holds in
+    memory in place of its entry (another rank's outputs) has none.
+    """
+    dataset = catalog.get(name)
+    said = data_files_of(dataset)
+    if said is not None:
+        return said
+    if dataset is None or isinstance(dataset, MemoryDataset):
+        return []
+    configured = catalog_filepath(catalog, name)
+    return [configured] if configured is not None else []
+
+
+def local_path(catalog: Any, name: str) -> Path | None:
+    """The file or folder that holds dataset ``name``'s data, if it is on this machine."""
+    return next((path for path in data_paths(catalog, name) if path.exists()), None)
 
 
 def files_signature(path: Path) -> list[tuple[str, int, int]]:
@@ -249,21 +258,35 @@ class ContentCache:
             _write_json_atomically(self.file, self.entries)
 
 
-def raw_fingerprint(dataset: Any, cache: ContentCache) -> str:
-    """A raw input: its catalog entry as the dataset describes it, and its files' content.
+def _entry_settings(entry: Any) -> Any:
+    """A catalog entry as a fingerprint holds it: no ``metadata`` (Kedro-Viz's layer...), which no load reads.
 
-    A dataset that builds its folder from its own settings (a converted model)
-    says which files it reads with ``fingerprint_paths()``; otherwise the
-    file or folder it loads is hashed.
+    A path inside the project is made relative to it: Kedro's context makes
+    the catalog's paths absolute, a catalog built from the configuration
+    alone (``kedro stale``) does not, and a copied project has other ones.
     """
-    inner = on_disk(dataset)
-    described = {"type": type(inner).__name__, "describe": inner._describe()}
-    if hasattr(inner, "fingerprint_paths"):
-        paths = [Path(p) for p in inner.fingerprint_paths()]
-    else:
-        paths = [p for p in [local_path(inner)] if p is not None]
-    content = [cache.content_hash(p) for p in paths if p.exists()]
-    return sha256_of_json({**described, "content": content})
+    if isinstance(entry, dict):
+        return {key: _entry_settings(value) for key, value in entry.items() if key != "metadata"}
+    if isinstance(entry, list | tuple):
+        return [_entry_settings(value) for value in entry]
+    if isinstance(entry, str) and os.path.isabs(entry) and Path(entry).is_relative_to(Path.cwd()):
+        return Path(entry).relative_to(Path.cwd()).as_posix()
+    return entry
+
+
+def raw_fingerprint(catalog: Any, name: str, cache: ContentCache) -> str:
+    """A raw input: its type, its catalog entry, and the content of the files that hold its data.
+
+    A dataset built from other files (a converted model) names those (see
+    :func:`data_paths`); its settings, the files' hashes among them, are in
+    its entry.
+    """
+    dataset = on_disk(catalog.get(name))
+    entry = catalog.config_resolver.resolve_pattern(name)
+    content = [cache.content_hash(p) for p in data_paths(catalog, name) if p.exists()]
+    return sha256_of_json(
+        {"type": type(dataset).__name__, "entry": _entry_settings(entry), "content": content}
+    )
 
 
 # ---- planning ----
@@ -309,7 +332,7 @@ def _recorded_fingerprint(name: str, catalog: Any) -> str | None:
     run from it record what a whole-pipeline plan computes for them.
     """
     record = read_record(name)
-    if record is None or (path := local_path(catalog.get(name))) is None:
+    if record is None or (path := local_path(catalog, name)) is None:
         return None
     if sha256_of_json(files_signature(path)) != record["files"]:
         return None  # changed since: hashed by content, as a raw input
@@ -341,7 +364,7 @@ def _node_parts(
             continue
         if name not in produced and name not in raw:
             raw[name] = _recorded_fingerprint(name, catalog) or raw_fingerprint(
-                catalog.get(name), cache
+                catalog, name, cache
             )
         inputs[name] = plan.outputs[name] if name in produced else raw[name]
     return {
@@ -358,7 +381,7 @@ def _node_parts(
 def _stale_reason(node: Node, parts: dict[str, Any], plan: Plan, catalog: Any) -> str | None:
     for output in node.outputs:
         record = read_record(output)
-        path = local_path(catalog.get(output))
+        path = local_path(catalog, output)
         if record is None:
             return f"{output} has no fingerprint"
         if record["fingerprint"] != plan.outputs[output]:
@@ -425,11 +448,11 @@ class FingerprintRecording:
         return self._run[2]
 
     @hook_impl
-    def after_dataset_saved(self, dataset_name: str, data: Any, node: Node) -> None:  # noqa: ARG002
+    def after_dataset_saved(self, dataset_name: str, node: Node) -> None:
         if self._run is None or dataset_name not in self._run[2].outputs:
             return
         _, catalog, plan = self._run
-        path = local_path(catalog.get(dataset_name))
+        path = local_path(catalog, dataset_name)
         if path is None:
             return  # not persisted: nothing to find fresh later
         _write_json_atomically(

@@ -5,10 +5,11 @@ from __future__ import annotations
 import contextlib
 import logging
 import socket
-import sqlite3
 import tempfile
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
+from urllib.request import url2pathname
 
 import psutil
 from kedro.config import MissingConfigException
@@ -18,8 +19,8 @@ from kedro.pipeline import Pipeline
 
 from peft_pipelines.distributed import is_rank_zero, process_rank, world_size
 from peft_pipelines.errors import UserError
+from peft_pipelines.io.data_files import on_disk
 from peft_pipelines.io.locks import FolderLockedError, folder_lock
-from peft_pipelines.io.model_datasets import on_disk
 from peft_pipelines.project import (
     catalog_filepath,
     shown_path,
@@ -138,21 +139,21 @@ class RankZeroWrites:
         )
 
 
-def _flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
+def flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
     """A nested dict as {dotted.key: leaf}: parameters and metrics as MLflow shows them."""
     if isinstance(tree, dict) and tree:
         flat: dict[str, Any] = {}
         for key, value in tree.items():
-            flat.update(_flatten(value, f"{prefix}.{key}" if prefix else str(key)))
+            flat.update(flatten(value, f"{prefix}.{key}" if prefix else str(key)))
         return flat
     return {prefix: tree}
 
 
-def _numeric_leaves(tree: Any, prefix: str = "") -> dict[str, float]:
-    """The int/float leaves of ``_flatten(tree, prefix)`` (bools excluded): what MLflow takes as metrics."""
+def numeric_leaves(tree: Any, prefix: str = "") -> dict[str, float]:
+    """The int/float leaves of ``flatten(tree, prefix)`` (bools excluded): what MLflow takes as metrics."""
     return {
         key: float(value)
-        for key, value in _flatten(tree, prefix).items()
+        for key, value in flatten(tree, prefix).items()
         if isinstance(value, int | float) and not isinstance(value, bool)
     }
 
@@ -165,6 +166,20 @@ _HOST_TAG, _PID_TAG, _STARTED_TAG = "process.host", "process.pid", "process.star
 
 class TrackingStoreError(UserError, RuntimeError):
     """The project's MLflow store is a file SQLite cannot read (garbage, truncated)."""
+
+
+def repoint_command(store: str, experiment_id: str, old: str, new: str) -> str:
+    """The sqlite3 command that points experiment ``experiment_id``'s runs from artifact folder ``old`` to ``new``.
+
+    MLflow's API cannot change where an experiment or a run keeps its
+    artifacts; this is for a person to run, on a store of their own.
+    """
+    number = int(experiment_id)
+    return (
+        f"sqlite3 {store} \"UPDATE experiments SET artifact_location = '{new}' "
+        f"WHERE experiment_id = {number}; UPDATE runs SET artifact_uri = "
+        f"replace(artifact_uri, '{old}', '{new}') WHERE experiment_id = {number}\""
+    )
 
 
 def _process_tags() -> dict[str, str]:
@@ -254,7 +269,7 @@ class MlflowTracking:
         params: dict[str, Any] = {}
         for dataset in sorted(pipeline.inputs()):
             if dataset.startswith("params:"):
-                params.update(_flatten(catalog.load(dataset), dataset.removeprefix("params:")))
+                params.update(flatten(catalog.load(dataset), dataset.removeprefix("params:")))
         mlflow.log_params(
             {
                 key: text
@@ -291,23 +306,76 @@ class MlflowTracking:
                 "conf/local/mlflow.yml"
             )
 
-    def _open_experiment(self, mlflow: Any) -> str:
-        """The id of the configured experiment, made if new, its artifact folder the project's own."""
+    def _open_experiment(self, mlflow: Any) -> list[str]:
+        """The id of the configured experiment, its artifact folder the project's own, and that of one it replaced.
+
+        The experiment is made if new. MLflow keeps an experiment's artifact
+        folder as an absolute path and has no call to change it: in a copied
+        or moved project the experiment named in mlflow.yml is set aside
+        (:meth:`_set_aside`) and made again, so that new runs never write
+        into another folder.
+        """
         name = str(self._settings.get("experiment", "peft_pipelines"))
         artifacts = self._project_path / str(self._settings.get("artifact_location", "mlartifacts"))
         experiment = mlflow.get_experiment_by_name(name)
+        replaced = []
+        if experiment is not None and self._is_copied(experiment.artifact_location, artifacts):
+            replaced.append(self._set_aside(experiment, artifacts))
+            experiment = None
         if experiment is None:
             mlflow.create_experiment(name, artifact_location=artifacts.as_uri())
-        elif experiment.artifact_location != artifacts.as_uri():
-            self._move_artifact_root(experiment.artifact_location, artifacts.as_uri())
-        return mlflow.set_experiment(name).experiment_id
+        return [mlflow.set_experiment(name).experiment_id, *replaced]
 
-    def _fail_runs_of_ended_processes(self, experiment_id: str) -> None:
-        """Mark FAILED the experiment's runs left RUNNING by a process that has ended (killed runs)."""
+    def _is_copied(self, location: str, artifacts: Path) -> bool:
+        """Whether ``location`` is the artifact folder of the project this one was copied from (or moved from).
+
+        Only for the project's own SQLite store and a local folder of the same
+        name: a store shared on a server, or artifacts in the cloud, are left
+        as they are.
+        """
+        database = sqlite_store(self._tracking_uri())
+        return (
+            location != artifacts.as_uri()
+            and database is not None
+            and database.is_relative_to(self._project_path)
+            and location.startswith("file://")
+            and Path(location).name == artifacts.name
+        )
+
+    def _set_aside(self, experiment: Any, artifacts: Path) -> str:
+        """Rename a copied store's experiment, whose runs keep their artifacts in the other folder; say how to repoint them."""
+        from mlflow.tracking import MlflowClient  # noqa: PLC0415 (see the class docstring)
+
+        old, new, number = (
+            experiment.artifact_location,
+            artifacts.as_uri(),
+            experiment.experiment_id,
+        )
+        origin = Path(url2pathname(urlparse(old).path)).parent
+        aside = f"{experiment.name} (copied from {origin}, experiment {number})"
+        MlflowClient().rename_experiment(number, aside)
+        store = shown_path(sqlite_store(self._tracking_uri()) or "mlflow.db")
+        logger.warning(
+            "MLflow: %s keeps the artifacts of experiment %s in %s, another project's folder "
+            "(this one was copied or moved), and MLflow cannot move them: its runs are now "
+            "experiment '%s', new runs go to a new %s with artifacts in %s. To point the old "
+            "runs at this project's copy of their artifacts (docs/tracking.md): %s",
+            store,
+            experiment.name,
+            old,
+            aside,
+            experiment.name,
+            shown_path(artifacts),
+            repoint_command(store, number, old, new),
+        )
+        return number
+
+    def _fail_runs_of_ended_processes(self, experiment_ids: list[str]) -> None:
+        """Mark FAILED the experiments' runs left RUNNING by a process that has ended (killed runs)."""
         from mlflow.tracking import MlflowClient  # noqa: PLC0415 (see the class docstring)
 
         client = MlflowClient()
-        for run in client.search_runs([experiment_id], "attributes.status = 'RUNNING'"):
+        for run in client.search_runs(experiment_ids, "attributes.status = 'RUNNING'"):
             if _process_ended(run.data.tags):
                 client.set_tag(run.info.run_id, "failure", "its process ended with the run open")
                 client.set_terminated(run.info.run_id, "FAILED")
@@ -317,35 +385,6 @@ class MlflowTracking:
                     run.data.tags[_PID_TAG],
                 )
 
-    def _move_artifact_root(self, old: str, new: str) -> None:
-        """Point a copied project's store at its own artifact folder (MLflow keeps absolute paths).
-
-        Only for the project's own SQLite store and an artifact folder that was
-        a local one (a copy of the project, or the project moved): a store
-        shared on a server, or artifacts in the cloud, are left as they are.
-        """
-        database = self._sqlite_store()
-        if database is None or not database.is_relative_to(self._project_path):
-            return
-        if not old.startswith("file://") or Path(old).name != Path(new).name:
-            return
-        logger.warning(
-            "MLflow: %s held artifact paths of another folder (%s); they now point into %s",
-            database.name,
-            old,
-            new,
-        )
-        with contextlib.closing(sqlite3.connect(database)) as connection, connection:
-            connection.execute(
-                "UPDATE experiments SET artifact_location = ? WHERE artifact_location = ?",
-                (new, old),
-            )
-            connection.execute(
-                "UPDATE runs SET artifact_uri = ? || substr(artifact_uri, ?) "
-                "WHERE substr(artifact_uri, 1, ?) = ?",
-                (new, len(old) + 1, len(old), old),
-            )
-
     @hook_impl
     def after_dataset_saved(self, dataset_name: str, data: Any, node: Any) -> None:
         mlflow = self._mlflow
@@ -354,7 +393,7 @@ class MlflowTracking:
         pipeline, _, output = dataset_name.rpartition(".")
         if output == "metrics" and isinstance(data, dict):
             figures = {k: v for k, v in data.items() if k not in {"seed", "peft_config"}}
-            mlflow.log_metrics(_numeric_leaves(figures, pipeline))
+            mlflow.log_metrics(numeric_leaves(figures, pipeline))
             random = bool(data.get("base_model_random"))
             # A run of several pipelines is flagged if any of their bases is random.
             self._any_random_base = self._any_random_base or random
@@ -380,6 +419,17 @@ class MlflowTracking:
             with tempfile.TemporaryDirectory() as folder:
                 data.save_pretrained(folder)
                 mlflow.log_artifacts(folder, artifact_path=f"{pipeline}/adapter")
+
+    @hook_impl
+    def incremental_run_planned(self, plan: Any) -> None:
+        """Called by :class:`~peft_pipelines.runner.IncrementalRunner`: which nodes run, which are skipped as fresh."""
+        if self._mlflow is not None:
+            self._mlflow.set_tags(
+                {
+                    "incremental.ran": ",".join(plan.stale) or "-",
+                    "incremental.skipped_fresh": ",".join(plan.fresh) or "-",
+                }
+            )
 
     @hook_impl
     def after_pipeline_run(self) -> None:

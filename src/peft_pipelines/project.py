@@ -8,6 +8,7 @@ store where a run put it:
     project.parameters["whisper_zh"]["model"]["language"]
     project.catalog.load("whisper_zh.metrics")
     project.tracking_uri
+    project.decoding_options()  # how whisper_zh decodes: the CLI, the demo, the evaluation
 
 It also silences the libraries' noise for a command's output
 (:func:`quiet_libraries`) and says how a path is shown (:func:`shown_path`).
@@ -18,11 +19,15 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
+import os
 import sqlite3
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from peft_pipelines.speech.decoding import DecodingOptions
 
 from peft_pipelines.errors import ConfigurationError
 
@@ -63,8 +68,11 @@ class Project:
 
     @classmethod
     def at(cls, path: Path | None = None, env: str | None = None, **options: Any) -> Project:
-        """The project in folder ``path`` (default: the working directory, as for ``kedro run``)."""
-        return cls(path or Path.cwd(), env, **options)
+        """The project in folder ``path`` (default: the working directory), as ``kedro run`` finds it.
+
+        ``env`` None is ``$KEDRO_ENV`` when that is set, as for ``kedro run``.
+        """
+        return cls(path or Path.cwd(), env or os.environ.get("KEDRO_ENV"), **options)
 
     def _required(self, key: str) -> Any:
         """The ``key`` configuration (parameters, catalog); :class:`ConfigurationError` (one line) if there is none."""
@@ -82,7 +90,7 @@ class Project:
     def parameters(self) -> dict[str, Any]:
         return dict(self._required("parameters"))
 
-    def decoding_options(self) -> Any:
+    def decoding_options(self) -> DecodingOptions:
         """How whisper_zh decodes: :class:`~peft_pipelines.speech.decoding.DecodingOptions` of its parameters."""
         from peft_pipelines.speech.decoding import DecodingOptions  # noqa: PLC0415
 
@@ -96,7 +104,9 @@ class Project:
         """The data catalog, with ``params:<key>`` entries as ``kedro run`` gives its nodes."""
         from kedro.io import DataCatalog  # noqa: PLC0415
 
-        catalog = DataCatalog.from_config(self._required("catalog"))
+        catalog = DataCatalog.from_config(
+            self._required("catalog"), credentials=self._optional_config("credentials")
+        )
         catalog["parameters"] = self.parameters
         for key, value in _parameter_entries(self.parameters):
             catalog[f"params:{key}"] = value
@@ -105,16 +115,33 @@ class Project:
     @functools.cached_property
     def mlflow_settings(self) -> dict[str, Any]:
         """conf/*/mlflow.yml (empty if there is none)."""
-        from kedro.config import MissingConfigException  # noqa: PLC0415
-
-        try:
-            return dict(self.config_loader["mlflow"] or {})
-        except MissingConfigException:
-            return {}
+        return self._optional_config("mlflow")
 
     @property
     def tracking_uri(self) -> str:
         return tracking_uri(self.mlflow_settings, self.path)
+
+    def decoding_options(self) -> DecodingOptions:
+        """How ``whisper_zh`` decodes, as its evaluation node does: ``params:whisper_zh.model`` and ``.evaluation``.
+
+        The transcribe command and the demo decode with these, a command-line
+        flag overriding a field.
+        """
+        from peft_pipelines.speech.decoding import DecodingOptions  # noqa: PLC0415 (loads torch)
+
+        whisper_zh = self.parameters.get("whisper_zh", {})
+        return DecodingOptions.from_parameters(
+            whisper_zh.get("model", {}), whisper_zh.get("evaluation", {})
+        )
+
+    def _optional_config(self, key: str) -> dict[str, Any]:
+        """The configuration files of ``key`` (credentials, mlflow) merged; empty if there are none."""
+        from kedro.config import MissingConfigException  # noqa: PLC0415
+
+        try:
+            return dict(self.config_loader[key] or {})
+        except MissingConfigException:
+            return {}
 
 
 def _parameter_entries(tree: Mapping[str, Any], prefix: str = "") -> list[tuple[str, Any]]:

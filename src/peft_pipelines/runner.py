@@ -4,21 +4,42 @@
     kedro stale --pipelines whisper_zh          # what that would run, and why
 
 What is fresh is decided from the fingerprints that every run records
-(:mod:`peft_pipelines.fingerprints`).
+(:mod:`peft_pipelines.fingerprints`). Once it has chosen, the runner calls
+the project hook ``incremental_run_planned`` (:class:`IncrementalRunSpecs`)
+through the run's hook manager: the tracking hook records the choice in the
+MLflow run it owns.
 """
 
 from __future__ import annotations
 
 import logging
-import sys
 from typing import Any
 
+from kedro.framework.hooks.markers import hook_spec
 from kedro.pipeline import Pipeline
 from kedro.runner import SequentialRunner
 
 from peft_pipelines.fingerprints import FingerprintRecording, Plan
 
 logger = logging.getLogger(__name__)
+
+
+class IncrementalRunSpecs:
+    """The hook an incremental run calls: added to the run's hook manager (pluggy's ``add_hookspecs``)."""
+
+    @hook_spec
+    def incremental_run_planned(self, plan: Plan) -> None:
+        """Called once the runner has chosen, before any node runs: ``plan.stale`` run, ``plan.fresh`` are skipped."""
+
+
+def _announce(hook_manager: Any, plan: Plan) -> None:
+    """Tell the project's hooks what this run runs and skips (each hook implements what it needs)."""
+    if hook_manager is None:
+        return
+    caller = getattr(hook_manager.hook, "incremental_run_planned", None)
+    if caller is None or not caller.has_spec():
+        hook_manager.add_hookspecs(IncrementalRunSpecs)
+    hook_manager.hook.incremental_run_planned(plan=plan)
 
 
 def _registered_recording(hook_manager: Any) -> FingerprintRecording | None:
@@ -53,23 +74,10 @@ class IncrementalRunner(SequentialRunner):
             len(pipeline.nodes),
             len(plan.fresh),
         )
-        _tag_mlflow_run(plan)
+        _announce(hook_manager, plan)
         try:
             stale = pipeline.filter(node_names=list(plan.stale)) if plan.stale else Pipeline([])
             return super().run(stale, catalog, hook_manager, run_id, only_missing_outputs)
         finally:
             if own_recording is not None and hook_manager is not None:
                 hook_manager.unregister(own_recording)
-
-
-def _tag_mlflow_run(plan: Plan) -> None:
-    """Record in the active MLflow run, if any, which nodes ran and which were skipped as fresh."""
-    mlflow = sys.modules.get("mlflow")
-    if mlflow is None or mlflow.active_run() is None:
-        return
-    mlflow.set_tags(
-        {
-            "incremental.ran": ",".join(plan.stale) or "-",
-            "incremental.skipped_fresh": ",".join(plan.fresh) or "-",
-        }
-    )

@@ -7,8 +7,8 @@ time, but its `index.html` keeps the font links; without them the page falls bac
 to a local font and makes no request that leaves the machine (the browser test
 checks this from Chromium's network log).
 
-    python -m peft_pipelines.cli viz            # build into ./build
-    python -m peft_pipelines.cli viz --serve    # build, then serve on 127.0.0.1:4141
+    peft-pipelines viz-offline            # build into ./build
+    peft-pipelines viz-offline --serve    # build, then serve on 127.0.0.1:4141 (`make viz`)
 """
 
 from __future__ import annotations
@@ -61,7 +61,7 @@ def build_offline_site(project_dir: Path) -> Path:
     return site
 
 
-def serve(site: Path, port: int, host: str = "127.0.0.1") -> None:
+def serve_site(site: Path, port: int, host: str = "127.0.0.1") -> None:
     """Serve `site` on `host:port` until interrupted."""
     handler = functools.partial(SimpleHTTPRequestHandler, directory=str(site))
     with ThreadingHTTPServer((host, port), handler) as server:

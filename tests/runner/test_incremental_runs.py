@@ -9,9 +9,9 @@ import time
 from pathlib import Path
 
 import pytest
+from datasets import DatasetDict
 
 from peft_pipelines.fingerprints import files_signature
-from peft_pipelines.io.atomic_arrow_dataset import AtomicArrowDataset
 from peft_pipelines.runner import IncrementalRunner
 from tests.conftest import (
     SAMPLE_CORPUS_CATALOG,
@@ -162,18 +162,18 @@ def test_a_changed_sentence_or_clip_reruns_the_data_and_model_stages(project):
 def test_a_run_killed_while_saving_leaves_that_node_stale(project, monkeypatch):
     params = _with(evaluation__max_new_tokens=6, peft__r=2)
     _run(project, params)
-    save = AtomicArrowDataset._save_dataset_dict
+    save = DatasetDict.save_to_disk
 
-    def killed_while_saving_features(self, data, path):
+    def killed_while_saving_features(self, path, *args, **kwargs):
         if "04_feature" in str(path):
             raise KeyboardInterrupt("killed mid-save")
-        return save(self, data, path)
+        return save(self, path, *args, **kwargs)
 
-    monkeypatch.setattr(AtomicArrowDataset, "_save_dataset_dict", killed_while_saving_features)
+    monkeypatch.setattr(DatasetDict, "save_to_disk", killed_while_saving_features)
     changed = _with(evaluation__max_new_tokens=6, peft__r=2, features__max_label_tokens=440)
     with pytest.raises(KeyboardInterrupt):
         _run(project, changed)
-    monkeypatch.setattr(AtomicArrowDataset, "_save_dataset_dict", save)
+    monkeypatch.setattr(DatasetDict, "save_to_disk", save)
     ran, _ = _run(project, changed)
     assert "whisper_zh.audio_features.extract_features_and_labels" in ran
     assert "whisper_zh.audio_features.resample_to_16k" not in ran

@@ -6,6 +6,7 @@ else of this package.
 
 from peft_pipelines.io.atomic_arrow_dataset import AtomicArrowDataset
 from peft_pipelines.io.common_voice import CommonVoiceReleaseDataset, HFAudioCorpusDataset
+from peft_pipelines.io.kept_in_memory import KeptInMemoryDataset
 from peft_pipelines.io.model_datasets import (
     BaseModelManifestDataset,
     PeftAdapterDataset,
@@ -18,6 +19,7 @@ __all__ = [
     "BaseModelManifestDataset",
     "CommonVoiceReleaseDataset",
     "HFAudioCorpusDataset",
+    "KeptInMemoryDataset",
     "PeftAdapterDataset",
     "PretrainedModelDataset",
     "PretrainedProcessorDataset",

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Callable
 from pathlib import Path
 
 import pyarrow as pa
@@ -88,21 +87,30 @@ class AtomicArrowDataset(ArrowDataset):
                     )
                 check_arrow_stream(folder / name)
 
-    def _save_dataset(self, data: Dataset, save_path: str) -> None:
-        self._write_then_rename(
-            lambda path: super(AtomicArrowDataset, self)._save_dataset(data, path), save_path
-        )
-
-    def _save_dataset_dict(self, data: DatasetDict, save_path: str) -> None:
-        self._write_then_rename(
-            lambda path: super(AtomicArrowDataset, self)._save_dataset_dict(data, path), save_path
-        )
-
-    def _write_then_rename(self, write: Callable[[str], None], save_path: str) -> None:
-        if self._protocol != "file":
-            write(save_path)
+    def save(self, data: Dataset | DatasetDict) -> None:
+        """``save_to_disk`` into a staging folder renamed into place when whole (see the class docstring)."""
+        if not isinstance(data, Dataset | DatasetDict):
+            super().save(data)  # ArrowDataset's own refusal of other types, its message
             return
-        replace_folder_atomically(Path(save_path), lambda staging: write(str(staging)))
+        save_path = get_filepath_str(self._get_save_path(), self._protocol)
+
+        def write(path: str) -> None:
+            data.save_to_disk(path, storage_options=self._storage_options, **self._save_args)
+
+        if self._protocol == "file":
+            replace_folder_atomically(Path(save_path), lambda staging: write(str(staging)))
+        else:
+            write(save_path)  # no atomic rename on a remote filesystem
+        self._invalidate_cache()
+
+    def fingerprint_paths(self) -> list[Path]:
+        """The saved dataset's folder (the latest version, if versioned); none if remote or never saved."""
+        if self._protocol != "file":
+            return []
+        try:
+            return [Path(get_filepath_str(self._get_load_path(), self._protocol))]
+        except DatasetError:  # versioned, and no version saved yet
+            return []
 
 
 def _listed(file: Path, key: str) -> list:

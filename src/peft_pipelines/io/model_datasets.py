@@ -20,6 +20,7 @@ from kedro.io import AbstractDataset, AbstractVersionedDataset, DatasetError, Ve
 from peft import PeftModel
 
 from peft_pipelines.errors import UserError
+from peft_pipelines.io import data_files
 from peft_pipelines.io.atomic_files import replace_folder_atomically, write_text_atomically
 from peft_pipelines.io.model_folders import (
     ModelFolderError,
@@ -32,11 +33,8 @@ from peft_pipelines.io.model_folders import (
 from peft_pipelines.io.model_loading import load_base_model
 
 MANIFEST_FILE = "base_model_manifest.json"
-
-
-def on_disk(dataset: Any) -> Any:
-    """The dataset that reads and writes the files: a ``CachedDataset``'s inner one, else itself."""
-    return getattr(dataset, "_dataset", dataset)
+# Its home is io.data_files; the CLI and tests have imported it from here.
+on_disk = data_files.on_disk
 
 
 def model_reference(
@@ -116,6 +114,10 @@ class PretrainedModelDataset(AbstractDataset[None, dict]):
     def save(self, data: None) -> None:
         raise DatasetError(f"{self._name_or_path} is an input: the pipelines do not write it")
 
+    def fingerprint_paths(self) -> list[Path]:
+        """The model folder; none for a Hub id (its revision is in the catalog entry)."""
+        return [Path(self._name_or_path)] if is_local_path(self._name_or_path) else []
+
     def _describe(self) -> dict[str, Any]:
         return {"name_or_path": self._name_or_path, "revision": self._revision}
 
@@ -164,7 +166,10 @@ class BuiltModelDataset(AbstractDataset[None, dict]):
         return {}
 
     def fingerprint_paths(self) -> list[Path]:
-        """Files whose content identifies the model beyond :meth:`sources` (none by default)."""
+        """The files the folder is built from, whose content :meth:`sources` does not pin (none by default).
+
+        Not the built folder: it follows from its sources, and is built again when they change.
+        """
         return []
 
     def _exists(self) -> bool:
@@ -226,6 +231,10 @@ class PretrainedProcessorDataset(AbstractDataset[Any, Any]):
         replace_folder_atomically(
             Path(self._name_or_path), lambda staging: data.save_pretrained(str(staging))
         )
+
+    def fingerprint_paths(self) -> list[Path]:
+        """The processor folder; none for a Hub id."""
+        return [Path(self._name_or_path)] if is_local_path(self._name_or_path) else []
 
     def _exists(self) -> bool:
         return Path(self._name_or_path, "tokenizer_config.json").is_file()
@@ -296,6 +305,10 @@ class BaseModelManifestDataset(AbstractDataset[dict, dict]):
         location = self.load()["name_or_path"]
         if is_local_path(location):
             check_model_folder(Path(location), _DESCRIBE_AGAIN)
+
+    def fingerprint_paths(self) -> list[Path]:
+        """The manifest file."""
+        return [self._filepath]
 
     def _exists(self) -> bool:
         return self._filepath.is_file()
@@ -383,6 +396,17 @@ class PeftAdapterDataset(AbstractVersionedDataset[PeftModel, PeftModel]):
     def resolved_path(self) -> Path:
         """The folder a load reads: the latest version, if versioned."""
         return Path(self._get_load_path())
+
+    def versions_root(self) -> Path:
+        """The folder of the catalog entry: with ``versioned: true``, the one holding ``<version>/<name>`` folders."""
+        return Path(self._filepath)
+
+    def fingerprint_paths(self) -> list[Path]:
+        """The adapter folder a load reads (the latest version); none before the first save."""
+        try:
+            return [self.resolved_path()]
+        except DatasetError:  # versioned, and no version saved yet
+            return []
 
     def _exists(self) -> bool:
         try:

@@ -22,6 +22,7 @@ from typing import Any
 
 import safetensors.torch
 from datasets import Dataset
+from datasets.fingerprint import fingerprint_transform
 from peft import PeftModel
 from transformers import (
     PreTrainedModel,
@@ -101,6 +102,16 @@ def uses_adalora(model: Any) -> bool:
     )
 
 
+# datasets' public fingerprint_transform derives a transform's fingerprint from the data's
+# own (which a saved dataset keeps in its folder, and map, select... carry along): the same
+# data in a copied project gets the same one. It also names this function: renaming or
+# moving it changes every run's fingerprint, and checkpoints saved before do not resume.
+@fingerprint_transform(inplace=False)
+def training_data_fingerprint(dataset: Dataset, new_fingerprint: str | None = None) -> str | None:
+    """datasets' fingerprint of ``dataset`` as a training run reads it: the same data, the same string."""
+    return new_fingerprint
+
+
 def run_fingerprint(
     training: dict[str, Any],
     fingerprint_parts: dict[str, Any],
@@ -112,8 +123,10 @@ def run_fingerprint(
         {
             **fingerprint_parts,
             "training": {k: v for k, v in training.items() if k not in CORE_KEYS + EXTENDABLE_KEYS},
-            "train_data": train_dataset._fingerprint,
-            "eval_data": eval_dataset._fingerprint if eval_dataset is not None else None,
+            "train_data": training_data_fingerprint(train_dataset),
+            "eval_data": training_data_fingerprint(eval_dataset)
+            if eval_dataset is not None
+            else None,
         }
     )
 

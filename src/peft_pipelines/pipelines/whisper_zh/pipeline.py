@@ -84,25 +84,35 @@ def create_model_pipeline() -> Pipeline:
                 ],
                 ["metrics", "predictions"],
                 name="evaluate_transcription",
-                tags="model",
             ),
+        ],
+        tags="model",
+    )
+
+
+def create_report_pipeline() -> Pipeline:
+    """The loss curve and the error-rate chart."""
+    return Pipeline(
+        [
             Node(
                 titled(loss_curve_figure, "whisper_zh"),
                 "training_log",
                 "loss_curve_plot",
                 name="plot_loss_curve",
-                tags="report",
             ),
             Node(
                 titled(error_rate_figure, "whisper_zh"),
                 "metrics",
                 "error_rates_plot",
                 name="plot_error_rates",
-                tags="report",
             ),
-        ]
+        ],
+        tags="report",
     )
 
 
 def create_pipeline(**kwargs) -> Pipeline:
-    return Pipeline([create_data_pipeline(), create_model_pipeline()], namespace="whisper_zh")
+    return Pipeline(
+        [create_data_pipeline(), create_model_pipeline(), create_report_pipeline()],
+        namespace="whisper_zh",
+    )
