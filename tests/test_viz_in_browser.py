@@ -48,6 +48,8 @@ EXPECTED_LABELS = {
 
 # The bands of the lineage, top to bottom: Kedro's data layers in the order the data flows.
 LAYERS = ["raw", "intermediate", "primary", "feature", "model_input", "models", "reporting"]
+# What a user who turned the feature hints and the minimap off has in localStorage.
+VIZ_SETTINGS = {"showFeatureHints": False, "visible": {"miniMap": False}}
 # opt_quotes has no model_input dataset.
 PIPELINE_LAYERS = {
     "__default__": LAYERS,
@@ -189,6 +191,13 @@ def test_viz_shows_both_pipelines_expanded_and_stays_on_the_machine(
     from selenium.webdriver.common.by import By  # noqa: PLC0415
 
     browser.get(site_url)
+    # Kedro-Viz keeps its settings in the page's localStorage: the first-visit tour of new
+    # features (and the "revisit these hints" note that closing it leaves) off, and the
+    # minimap, which covers the lowest layer's label, hidden, as a returning user may have set.
+    browser.execute_script(
+        "localStorage.setItem('KedroViz', JSON.stringify(arguments[0]))", VIZ_SETTINGS
+    )
+    browser.refresh()
     collapsed = ".pipeline-node--modularPipeline"
     # Until every collapsed node has its label drawn: nodes appear before their text.
     namespaces = wait_for(
@@ -222,10 +231,12 @@ def test_viz_shows_both_pipelines_expanded_and_stays_on_the_machine(
     for pipeline, wanted in EXPECTED_LABELS.items():
         assert wanted <= labels, f"{pipeline}: missing {sorted(wanted - labels)}"
 
-    # The first-visit tour covers part of the graph; close it before the picture.
-    for close in browser.find_elements(By.CSS_SELECTOR, ".feature-hints__close"):
-        if close.is_displayed():
-            close.click()
+    hints = [
+        e for e in browser.find_elements(By.CSS_SELECTOR, ".feature-hints") if e.is_displayed()
+    ]
+    assert not hints, "the feature-hints pop-up would cover the picture"
+    bands = {e.text for e in browser.find_elements(By.CSS_SELECTOR, ".pipeline-layer-name")}
+    assert bands >= set(LAYERS), f"layer bands on screen: {sorted(bands)}"
     time.sleep(1.0)
     screenshot = Path(os.environ.get("VIZ_SCREENSHOT", tmp_path / "kedro-viz.png"))
     screenshot.parent.mkdir(parents=True, exist_ok=True)
