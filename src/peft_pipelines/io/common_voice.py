@@ -15,7 +15,6 @@ ten times the mp3, and the full zh-CN release has about 40,000 clips.
 from __future__ import annotations
 
 import csv
-import random
 from pathlib import Path
 from typing import Any
 
@@ -155,9 +154,10 @@ def write_common_voice_tsv(
 
 
 def _seeded_sample(rows: list[dict[str, str]], size: int, seed: int) -> list[dict[str, str]]:
-    order = list(range(len(rows)))
-    random.Random(seed).shuffle(order)
-    return [rows[i] for i in sorted(order[:size])]
+    # datasets' own seeded shuffle picks the lines (in memory: nothing is written), kept in TSV order.
+    lines = Dataset.from_dict({"line": list(range(len(rows)))})
+    drawn = lines.shuffle(seed=seed, keep_in_memory=True).select(range(min(size, len(rows))))
+    return [rows[i] for i in sorted(drawn["line"])]
 
 
 def marked_split_rows(

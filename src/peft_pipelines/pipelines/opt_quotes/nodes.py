@@ -7,7 +7,6 @@ Loading, wrapping and fitting are the shared training core
 from __future__ import annotations
 
 import logging
-import random
 from typing import Any
 
 from datasets import Dataset, DatasetDict
@@ -54,20 +53,19 @@ def ingest_quotes(quotes_source: Any) -> tuple[Dataset, dict[str, Any]]:
 def split_heldout(quotes: Dataset, split: dict[str, Any]) -> tuple[DatasetDict, dict[str, Any]]:
     """A seeded train / held-out split (the seed notebook had none: we want a measurable result).
 
-    Quotes are already unique (see ``ingest_quotes``), so no quote text is in both.
+    ``datasets``' own ``train_test_split(seed=)`` draws the held-out quotes
+    (each side in the order drawn). Quotes are already unique (see
+    ``ingest_quotes``), so no quote text is in both.
     """
     fraction = float(split["heldout_fraction"])
     if not 0 < fraction < 1:
         raise ConfigurationError(f"heldout_fraction must be between 0 and 1, not {fraction}")
-    order = list(range(len(quotes)))
-    random.Random(int(split["seed"])).shuffle(order)
-    n_heldout = max(1, round(fraction * len(order)))
-    splits = DatasetDict(
-        {
-            "train": quotes.select(sorted(order[n_heldout:])),
-            "heldout": quotes.select(sorted(order[:n_heldout])),
-        }
+    n_heldout = max(1, round(fraction * len(quotes)))
+    # In memory: the indices are small, and nothing is written beside the catalog's copy.
+    drawn = quotes.train_test_split(
+        test_size=n_heldout, seed=int(split["seed"]), keep_in_memory=True
     )
+    splits = DatasetDict({"train": drawn["train"], "heldout": drawn["test"]})
     report = {
         "stage": "split",
         "seed": int(split["seed"]),
