@@ -90,15 +90,6 @@ class Project:
     def parameters(self) -> dict[str, Any]:
         return dict(self._required("parameters"))
 
-    def decoding_options(self) -> DecodingOptions:
-        """How whisper_zh decodes: :class:`~peft_pipelines.speech.decoding.DecodingOptions` of its parameters."""
-        from peft_pipelines.speech.decoding import DecodingOptions  # noqa: PLC0415
-
-        whisper_zh = self.parameters.get("whisper_zh", {})
-        return DecodingOptions.from_parameters(
-            whisper_zh.get("model", {}), whisper_zh.get("evaluation", {})
-        )
-
     @functools.cached_property
     def catalog(self) -> Any:
         """The data catalog, with ``params:<key>`` entries as ``kedro run`` gives its nodes."""
