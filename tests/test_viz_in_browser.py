@@ -1,6 +1,6 @@
 """Kedro-Viz as a user sees it: the offline static site in headless Chromium.
 
-Builds the site with `python -m peft_pipelines.cli viz` (what `make viz` runs), serves
+Builds the site with `python -m peft_pipelines.cli viz-offline` (what `make viz` runs), serves
 it on loopback, expands the collapsed namespaces by clicking them, and checks that
 node labels of both pipelines are on screen and that no request left the machine.
 
@@ -113,7 +113,7 @@ def viz_build(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     """The offline site built in a copy of the project, and what the build logged."""
     project = copy_project(tmp_path_factory.mktemp("viz_project"))
     build = subprocess.run(
-        [sys.executable, "-m", "peft_pipelines.cli", "viz", "--project-dir", str(project)],
+        [sys.executable, "-m", "peft_pipelines.cli", "viz-offline", "--project-dir", str(project)],
         check=False,  # the assertion below shows the log
         capture_output=True,
         text=True,
@@ -190,14 +190,16 @@ def test_viz_shows_both_pipelines_expanded_and_stays_on_the_machine(
 ) -> None:
     from selenium.webdriver.common.by import By  # noqa: PLC0415
 
-    browser.get(site_url)
     # Kedro-Viz keeps its settings in the page's localStorage: the first-visit tour of new
     # features (and the "revisit these hints" note that closing it leaves) off, and the
     # minimap, which covers the lowest layer's label, hidden, as a returning user may have set.
-    browser.execute_script(
-        "localStorage.setItem('KedroViz', JSON.stringify(arguments[0]))", VIZ_SETTINGS
+    # Stored before the page's own scripts run: set after a first load, the app's first save
+    # of its state could overwrite them.
+    browser.execute_cdp_cmd(
+        "Page.addScriptToEvaluateOnNewDocument",
+        {"source": f"localStorage.setItem('KedroViz', {json.dumps(json.dumps(VIZ_SETTINGS))});"},
     )
-    browser.refresh()
+    browser.get(site_url)
     collapsed = ".pipeline-node--modularPipeline"
     # Until every collapsed node has its label drawn: nodes appear before their text.
     namespaces = wait_for(

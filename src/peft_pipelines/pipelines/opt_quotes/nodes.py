@@ -61,11 +61,18 @@ def split_heldout(quotes: Dataset, split: dict[str, Any]) -> tuple[DatasetDict, 
     if not 0 < fraction < 1:
         raise ConfigurationError(f"heldout_fraction must be between 0 and 1, not {fraction}")
     n_heldout = max(1, round(fraction * len(quotes)))
-    # In memory: the indices are small, and nothing is written beside the catalog's copy.
-    drawn = quotes.train_test_split(
+    # Drawn on row positions, in memory: nothing is written beside the catalog's copy.
+    # (datasets refuses keep_in_memory=True on a dataset read from disk; the draw is the same.)
+    positions = Dataset.from_dict({"position": range(len(quotes))})
+    drawn = positions.train_test_split(
         test_size=n_heldout, seed=int(split["seed"]), keep_in_memory=True
     )
-    splits = DatasetDict({"train": drawn["train"], "heldout": drawn["test"]})
+    splits = DatasetDict(
+        {
+            side: quotes.select(drawn[part]["position"], keep_in_memory=True)
+            for side, part in (("train", "train"), ("heldout", "test"))
+        }
+    )
     report = {
         "stage": "split",
         "seed": int(split["seed"]),
