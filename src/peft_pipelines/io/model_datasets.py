@@ -541,11 +541,11 @@ def load_adapter(folder: Path, *, window_seconds: Any = "manifest", **load_args:
     # Loaders raise anything from OSError to safetensors' own errors: name what failed, once.
     try:
         base = load_base_model(manifest)
-    except Exception as error:  # noqa: BLE001
+    except Exception as error:
         raise _base_model_error(manifest, folder, error) from error
     try:
         model = PeftModel.from_pretrained(base, str(folder), **load_args)
-    except Exception as error:  # noqa: BLE001
+    except Exception as error:
         raise AdapterLoadError(
             f"cannot load the adapter at {folder}: {_first_line(error)}"
         ) from error

@@ -85,7 +85,7 @@ def check_safetensors(file: Path, advice: str) -> None:
     try:
         with safe_open(str(file), framework="np"):
             pass
-    except Exception as error:  # noqa: BLE001 (SafetensorError, OSError...)
+    except Exception as error:
         raise ModelFolderError(
             f"{file} is truncated or corrupt ({_first_line(error)}): {advice}"
         ) from error
