@@ -62,8 +62,8 @@ def child(project: Path) -> None:
     """Import everything the data stages use, say so, wait for the go, run them."""
     import kedro.framework.session  # noqa: F401, PLC0415
 
-    import peft_pipelines.io.common_voice  # noqa: F401, PLC0415
-    import peft_pipelines.pipelines.whisper_zh.nodes  # noqa: F401, PLC0415
+    import peft_pipelines.io.common_voice  # noqa: PLC0415
+    import peft_pipelines.pipelines.whisper_zh.nodes  # noqa: PLC0415
     import peft_pipelines.speech.nodes  # noqa: F401, PLC0415
     from benchmarks.scaled_corpus import run_data_stages  # noqa: PLC0415
 

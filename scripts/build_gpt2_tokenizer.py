@@ -123,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(args.out, ignore_errors=True)
         shutil.copytree(staging, args.out)
     for path in sorted(args.out.iterdir()):
-        print(f"{path} {path.stat().st_size:,} bytes")  # noqa: T201
+        print(f"{path} {path.stat().st_size:,} bytes")
     return 0
 
 

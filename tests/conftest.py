@@ -140,7 +140,7 @@ TINY_OPT_CATALOG = {
     "opt_quotes.pretrained_model": {
         "type": "peft_pipelines.text.TinyRandomOPTDataset",
         "path": "data/06_models/opt-tiny-random",
-        "tokenizer": "data/01_raw/gpt2_tokenizer",
+        "processor": "data/01_raw/gpt2_tokenizer",
         "architecture": {
             "hidden_size": 32,
             "word_embed_proj_dim": 32,

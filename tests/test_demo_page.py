@@ -32,7 +32,7 @@ class _Head(HTMLParser):
         if self._in_title:
             self.title += data
 
-    def handle_endtag(self, tag: str) -> None:
+    def handle_endtag(self, tag: str) -> None:  # noqa: ARG002 (HTMLParser's signature)
         self._in_title = False
 
 

@@ -23,7 +23,7 @@ def _check(conversion: dict, tmp_path) -> None:
         path=str(tmp_path / "whisper-base"), processor=str(PROCESSOR_DIR), **conversion
     )
     catalog = DataCatalog({"whisper_zh.pretrained_model": source})
-    InputPreflight().before_pipeline_run(run_params={}, pipeline=pipeline, catalog=catalog)
+    InputPreflight().before_pipeline_run(pipeline=pipeline, catalog=catalog)
 
 
 def test_installed_wheels_with_their_pinned_hashes_pass(tmp_path):

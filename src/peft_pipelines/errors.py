@@ -28,5 +28,5 @@ class ConfigurationError(UserError, ValueError):
 
 def first_line(error: BaseException) -> str:
     """What a one-line message shows of ``error``: its message's first line, or its type's name if it has none."""
-    lines = str(error).splitlines()
-    return lines[0] if lines and lines[0].strip() else type(error).__name__
+    lines = str(error).strip().splitlines()
+    return lines[0] if lines else type(error).__name__

@@ -48,9 +48,7 @@ class InputPreflight:
     """
 
     @hook_impl(tryfirst=True)  # before any other hook takes a lock or opens a tracking run
-    def before_pipeline_run(
-        self, run_params: dict[str, Any], pipeline: Pipeline, catalog: DataCatalog
-    ) -> None:
+    def before_pipeline_run(self, pipeline: Pipeline, catalog: DataCatalog) -> None:
         for name in sorted(pipeline.inputs()):
             if name.startswith("params:") or name == "parameters":
                 continue
@@ -78,9 +76,7 @@ class CheckpointLocks:
         self._held: contextlib.ExitStack | None = None
 
     @hook_impl
-    def before_pipeline_run(
-        self, run_params: dict[str, Any], pipeline: Pipeline, catalog: DataCatalog
-    ) -> None:
+    def before_pipeline_run(self, pipeline: Pipeline, catalog: DataCatalog) -> None:
         self._release()
         if not is_rank_zero():
             return
@@ -123,9 +119,7 @@ class RankZeroWrites:
     """
 
     @hook_impl
-    def before_pipeline_run(
-        self, run_params: dict[str, Any], pipeline: Pipeline, catalog: DataCatalog
-    ) -> None:
+    def before_pipeline_run(self, pipeline: Pipeline, catalog: DataCatalog) -> None:
         if is_rank_zero():
             return
         outputs = sorted(pipeline.all_outputs())
@@ -386,7 +380,7 @@ class MlflowTracking:
                 )
 
     @hook_impl
-    def after_dataset_saved(self, dataset_name: str, data: Any, node: Any) -> None:
+    def after_dataset_saved(self, dataset_name: str, data: Any) -> None:
         mlflow = self._mlflow
         if mlflow is None:
             return
@@ -489,11 +483,11 @@ class RunSummary:
         self._adapters: set[str] = set()
 
     @hook_impl
-    def before_pipeline_run(self, run_params: dict[str, Any]) -> None:
+    def before_pipeline_run(self) -> None:
         self._metrics, self._adapters = {}, set()
 
     @hook_impl
-    def after_dataset_saved(self, dataset_name: str, data: Any, node: Any) -> None:
+    def after_dataset_saved(self, dataset_name: str, data: Any) -> None:
         pipeline, _, output = dataset_name.rpartition(".")
         if output == "metrics" and isinstance(data, dict):
             self._metrics[pipeline] = data
@@ -501,7 +495,7 @@ class RunSummary:
             self._adapters.add(pipeline)
 
     @hook_impl
-    def after_pipeline_run(self, run_params: dict[str, Any], catalog: DataCatalog) -> None:
+    def after_pipeline_run(self, catalog: DataCatalog) -> None:
         if not is_rank_zero():
             return
         for pipeline, metrics in self._metrics.items():

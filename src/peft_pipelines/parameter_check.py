@@ -19,7 +19,7 @@ from kedro.io import DataCatalog, DatasetError
 from kedro.pipeline import Pipeline
 from transformers import PretrainedConfig
 
-from peft_pipelines.errors import ConfigurationError
+from peft_pipelines.errors import ConfigurationError, first_line
 from peft_pipelines.training.parameter_schema import PipelineParameters
 
 logger = logging.getLogger(__name__)
@@ -101,7 +101,7 @@ def _model_config(catalog: DataCatalog, name: str) -> Callable[[], PretrainedCon
                 "%s.pretrained_model: its config is not known before the run (%s); "
                 "target modules are checked when the model loads",
                 name,
-                str(error).splitlines()[0] if str(error) else type(error).__name__,
+                first_line(error),
             )
             return None
 

@@ -350,7 +350,7 @@ class CommonVoiceReleaseDataset(AbstractDataset[None, DatasetDict]):
                 where = f"{self._path / f'{split}.tsv'}"
                 raise EmptySplitError(empty_split_message(split, where, dropped))
 
-    def save(self, data: DatasetDict) -> None:
+    def save(self, data: DatasetDict) -> None:  # noqa: ARG002 (AbstractDataset's signature; an input)
         raise DatasetError(f"{self._path} is the corpus: the pipelines never write it")
 
     def _exists(self) -> bool:
@@ -391,7 +391,7 @@ class HFAudioCorpusDataset(AbstractDataset[None, DatasetDict]):
     def load(self) -> DatasetDict:
         return read_hf_audio_dataset(**self._args)
 
-    def save(self, data: DatasetDict) -> None:
+    def save(self, data: DatasetDict) -> None:  # noqa: ARG002 (AbstractDataset's signature; an input)
         raise DatasetError(f"{self._args['path']} is the corpus: the pipelines never write it")
 
     def _describe(self) -> dict[str, Any]:

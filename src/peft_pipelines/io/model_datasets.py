@@ -111,7 +111,7 @@ class PretrainedModelDataset(AbstractDataset[None, dict]):
             self._config_path or self._name_or_path, revision=self._revision
         )
 
-    def save(self, data: None) -> None:
+    def save(self, data: None) -> None:  # noqa: ARG002 (AbstractDataset's signature; an input)
         raise DatasetError(f"{self._name_or_path} is an input: the pipelines do not write it")
 
     def fingerprint_paths(self) -> list[Path]:
@@ -158,7 +158,7 @@ class BuiltModelDataset(AbstractDataset[None, dict]):
             )
         return transformers.AutoConfig.from_pretrained(str(self._path))
 
-    def save(self, data: None) -> None:
+    def save(self, data: None) -> None:  # noqa: ARG002 (AbstractDataset's signature; an input)
         raise DatasetError(f"{self._path} is an input: the pipelines do not write it")
 
     def sources(self) -> dict[str, Any]:
@@ -177,6 +177,61 @@ class BuiltModelDataset(AbstractDataset[None, dict]):
 
     def _describe(self) -> dict[str, Any]:
         return {"path": str(self._path), "note": self._note, **self.sources()}
+
+
+class TinyRandomModelDataset(BuiltModelDataset):
+    """A tiny model with random weights (seeded) and a real tokenizer or processor, built into ``path``: for tests.
+
+    ``processor`` is the folder of the real processor (or tokenizer) whose
+    vocabulary and special ids the model takes; ``architecture`` holds the
+    model family's config fields. A subclass says how its family is built and
+    configured (:meth:`build_random`, :meth:`random_config`) and, in
+    ``random_note``, what the figures of a run on it do and do not show.
+    """
+
+    random_weights = True
+    random_note = "The base model has random weights: its figures measure no accuracy."
+
+    def __init__(
+        self,
+        *,
+        path: str,
+        processor: str,
+        architecture: dict[str, Any],
+        seed: int = 0,
+        metadata: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(path=path, note=self.random_note, metadata=metadata)
+        self._processor = str(processor)
+        self._architecture = dict(architecture)
+        self._seed = int(seed)
+
+    @staticmethod
+    def build_random(
+        processor: str, architecture: dict[str, Any], seed: int, out_dir: str
+    ) -> object:
+        """Write a random model of ``architecture`` (seeded) with its processor into ``out_dir``."""
+        raise NotImplementedError
+
+    @staticmethod
+    def random_config(
+        processor: str, architecture: dict[str, Any]
+    ) -> transformers.PretrainedConfig:
+        """The config :meth:`build_random` gives the model, without building it (for sizing)."""
+        raise NotImplementedError
+
+    def build(self) -> None:
+        self.build_random(self._processor, self._architecture, self._seed, str(self._path))
+
+    def sources(self) -> dict[str, Any]:
+        return {
+            "processor": self._processor,
+            "architecture": self._architecture,
+            "seed": self._seed,
+        }
+
+    def load_config(self) -> transformers.PretrainedConfig:
+        return self.random_config(self._processor, self._architecture)
 
 
 class PretrainedProcessorDataset(AbstractDataset[Any, Any]):
@@ -486,11 +541,11 @@ def load_adapter(folder: Path, *, window_seconds: Any = "manifest", **load_args:
     # Loaders raise anything from OSError to safetensors' own errors: name what failed, once.
     try:
         base = load_base_model(manifest)
-    except Exception as error:  # noqa: BLE001
+    except Exception as error:
         raise _base_model_error(manifest, folder, error) from error
     try:
         model = PeftModel.from_pretrained(base, str(folder), **load_args)
-    except Exception as error:  # noqa: BLE001
+    except Exception as error:
         raise AdapterLoadError(
             f"cannot load the adapter at {folder}: {_first_line(error)}"
         ) from error

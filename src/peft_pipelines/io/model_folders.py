@@ -22,7 +22,7 @@ from typing import Any
 from kedro.io import DatasetError
 from safetensors import safe_open
 
-from peft_pipelines.errors import UserError
+from peft_pipelines.errors import UserError, first_line
 from peft_pipelines.io.atomic_files import write_text_atomically
 from peft_pipelines.io.packaged_files import sha256_of_file
 
@@ -68,11 +68,6 @@ def location_as_read(stored: str, folder: Path) -> str:
     return stored
 
 
-def _first_line(error: BaseException) -> str:
-    lines = str(error).strip().splitlines()
-    return lines[0] if lines else type(error).__name__
-
-
 def check_safetensors(file: Path, advice: str) -> None:
     """Raise :class:`ModelFolderError` unless ``file``'s header is whole and its data all there.
 
@@ -85,9 +80,9 @@ def check_safetensors(file: Path, advice: str) -> None:
     try:
         with safe_open(str(file), framework="np"):
             pass
-    except Exception as error:  # noqa: BLE001 (SafetensorError, OSError...)
+    except Exception as error:
         raise ModelFolderError(
-            f"{file} is truncated or corrupt ({_first_line(error)}): {advice}"
+            f"{file} is truncated or corrupt ({first_line(error)}): {advice}"
         ) from error
 
 
@@ -108,9 +103,7 @@ def check_model_folder(folder: Path, advice: str) -> None:
             f"{folder} is not a model folder (no config.json): {advice}"
         ) from None
     except (OSError, ValueError) as error:
-        raise ModelFolderError(
-            f"{config} is unreadable ({_first_line(error)}): {advice}"
-        ) from error
+        raise ModelFolderError(f"{config} is unreadable ({first_line(error)}): {advice}") from error
     weights = sorted(folder.glob("*.safetensors"))
     index = folder / "model.safetensors.index.json"
     if index.is_file():
@@ -118,7 +111,7 @@ def check_model_folder(folder: Path, advice: str) -> None:
             shards = set(json.loads(index.read_text(encoding="utf-8"))["weight_map"].values())
         except (OSError, ValueError, KeyError, AttributeError) as error:
             raise ModelFolderError(
-                f"{index} is unreadable ({_first_line(error)}): {advice}"
+                f"{index} is unreadable ({first_line(error)}): {advice}"
             ) from error
         if missing := sorted(shard for shard in shards if not (folder / shard).is_file()):
             raise ModelFolderError(f"{folder / missing[0]} is missing: {advice}")
@@ -192,7 +185,7 @@ def conversion_is_current(folder: Path, record_name: str, source: dict[str, Any]
             return False
         problem, rehashed = _first_change(folder, files)
     except (OSError, ValueError, AttributeError, KeyError, TypeError) as error:
-        logger.warning("%s is unreadable (%s): converting again", record_file, _first_line(error))
+        logger.warning("%s is unreadable (%s): converting again", record_file, first_line(error))
         return False
     if problem:
         logger.warning("%s: converting %s again", problem, folder)

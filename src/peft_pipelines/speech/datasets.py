@@ -6,7 +6,7 @@ from typing import Any
 
 import transformers
 
-from peft_pipelines.io.model_datasets import BuiltModelDataset
+from peft_pipelines.io.model_datasets import BuiltModelDataset, TinyRandomModelDataset
 from peft_pipelines.speech.ctranslate2_whisper import (
     check_packaged_files,
     convert_packaged_whisper,
@@ -62,38 +62,19 @@ class CTranslate2WhisperDataset(BuiltModelDataset):
         check_packaged_files(self._parts, self._config)
 
 
-class TinyRandomWhisperDataset(BuiltModelDataset):
-    """A tiny Whisper with random weights (seeded) and the real tokenizer, built into ``path``: for tests."""
+class TinyRandomWhisperDataset(TinyRandomModelDataset):
+    """A tiny Whisper with random weights (seeded) and the real processor, built into ``path``: for tests."""
 
-    random_weights = True
+    random_note = RANDOM_WHISPER_NOTE
+    build_random = staticmethod(build_tiny_whisper)
 
-    def __init__(
-        self,
-        *,
-        path: str,
-        processor: str,
-        architecture: dict[str, Any],
-        seed: int = 0,
-        metadata: dict[str, Any] | None = None,
-    ) -> None:
-        super().__init__(path=path, note=RANDOM_WHISPER_NOTE, metadata=metadata)
-        self._processor = str(processor)
-        self._architecture = dict(architecture)
-        self._seed = int(seed)
-
-    def build(self) -> None:
-        build_tiny_whisper(self._processor, self._architecture, self._seed, str(self._path))
-
-    def sources(self) -> dict[str, Any]:
-        return {
-            "processor": self._processor,
-            "architecture": self._architecture,
-            "seed": self._seed,
-        }
-
-    def load_config(self) -> transformers.PretrainedConfig:
-        processor = transformers.WhisperProcessor.from_pretrained(self._processor)
-        return tiny_whisper_config(processor, self._architecture)
+    @staticmethod
+    def random_config(
+        processor: str, architecture: dict[str, Any]
+    ) -> transformers.PretrainedConfig:
+        return tiny_whisper_config(
+            transformers.WhisperProcessor.from_pretrained(processor), architecture
+        )
 
 
 __all__ = ["CTranslate2WhisperDataset", "TinyRandomWhisperDataset"]

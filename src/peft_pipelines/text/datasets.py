@@ -7,7 +7,7 @@ from typing import Any
 
 import transformers
 
-from peft_pipelines.io.model_datasets import BuiltModelDataset
+from peft_pipelines.io.model_datasets import BuiltModelDataset, TinyRandomModelDataset
 from peft_pipelines.io.packaged_files import find_packaged_file
 from peft_pipelines.text.causal_lm import build_tiny_opt, convert_gguf_model
 
@@ -63,35 +63,15 @@ class GGUFCausalLMDataset(BuiltModelDataset):
         return find_packaged_file(self._package, self._file, install_hint=self._install)
 
 
-class TinyRandomOPTDataset(BuiltModelDataset):
-    """A tiny OPT with random weights (seeded) and a real tokenizer, built into ``path``: for tests."""
+class TinyRandomOPTDataset(TinyRandomModelDataset):
+    """A tiny OPT with random weights (seeded) and a real tokenizer (``processor``), built into ``path``: for tests."""
 
-    random_weights = True
+    random_note = RANDOM_OPT_NOTE
+    build_random = staticmethod(build_tiny_opt)
 
-    def __init__(
-        self,
-        *,
-        path: str,
-        tokenizer: str,
-        architecture: dict[str, Any],
-        seed: int = 0,
-        metadata: dict[str, Any] | None = None,
-    ) -> None:
-        super().__init__(path=path, note=RANDOM_OPT_NOTE, metadata=metadata)
-        self._tokenizer = str(tokenizer)
-        self._architecture = dict(architecture)
-        self._seed = int(seed)
-
-    def build(self) -> None:
-        build_tiny_opt(self._tokenizer, self._architecture, self._seed, str(self._path))
-
-    def sources(self) -> dict[str, Any]:
-        return {
-            "tokenizer": self._tokenizer,
-            "architecture": self._architecture,
-            "seed": self._seed,
-        }
-
-    def load_config(self) -> transformers.PretrainedConfig:
-        vocabulary = len(transformers.AutoTokenizer.from_pretrained(self._tokenizer))
-        return transformers.OPTConfig(vocab_size=vocabulary, **self._architecture)
+    @staticmethod
+    def random_config(
+        processor: str, architecture: dict[str, Any]
+    ) -> transformers.PretrainedConfig:
+        vocabulary = len(transformers.AutoTokenizer.from_pretrained(processor))
+        return transformers.OPTConfig(vocab_size=vocabulary, **architecture)

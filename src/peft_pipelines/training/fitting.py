@@ -86,7 +86,7 @@ class WallClockBudget(TrainerCallback):
     def on_train_begin(self, args, state, control, **kwargs):  # noqa: ARG002 (TrainerCallback signature)
         self.started = time.monotonic()
 
-    def on_step_end(self, args, state, control, **kwargs):  # noqa: ARG002
+    def on_step_end(self, args, state, control, **kwargs):  # noqa: ARG002 (TrainerCallback signature)
         if time.monotonic() - self.started >= self.seconds and not control.should_training_stop:
             self.stopped_at_step = state.global_step
             control.should_training_stop = True

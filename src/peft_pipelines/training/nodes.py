@@ -77,7 +77,7 @@ def add_peft_adapter(
     return peft_model, {**summary, **base_model_fields(base_model_manifest)}
 
 
-def fit_adapter(  # noqa: PLR0917 (mirrors the node inputs)
+def fit_adapter(
     peft_model: PeftModel,
     base_model_manifest: dict[str, Any],
     train_dataset: Dataset,

@@ -33,6 +33,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 from torch import nn
 from transformers import PretrainedConfig, TrainingArguments
 
+from peft_pipelines.errors import first_line
 from peft_pipelines.io.model_loading import QUANTIZATIONS
 from peft_pipelines.training.fitting import CORE_KEYS
 from peft_pipelines.training.peft_wrapping import peft_config_from_params, unmatched_targets
@@ -379,7 +380,7 @@ def peft_problems(prefix: str, peft: Any) -> list[str]:
         try:
             peft_config_from_params(peft)
         except (ValueError, TypeError) as error:
-            problems.append(f"{prefix}: {_first_line(error)}")
+            problems.append(f"{prefix}: {first_line(error)}")
     return problems
 
 
@@ -405,7 +406,7 @@ def model_problems(pipeline: str, params: dict[str, Any], config: PretrainedConf
     try:
         get_peft_model(model, peft_config_from_params(params["peft"]))
     except (ValueError, TypeError) as error:
-        return [f"{pipeline}.peft: {_first_line(error)}"]
+        return [f"{pipeline}.peft: {first_line(error)}"]
     return []
 
 
@@ -435,8 +436,3 @@ def _target_problem(model: nn.Module, targets: str | list[str] | None) -> str | 
         f"matches no module of {type(model).__name__} (got {_shown(targets)}); "
         f"its linear layers are named {', '.join(linear)}"
     )
-
-
-def _first_line(error: Exception) -> str:
-    lines = str(error).strip().splitlines()
-    return lines[0] if lines else type(error).__name__
