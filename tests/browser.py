@@ -1,9 +1,11 @@
-"""Headless Chromium for the browser tests: Debian's chromium and chromium-driver, no download."""
+"""Headless Chromium for the browser tests: Debian's chromium and chromium-driver, no download.
+
+The ``browser`` fixture (tests/conftest.py) starts it; these are the helpers the tests use.
+"""
 
 from __future__ import annotations
 
 import json
-import os
 import time
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -19,35 +21,6 @@ needs_chromium = pytest.mark.skipif(
     reason="headless browser test needs Debian's chromium and chromium-driver "
     "(apt-get install chromium chromium-driver; .ci/run installs them)",
 )
-
-
-@pytest.fixture
-def browser(tmp_path: Path):
-    # Selenium Manager would look for (and download) a driver unless told where it is.
-    os.environ.setdefault("SE_OFFLINE", "true")
-    from selenium import webdriver  # noqa: PLC0415
-    from selenium.webdriver.chrome.service import Service  # noqa: PLC0415
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    for flag in (
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--disable-quic",
-        "--no-first-run",
-        f"--user-data-dir={tmp_path / 'chromium-profile'}",
-        "--window-size=1800,1100",
-    ):
-        options.add_argument(flag)
-    options.set_capability("goog:loggingPrefs", {"performance": "ALL"})
-    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
-    driver.implicitly_wait(0)
-    yield driver
-    driver.quit()
 
 
 def wait_for(condition, timeout: float = 60.0, step: float = 0.5):

@@ -1,11 +1,13 @@
-"""Shared fixtures: the bundled corpus, a small corpus with every kind of bad row, a scratch project."""
+"""Shared fixtures: the bundled corpus, a small corpus with every kind of bad row, a scratch project,
+the tiny models and quick runs, a headless browser.
+
+Their values are defined in tests/support.py (for module-level use) and returned here.
+"""
 
 from __future__ import annotations
 
-import csv
 import os
 import shutil
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -13,32 +15,21 @@ import pytest
 import soundfile
 
 from peft_pipelines.io.common_voice import write_common_voice_tsv
-from tests.browser import browser  # noqa: F401 (a fixture, for every browser test)
-from tests.scratch_project import PROJECT_ROOT, copy_project
-
-__all__ = ["PROJECT_ROOT", "copy_project"]  # re-exported for the test modules
-BUNDLED_CORPUS = PROJECT_ROOT / "data" / "01_raw" / "common_voice_zh_sample"
-PROCESSOR_DIR = PROJECT_ROOT / "data" / "01_raw" / "whisper_processor"
-
-
-def copy_corpus_head(root: Path, rows: dict[str, int]) -> Path:
-    """The first ``rows[split]`` rows of each bundled split, with their clips, as a corpus in ``root``.
-
-    The TSV lines are copied byte for byte, for a test to spoil as it likes.
-    """
-    (root / "clips").mkdir(parents=True)
-    for split, count in rows.items():
-        lines = (BUNDLED_CORPUS / f"{split}.tsv").read_bytes().splitlines()[: count + 1]
-        (root / f"{split}.tsv").write_bytes(b"\n".join(lines) + b"\n")
-        for line in lines[1:]:
-            clip = line.decode("utf-8").split("\t")[1]
-            shutil.copy(BUNDLED_CORPUS / "clips" / clip, root / "clips" / clip)
-    return root
-
-
-def read_tsv(path: Path) -> list[dict[str, str]]:
-    with path.open(encoding="utf-8", newline="") as handle:
-        return list(csv.DictReader(handle, delimiter="\t", quoting=csv.QUOTE_NONE))
+from tests.browser import CHROMEDRIVER, CHROMIUM
+from tests.scratch_project import copy_project
+from tests.support import (
+    BUNDLED_CORPUS,
+    PROCESSOR_DIR,
+    QUICK_OPT_RUN,
+    QUICK_WHISPER_CATALOG,
+    QUICK_WHISPER_RUN,
+    SAMPLE_CORPUS_CATALOG,
+    TINY_ARCHITECTURE,
+    TINY_OPT_CATALOG,
+    TINY_WHISPER_CATALOG,
+    WHISPER_BASE_CONVERSION,
+    read_tsv,
+)
 
 
 @pytest.fixture(scope="session")
@@ -51,24 +42,12 @@ def bundled_corpus() -> Path:
     return BUNDLED_CORPUS
 
 
-# The bad rows planted in the train split of `small_corpus`, by clip path -> expected drop reason.
-BAD_TRAIN_ROWS = {
-    "missing.mp3": "missing_clip",
-    "blank.mp3": "blank_sentence",
-    "broken.mp3": "undecodable_audio",
-    "too_long.wav": "audio_too_long",
-    "long_label.mp3": "label_too_long",
-    "malformed.mp3": "malformed_tsv_row",
-    # Clip paths leading out of clips/: never read, whatever they point at.
-    "../outside.mp3": "path_outside_corpus",
-    "/etc/passwd": "path_outside_corpus",
-    "link_out.mp3": "path_outside_corpus",
-}
-
-
 @pytest.fixture(scope="session")
 def small_corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A Common Voice-format corpus: a few bundled clips per split, and one train row of each bad kind."""
+    """A Common Voice-format corpus: a few bundled clips per split, and one train row of each bad kind.
+
+    Those bad rows, by clip path and drop reason: ``bad_train_rows`` (tests.support.BAD_TRAIN_ROWS).
+    """
     root = tmp_path_factory.mktemp("small_corpus")
     clips = root / "clips"
     clips.mkdir()
@@ -114,68 +93,46 @@ def scratch_project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return copy_project(tmp_path)
 
 
-# A Whisper small enough to train in seconds: 5 s window (500 frames), one layer each side.
-TINY_ARCHITECTURE = {
-    "d_model": 32,
-    "encoder_layers": 1,
-    "decoder_layers": 1,
-    "encoder_attention_heads": 2,
-    "decoder_attention_heads": 2,
-    "encoder_ffn_dim": 64,
-    "decoder_ffn_dim": 64,
-    "max_source_positions": 250,
-    "max_target_positions": 64,
-}
-# conf/local/catalog.yml entries of a scratch project: tiny random bases instead of the packaged ones.
-TINY_WHISPER_CATALOG = {
-    "whisper_zh.pretrained_model": {
-        "type": "peft_pipelines.speech.TinyRandomWhisperDataset",
-        "path": "data/06_models/whisper-tiny-random",
-        "processor": str(PROCESSOR_DIR),
-        "architecture": TINY_ARCHITECTURE,
-        "seed": 0,
-    }
-}
-TINY_OPT_CATALOG = {
-    "opt_quotes.pretrained_model": {
-        "type": "peft_pipelines.text.TinyRandomOPTDataset",
-        "path": "data/06_models/opt-tiny-random",
-        "processor": "data/01_raw/gpt2_tokenizer",
-        "architecture": {
-            "hidden_size": 32,
-            "word_embed_proj_dim": 32,
-            "num_hidden_layers": 2,
-            "num_attention_heads": 2,
-            "ffn_dim": 64,
-            "max_position_embeddings": 256,
-        },
-        "seed": 0,
-    }
-}
-# A seeded sample of the bundled corpus (16 train, 4 dev, 4 test clips), as a conf/local entry.
-SAMPLE_CORPUS_CATALOG = {
-    "whisper_zh.corpus_source": {
-        "type": "peft_pipelines.io.CommonVoiceReleaseDataset",
-        "path": "data/01_raw/common_voice_zh_sample",
-        "subset": {"seed": 16, "rows": {"train": 16, "dev": 4, "test": 4}},
-    }
-}
-# Four steps of four examples, evaluated and saved every two: a whole pipeline in seconds.
-QUICK_TRAINING = {
-    "max_steps": 4,
-    "eval_steps": 2,
-    "save_steps": 2,
-    "logging_steps": 1,
-    "per_device_train_batch_size": 4,
-}
-LORA = {
-    "peft_type": "LORA",
-    "r": 4,
-    "lora_alpha": 64,
-    "target_modules": ["q_proj", "v_proj"],
-    "lora_dropout": 0.05,
-    "bias": "none",
-}
+@pytest.fixture(scope="session")
+def tiny_whisper_catalog() -> dict:
+    """conf/local/catalog.yml entry of a scratch project: a tiny random Whisper as the base model."""
+    return TINY_WHISPER_CATALOG
+
+
+@pytest.fixture(scope="session")
+def tiny_opt_catalog() -> dict:
+    """conf/local/catalog.yml entry of a scratch project: a tiny random OPT as the base model."""
+    return TINY_OPT_CATALOG
+
+
+@pytest.fixture(scope="session")
+def sample_corpus_catalog() -> dict:
+    """conf/local/catalog.yml entry: a seeded sample of the bundled corpus (16 train, 4 dev, 4 test)."""
+    return SAMPLE_CORPUS_CATALOG
+
+
+@pytest.fixture(scope="session")
+def quick_whisper_catalog() -> dict:
+    """The tiny random Whisper and the corpus sample, as conf/local catalog entries."""
+    return QUICK_WHISPER_CATALOG
+
+
+@pytest.fixture(scope="session")
+def quick_whisper_run() -> dict:
+    """Runtime parameters of a quick whisper_zh run (LoRA rank 4, four training steps)."""
+    return QUICK_WHISPER_RUN
+
+
+@pytest.fixture(scope="session")
+def quick_opt_run() -> dict:
+    """Runtime parameters of a quick opt_quotes run (a few training steps)."""
+    return QUICK_OPT_RUN
+
+
+@pytest.fixture(scope="session")
+def whisper_base_conversion() -> dict:
+    """The packaged parts and config of whisper-base that conf/base's catalog converts."""
+    return WHISPER_BASE_CONVERSION
 
 
 @pytest.fixture(scope="session")
@@ -240,33 +197,31 @@ def tiny_window() -> dict:
     return input_window(TINY_ARCHITECTURE["max_source_positions"], extractor)
 
 
-def execute_notebook(name: str, project: Path, timeout: int = 900):
-    """Run ``notebooks/<name>`` top to bottom in a fresh kernel whose cwd is ``project``.
+@pytest.fixture
+def browser(tmp_path: Path):
+    """Headless Chromium (Debian's chromium and chromium-driver), logging every request."""
+    # Selenium Manager would look for (and download) a driver unless told where it is.
+    os.environ.setdefault("SE_OFFLINE", "true")
+    from selenium import webdriver  # noqa: PLC0415
+    from selenium.webdriver.chrome.service import Service  # noqa: PLC0415
 
-    nbclient raises ``CellExecutionError`` (with the cell and its traceback) on the first
-    failing cell. Returns the executed notebook.
-    """
-    import nbformat  # noqa: PLC0415
-    from nbclient import NotebookClient  # noqa: PLC0415
-
-    book = nbformat.read(PROJECT_ROOT / "notebooks" / name, as_version=4)
-    client = NotebookClient(
-        book, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(project)}}
-    )
-    # ipykernel's kernelspec starts "python" from PATH: make that this interpreter,
-    # as `make test` runs .venv/bin/python without activating the venv.
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("PATH", f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
-        client.execute()
-    return book
-
-
-def notebook_output_text(book) -> str:
-    """Everything the executed notebook printed or displayed as text or HTML."""
-    parts = []
-    for cell in book.cells:
-        for output in cell.get("outputs", []):
-            parts.append(output.get("text", ""))
-            data = output.get("data", {})
-            parts += [data.get("text/plain", ""), data.get("text/html", "")]
-    return "\n".join(parts)
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    for flag in (
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--disable-quic",
+        "--no-first-run",
+        f"--user-data-dir={tmp_path / 'chromium-profile'}",
+        "--window-size=1800,1100",
+    ):
+        options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"performance": "ALL"})
+    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
+    driver.implicitly_wait(0)
+    yield driver
+    driver.quit()

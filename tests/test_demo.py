@@ -16,11 +16,10 @@ from peft_pipelines.demo import (
     read_adapter_info,
     recorded_cers,
 )
-from tests.conftest import BUNDLED_CORPUS
 
 
-def test_a_bundled_clip_passes_the_checks():
-    clip = next((BUNDLED_CORPUS / "clips").glob("*.mp3"))
+def test_a_bundled_clip_passes_the_checks(bundled_corpus):
+    clip = next((bundled_corpus / "clips").glob("*.mp3"))
     assert check_audio(str(clip)) == clip
 
 

@@ -19,20 +19,18 @@ from pathlib import Path
 import pytest
 
 from tests.browser import left_the_machine, needs_chromium, requested_urls, wait_for
-from tests.conftest import BUNDLED_CORPUS, TINY_WHISPER_CATALOG
-from tests.pipelines.whisper_zh.test_model_stages import QUICK_RUN
 from tests.scratch_project import copy_project, run_pipeline
 
 pytestmark = [pytest.mark.slow, needs_chromium]
 
 
 @pytest.fixture(scope="module")
-def demo_url(tmp_path_factory):
+def demo_url(tmp_path_factory, tiny_whisper_catalog, quick_whisper_run):
     if os.environ.get("DEMO_PROJECT"):
         project = Path(os.environ["DEMO_PROJECT"])
     else:
-        project = copy_project(tmp_path_factory.mktemp("demo"), catalog=TINY_WHISPER_CATALOG)
-        run_pipeline(project, "whisper_zh", QUICK_RUN)
+        project = copy_project(tmp_path_factory.mktemp("demo"), catalog=tiny_whisper_catalog)
+        run_pipeline(project, "whisper_zh", quick_whisper_run)
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -111,7 +109,7 @@ def _click(browser, element_id: str) -> None:
 
 
 def test_a_clip_is_transcribed_by_both_models_side_by_side_and_nothing_leaves_the_machine(
-    browser, demo_url, tmp_path
+    browser, demo_url, tmp_path, bundled_corpus
 ):
     browser.get(demo_url)
     facts = wait_for(lambda: "Test CER" in _text(browser, "adapter-facts"), timeout=60)
@@ -119,7 +117,7 @@ def test_a_clip_is_transcribed_by_both_models_side_by_side_and_nothing_leaves_th
     assert "**" not in _text(browser, "adapter-facts")  # rendered, not raw markdown
     assert "Base" in _text(browser, "adapter-facts") and "PEFT" in _text(browser, "adapter-facts")
 
-    clip = sorted((BUNDLED_CORPUS / "clips").glob("*.mp3"))[0]
+    clip = sorted((bundled_corpus / "clips").glob("*.mp3"))[0]
     _upload(browser, clip)
     time.sleep(2)  # the component uploads the file before the click may use it
     _click(browser, "transcribe")

@@ -9,8 +9,7 @@ from pathlib import Path
 import pytest
 
 from peft_pipelines.demo import DemoHandlers, GenerationLimits, continue_both
-from tests.conftest import BUNDLED_CORPUS, PROJECT_ROOT
-from tests.scratch_project import copy_project
+from tests.scratch_project import PROJECT_ROOT, copy_project
 
 VERSIONS = ("2026-11-01T10.00.00.000Z", "2026-11-02T10.00.00.000Z")
 
@@ -37,12 +36,12 @@ def project(tmp_path, monkeypatch) -> Path:
 
 
 def test_an_adapter_deleted_after_the_page_loaded_is_said_to_be_gone_and_the_list_refreshed(
-    project,
+    project, bundled_corpus
 ):
     older, newer = _adapter_folders(project, "whisper_zh")
     handlers = DemoHandlers(project)
     shutil.rmtree(older.parent)  # after the page listed it
-    clip = next((BUNDLED_CORPUS / "clips").glob("*.mp3"))
+    clip = next((bundled_corpus / "clips").glob("*.mp3"))
 
     replies = list(handlers.transcribe(str(clip), VERSIONS[0]))
     assert len(replies) == 1, replies

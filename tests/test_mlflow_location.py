@@ -9,18 +9,17 @@ import subprocess
 
 import pytest
 
-from tests.conftest import SAMPLE_CORPUS_CATALOG
 from tests.scratch_project import copy_project, run_pipeline
 
 pytestmark = pytest.mark.slow
 
 
-def test_a_copied_project_writes_its_mlflow_artifacts_under_itself(tmp_path):
+def test_a_copied_project_writes_its_mlflow_artifacts_under_itself(tmp_path, sample_corpus_catalog):
     from mlflow.tracking import MlflowClient  # noqa: PLC0415 (slow import)
 
     original = tmp_path / "original"
     original.mkdir()
-    copy_project(original, tracked=True, catalog=SAMPLE_CORPUS_CATALOG)
+    copy_project(original, tracked=True, catalog=sample_corpus_catalog)
     one_node = {"node_names": ["whisper_zh.read_input_window"]}
     run_pipeline(original, "whisper_zh", {}, **one_node)
     copy = tmp_path / "copy"

@@ -14,7 +14,6 @@ import pytest
 from peft_pipelines.demo import recorded_cers
 from peft_pipelines.errors import UserError
 from peft_pipelines.hooks import TrackingStoreError
-from tests.conftest import SAMPLE_CORPUS_CATALOG
 from tests.scratch_project import copy_project, run_pipeline
 
 pytestmark = pytest.mark.slow
@@ -24,10 +23,10 @@ WINDOW = "data/03_primary/whisper_zh/input_window.json"  # that node's output
 
 
 @pytest.fixture(scope="module")
-def tracked_project(tmp_path_factory):
+def tracked_project(tmp_path_factory, sample_corpus_catalog):
     """A project with one tracked run of one node: its mlflow.db holds the experiment."""
     project = copy_project(
-        tmp_path_factory.mktemp("tracked"), tracked=True, catalog=SAMPLE_CORPUS_CATALOG
+        tmp_path_factory.mktemp("tracked"), tracked=True, catalog=sample_corpus_catalog
     )
     run_pipeline(project, "whisper_zh", {}, **ONE_NODE)
     return project
@@ -98,9 +97,9 @@ def _truncated(store_bytes: bytes) -> bytes:
     [(_garbage, "file is not a database"), (_truncated, "database disk image is malformed")],
 )
 def test_a_corrupt_store_stops_the_run_before_any_node_with_one_line(
-    tracked_project, tmp_path, spoil, reason
+    tracked_project, tmp_path, spoil, reason, sample_corpus_catalog
 ):
-    project = copy_project(tmp_path, tracked=True, catalog=SAMPLE_CORPUS_CATALOG)
+    project = copy_project(tmp_path, tracked=True, catalog=sample_corpus_catalog)
     store = project / "mlflow.db"
     store.write_bytes(spoil((tracked_project / "mlflow.db").read_bytes()))
     spoiled = store.read_bytes()

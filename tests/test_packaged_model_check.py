@@ -10,8 +10,7 @@ from kedro.pipeline import Node, Pipeline
 
 from peft_pipelines.hooks import InputPreflight, UnreadableInputError
 from peft_pipelines.speech import CTranslate2WhisperDataset
-from tests.conftest import PROCESSOR_DIR
-from tests.speech.test_ctranslate2_whisper import CONVERSION
+from tests.support import PROCESSOR_DIR
 
 
 def _check(conversion: dict, tmp_path) -> None:
@@ -26,13 +25,13 @@ def _check(conversion: dict, tmp_path) -> None:
     InputPreflight().before_pipeline_run(pipeline=pipeline, catalog=catalog)
 
 
-def test_installed_wheels_with_their_pinned_hashes_pass(tmp_path):
-    _check(CONVERSION, tmp_path)
+def test_installed_wheels_with_their_pinned_hashes_pass(tmp_path, whisper_base_conversion):
+    _check(whisper_base_conversion, tmp_path)
     assert not (tmp_path / "whisper-base").exists()  # checked, not converted
 
 
-def test_a_missing_wheel_is_one_line_with_the_install_command(tmp_path):
-    missing = copy.deepcopy(CONVERSION)
+def test_a_missing_wheel_is_one_line_with_the_install_command(tmp_path, whisper_base_conversion):
+    missing = copy.deepcopy(whisper_base_conversion)
     missing["parts"][0]["package"] = "not_installed_whisper_part"
     with pytest.raises(UnreadableInputError) as stop:
         _check(missing, tmp_path)
@@ -44,8 +43,8 @@ def test_a_missing_wheel_is_one_line_with_the_install_command(tmp_path):
     assert "\n" not in message
 
 
-def test_a_part_with_another_hash_is_one_line_naming_the_file(tmp_path):
-    corrupt = copy.deepcopy(CONVERSION)
+def test_a_part_with_another_hash_is_one_line_naming_the_file(tmp_path, whisper_base_conversion):
+    corrupt = copy.deepcopy(whisper_base_conversion)
     corrupt["parts"][1]["sha256"] = "0" * 64
     with pytest.raises(UnreadableInputError) as stop:
         _check(corrupt, tmp_path)

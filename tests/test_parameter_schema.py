@@ -22,8 +22,6 @@ from peft_pipelines.settings import CONFIG_LOADER_ARGS
 from peft_pipelines.speech.vad import VadSettings
 from peft_pipelines.training.fitting import CORE_KEYS
 from peft_pipelines.training.parameter_schema import TRAINING_CORE_FIELDS
-from tests.conftest import SAMPLE_CORPUS_CATALOG, TINY_WHISPER_CATALOG
-from tests.pipelines.whisper_zh.test_model_stages import QUICK_RUN
 from tests.scratch_project import PROJECT_ROOT, copy_project, kedro_cli, run_pipeline
 
 # The packaged bases of conf/base (converted on a project's first run only, so their own
@@ -247,17 +245,17 @@ def _tree(folder: Path) -> dict[str, int]:
 @pytest.mark.slow
 def test_a_run_with_bad_parameters_stops_before_any_hook_or_node_and_keeps_the_checkpoints(
     tmp_path,
+    quick_whisper_catalog,
+    quick_whisper_run,
 ):
     """A tracked scratch project with checkpoints of an earlier run: nothing is written, moved or locked."""
-    project = copy_project(
-        tmp_path, tracked=True, catalog={**TINY_WHISPER_CATALOG, **SAMPLE_CORPUS_CATALOG}
-    )
+    project = copy_project(tmp_path, tracked=True, catalog=quick_whisper_catalog)
     checkpoints = project / "data/06_models/whisper_zh/checkpoints"
     (checkpoints / "checkpoint-2").mkdir(parents=True)
     (checkpoints / "checkpoint-2" / "trainer_state.json").write_text("{}")
     (checkpoints / "run_fingerprint.json").write_text('{"fingerprint": "an earlier run"}')
     before, data_before = _tree(checkpoints), _tree(project / "data")
-    bad = copy.deepcopy(QUICK_RUN)
+    bad = copy.deepcopy(quick_whisper_run)
     bad["whisper_zh"]["training"] = {**bad["whisper_zh"]["training"], "learning_rate": -1e-3}
     bad["whisper_zh"]["peft"] = {**bad["whisper_zh"]["peft"], "target_modules": ["nope"]}
     bad["whisper_zh"]["base_model"] = {"window_seconds": 100}  # the tiny model's window is 5 s
@@ -277,8 +275,10 @@ def test_a_run_with_bad_parameters_stops_before_any_hook_or_node_and_keeps_the_c
 
 
 @pytest.mark.slow
-def test_kedro_run_with_bad_params_prints_every_line_and_exits_2_before_any_node(tmp_path):
-    project = copy_project(tmp_path, catalog={**TINY_WHISPER_CATALOG, **SAMPLE_CORPUS_CATALOG})
+def test_kedro_run_with_bad_params_prints_every_line_and_exits_2_before_any_node(
+    tmp_path, quick_whisper_catalog
+):
+    project = copy_project(tmp_path, catalog=quick_whisper_catalog)
     result = kedro_cli(
         project,
         "run",

@@ -22,8 +22,8 @@ from kedro.io import DatasetError
 from peft_pipelines.data_quality import EmptySplitError
 from peft_pipelines.errors import ConfigurationError
 from peft_pipelines.runner import IncrementalRunner
-from tests.conftest import TINY_WHISPER_CATALOG, copy_corpus_head, read_tsv
 from tests.scratch_project import copy_project, kedro_cli
+from tests.support import copy_corpus_head, read_tsv
 
 
 def _error_lines(output: str) -> list[str]:
@@ -31,13 +31,15 @@ def _error_lines(output: str) -> list[str]:
 
 
 @pytest.mark.slow
-def test_a_split_of_zero_byte_clips_ends_the_run_with_one_line_naming_a_clip(tmp_path):
+def test_a_split_of_zero_byte_clips_ends_the_run_with_one_line_naming_a_clip(
+    tmp_path, tiny_whisper_catalog
+):
     corpus = copy_corpus_head(tmp_path / "corpus", {"train": 2, "dev": 1, "test": 2})
     test_clips = [row["path"] for row in read_tsv(corpus / "test.tsv")]
     for clip in test_clips:
         (corpus / "clips" / clip).write_bytes(b"")
     (tmp_path / "project").mkdir()
-    project = copy_project(tmp_path / "project", catalog=TINY_WHISPER_CATALOG)
+    project = copy_project(tmp_path / "project", catalog=tiny_whisper_catalog)
 
     result = kedro_cli(project, "run", "--pipelines=whisper_zh", f"--params=corpus_dir={corpus}")
 

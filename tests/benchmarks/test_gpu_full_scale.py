@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from tests.benchmarks import run_benchmark
+from tests.support import run_benchmark
 
 
 def test_the_reduced_mode_trains_both_models_and_counts_the_seeds_lora_parameters(tmp_path):

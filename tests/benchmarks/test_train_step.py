@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from tests.benchmarks import run_benchmark
+from tests.support import run_benchmark
 
 pytestmark = pytest.mark.slow
 

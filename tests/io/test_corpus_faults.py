@@ -15,7 +15,7 @@ from peft_pipelines.io.common_voice import (
 )
 from peft_pipelines.pipelines.whisper_zh.nodes import ingest_corpus
 from peft_pipelines.speech.nodes import resample_to_16k
-from tests.conftest import copy_corpus_head
+from tests.support import copy_corpus_head
 
 SPLITS = ["train", "dev", "test"]
 

@@ -21,8 +21,8 @@ from peft_pipelines.io.model_folders import (
     write_conversion_record,
 )
 from peft_pipelines.io.model_loading import load_base_model
-from tests.conftest import PROCESSOR_DIR, TINY_WHISPER_CATALOG
 from tests.scratch_project import copy_project, kedro_cli, run_pipeline
+from tests.support import PROCESSOR_DIR, TINY_WHISPER_CATALOG
 
 FEATURES = Path("data/04_feature/whisper_zh/features")
 # Whole, so that the run gets as far as the features (their content is never read).

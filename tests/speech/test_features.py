@@ -6,7 +6,7 @@ from transformers import WhisperFeatureExtractor
 
 from peft_pipelines.speech.audio import decode_to_mono
 from peft_pipelines.speech.features import compact_log_mel, frames_seeing_audio, pad_log_mel
-from tests.conftest import BUNDLED_CORPUS, read_tsv
+from tests.support import read_tsv
 
 FLOAT16_TOLERANCE = 2e-3  # stored values lie in about [-1.5, 2]: float16 spacing there is <= 2e-3
 
@@ -17,10 +17,10 @@ def extractor() -> WhisperFeatureExtractor:
 
 
 @pytest.fixture(scope="module")
-def clips() -> list[np.ndarray]:
-    rows = read_tsv(BUNDLED_CORPUS / "train.tsv")[:4]
+def clips(bundled_corpus) -> list[np.ndarray]:
+    rows = read_tsv(bundled_corpus / "train.tsv")[:4]
     speech = [
-        decode_to_mono((BUNDLED_CORPUS / "clips" / r["path"]).read_bytes(), 16000) for r in rows
+        decode_to_mono((bundled_corpus / "clips" / r["path"]).read_bytes(), 16000) for r in rows
     ]
     near_silence = np.full(
         8000, 1e-7, dtype=np.float32

@@ -19,7 +19,7 @@ from peft_pipelines.speech.vad import (
     speech_of_stream,
     speech_regions,
 )
-from tests.conftest import BUNDLED_CORPUS, PROCESSOR_DIR, read_tsv
+from tests.support import BUNDLED_CORPUS, read_tsv
 
 RATE = 16000
 
@@ -56,7 +56,7 @@ def _test_split_speech() -> list[np.ndarray]:
 
 
 @pytest.fixture(scope="module")
-def tiny_model_that_must_not_decode(tiny_whisper_manifest):
+def tiny_model_that_must_not_decode(tiny_whisper_manifest, processor_dir):
     """The tiny random Whisper and its processor; ``calls`` counts its ``generate`` calls."""
     from transformers import WhisperForConditionalGeneration, WhisperProcessor  # noqa: PLC0415
 
@@ -65,7 +65,7 @@ def tiny_model_that_must_not_decode(tiny_whisper_manifest):
     calls = []
     generate = model.generate
     model.generate = lambda *args, **kwargs: calls.append(1) or generate(*args, **kwargs)
-    return model, WhisperProcessor.from_pretrained(PROCESSOR_DIR), calls
+    return model, WhisperProcessor.from_pretrained(processor_dir), calls
 
 
 @pytest.mark.parametrize("name", NON_SPEECH)
@@ -174,7 +174,7 @@ def test_a_changed_or_missing_model_file_is_one_line_naming_it(monkeypatch):
 
 
 @pytest.fixture(scope="module")
-def whisper_base(tmp_path_factory):
+def whisper_base(tmp_path_factory, processor_dir):
     """The real whisper-base, converted from the catalog's packaged files into a scratch folder."""
     import torch  # noqa: PLC0415
     from kedro.config import OmegaConfigLoader  # noqa: PLC0415
@@ -190,7 +190,7 @@ def whisper_base(tmp_path_factory):
     entry = loader["catalog"]["whisper_zh.pretrained_model"]
     parts, config = packaged_parts({"parts": entry["parts"], "config": entry["config"]})
     folder = tmp_path_factory.mktemp("models") / "whisper-base"
-    convert_packaged_whisper(parts, config, str(PROCESSOR_DIR), folder)
+    convert_packaged_whisper(parts, config, str(processor_dir), folder)
     model = WhisperForConditionalGeneration.from_pretrained(str(folder), dtype=torch.float32)
     model.eval()
     return model, WhisperProcessor.from_pretrained(str(folder))

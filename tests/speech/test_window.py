@@ -13,14 +13,13 @@ from transformers import WhisperConfig, WhisperProcessor
 from peft_pipelines.pipelines.whisper_zh.nodes import read_input_window
 from peft_pipelines.speech.collator import collator_for
 from peft_pipelines.speech.nodes import extract_features_and_labels, resample_to_16k
-from tests.conftest import PROCESSOR_DIR
 
 MODEL = {"language": "zh", "task": "transcribe"}
 
 
 @pytest.fixture(scope="module")
-def processor() -> WhisperProcessor:
-    return WhisperProcessor.from_pretrained(PROCESSOR_DIR)
+def processor(processor_dir) -> WhisperProcessor:
+    return WhisperProcessor.from_pretrained(processor_dir)
 
 
 @pytest.mark.parametrize(("frames", "seconds"), [(3000, 30.0), (500, 5.0)])

@@ -10,7 +10,7 @@ import torch
 from transformers import AutoTokenizer
 
 from peft_pipelines.text.causal_lm import perplexity, with_padding_token
-from tests.conftest import PROJECT_ROOT
+from tests.scratch_project import PROJECT_ROOT
 
 # Next-token probabilities by previous token (rows sum to 1) over 4 token ids.
 BIGRAMS = torch.tensor(

@@ -9,7 +9,7 @@ from datasets import Dataset, DatasetDict
 
 from peft_pipelines.pipelines.opt_quotes.nodes import ingest_quotes, split_heldout
 from peft_pipelines.text.quotes import clean_quote_rows, quote_key
-from tests.conftest import PROJECT_ROOT
+from tests.scratch_project import PROJECT_ROOT
 
 BUNDLED_QUOTES = PROJECT_ROOT / "data/01_raw/english_quotes/quotes.jsonl"
 

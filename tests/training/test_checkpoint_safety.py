@@ -17,7 +17,7 @@ from peft_pipelines.speech.collator import collator_for
 from peft_pipelines.training.checkpoints import checkpoint_problem, record_checkpoint
 from peft_pipelines.training.fitting import fit_model, run_fingerprint
 from peft_pipelines.training.peft_wrapping import wrap_with_peft
-from tests.conftest import LORA
+from tests.support import LORA
 
 COLUMNS = ["log_mel", "labels"]
 # Two steps of four clips, saved and evaluated after each: the best checkpoint is kept.

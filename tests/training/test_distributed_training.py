@@ -19,13 +19,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import LORA, SAMPLE_CORPUS_CATALOG, TINY_WHISPER_CATALOG
 from tests.scratch_project import copy_project, run_pipeline
+from tests.support import LORA
 
 pytestmark = pytest.mark.slow
 
 # The tiny random Whisper, 16 training clips; 4 steps of 2 clips per process (4 per step).
-CATALOG = {**TINY_WHISPER_CATALOG, **SAMPLE_CORPUS_CATALOG}
 DATA_AND_ADAPTER_PARAMS = {"whisper_zh": {"peft": {**LORA, "modules_to_save": None}}}
 TRAINING_PARAMS = (
     "whisper_zh.training.max_steps=4,whisper_zh.training.eval_steps=2,"
@@ -47,9 +46,9 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def two_rank_run(tmp_path_factory) -> dict:
+def two_rank_run(tmp_path_factory, quick_whisper_catalog) -> dict:
     """Rank 0 in one project copy, rank 1 in another, both tracked by MLflow; their logs."""
-    rank0 = copy_project(tmp_path_factory.mktemp("rank0"), catalog=CATALOG)
+    rank0 = copy_project(tmp_path_factory.mktemp("rank0"), catalog=quick_whisper_catalog)
     run_pipeline(
         rank0,
         "whisper_zh",

@@ -13,7 +13,7 @@ import time
 import pytest
 
 from peft_pipelines.training.checkpoints import MANIFEST_FILE, plan_checkpoints, record_checkpoint
-from tests.conftest import LORA
+from tests.support import LORA
 
 TRAIN_SCRIPT = textwrap.dedent(
     """

