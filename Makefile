@@ -68,9 +68,10 @@ lint: $(STAMP)
 viz: $(STAMP)
 	$(BIN)/peft-pipelines viz-offline --serve --port 4141
 
-# The runs the MlflowTracking hook recorded (conf/base/mlflow.yml): http://127.0.0.1:5000
+# The runs the MlflowTracking hook recorded, in the store conf/*/mlflow.yml names: http://127.0.0.1:5000
 mlflow-ui: $(STAMP)
-	$(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow.db --host 127.0.0.1 --port 5000
+	$(BIN)/mlflow ui --host 127.0.0.1 --port 5000 --backend-store-uri \
+	  "$$($(BIN)/python -c 'from peft_pipelines.project import Project; print(Project.at().tracking_uri)')"
 
 # Remove everything the pipelines wrote (keeps the bundled inputs in data/01_raw, and the
 # models converted from packaged files, costly to remake); prints each path it deletes.

@@ -8,7 +8,6 @@ import pytest
 import yaml
 from kedro.config import OmegaConfigLoader
 
-from peft_pipelines.io.model_datasets import on_disk
 from peft_pipelines.project import Project
 from tests.scratch_project import PROJECT_ROOT
 
@@ -74,5 +73,5 @@ def test_full_inherits_what_it_does_not_change_and_unsets_what_it_nulls():
 def test_every_environment_locates_its_inputs_in_the_catalog(env, inputs):
     catalog = Project.at(PROJECT_ROOT, env).catalog
     assert {name: type(catalog.get(name)).__name__ for name in inputs} == inputs
-    adapter = catalog.get("whisper_zh.adapter")
-    assert on_disk(adapter)._version is not None  # versioned
+    # Versioned: each run writes a new <timestamp>/adapter folder.
+    assert catalog.config_resolver.resolve_pattern("whisper_zh.adapter")["versioned"] is True
