@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 import soundfile
 
+from peft_pipelines.io.base_model_manifest import BaseModelManifest
 from peft_pipelines.io.common_voice import write_common_voice_tsv
 from tests.browser import CHROMEDRIVER, CHROMIUM
 from tests.scratch_project import copy_project
@@ -136,7 +137,7 @@ def whisper_base_conversion() -> dict:
 
 
 @pytest.fixture(scope="session")
-def tiny_whisper_manifest(tmp_path_factory: pytest.TempPathFactory) -> dict:
+def tiny_whisper_manifest(tmp_path_factory: pytest.TempPathFactory) -> BaseModelManifest:
     from peft_pipelines.speech.tiny_whisper import build_tiny_whisper  # noqa: PLC0415
 
     folder = build_tiny_whisper(
@@ -145,17 +146,17 @@ def tiny_whisper_manifest(tmp_path_factory: pytest.TempPathFactory) -> dict:
         seed=0,
         out_dir=str(tmp_path_factory.mktemp("tiny_whisper")),
     )
-    return {
-        "name_or_path": str(folder),
-        "revision": None,
-        "architecture": "whisper",
-        "quantization": "int8",
-        "gradient_checkpointing": False,
-        "config_overrides": {"forced_decoder_ids": None, "suppress_tokens": []},
-        "window_seconds": None,
-        "base_model_random": True,
-        "note": "a tiny random Whisper",
-    }
+    return BaseModelManifest(
+        name_or_path=str(folder),
+        revision=None,
+        architecture="whisper",
+        quantization="int8",
+        gradient_checkpointing=False,
+        config_overrides={"forced_decoder_ids": None, "suppress_tokens": []},
+        window_seconds=None,
+        base_model_random=True,
+        note="a tiny random Whisper",
+    )
 
 
 @pytest.fixture(scope="session")

@@ -77,7 +77,7 @@ def test_adapters_are_listed_newest_first_with_base_settings_and_the_latest_cer(
             )
         )
         (folder / "base_model_manifest.json").write_text(
-            json.dumps({"name_or_path": "whisper-base"})
+            json.dumps({"name_or_path": "whisper-base", "architecture": "whisper"})
         )
     (root / "half-written").mkdir()  # no adapter_config.json: not an adapter
     metrics = tmp_path / "data/08_reporting/whisper_zh/metrics.json"

@@ -11,6 +11,7 @@ import pytest
 from peft_pipelines.demo import DemoHandlers, GenerationLimits, continue_both
 from tests.scratch_project import PROJECT_ROOT, copy_project
 
+ARCHITECTURES = {"whisper_zh": "whisper", "opt_quotes": "causal_lm"}
 VERSIONS = ("2026-11-01T10.00.00.000Z", "2026-11-02T10.00.00.000Z")
 
 
@@ -23,7 +24,8 @@ def _adapter_folders(project: Path, pipeline: str) -> list[Path]:
         (folder / "adapter_config.json").write_text(
             json.dumps({"peft_type": "LORA", "r": 4, "base_model_name_or_path": "base"})
         )
-        (folder / "base_model_manifest.json").write_text(json.dumps({"name_or_path": "base"}))
+        manifest = {"name_or_path": "base", "architecture": ARCHITECTURES[pipeline]}
+        (folder / "base_model_manifest.json").write_text(json.dumps(manifest))
         folders.append(folder)
     return folders
 

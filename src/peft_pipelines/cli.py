@@ -259,6 +259,7 @@ def size_summary(project: Project, pipeline: str) -> dict[str, Any]:
     from kedro.io import DatasetError  # noqa: PLC0415
 
     from peft_pipelines.parameter_check import pipeline_schema  # noqa: PLC0415
+    from peft_pipelines.training.nodes import describe_base_model  # noqa: PLC0415
     from peft_pipelines.training.sizing import model_on_meta, size_on_meta  # noqa: PLC0415
 
     if pipeline not in project.parameters:
@@ -273,9 +274,10 @@ def size_summary(project: Project, pipeline: str) -> dict[str, Any]:
     problems = schema.problems(pipeline, params, lambda: config) if schema else []
     if problems:
         raise ConfigurationError("\n".join(problems))
-    base_model = params["base_model"]
-    model = model_on_meta(config, base_model["architecture"])
-    summary = size_on_meta(model, params["peft"], base_model.get("quantization", "int8"))
+    # The manifest a run would write: the quantization it trains in, its default included.
+    manifest = describe_base_model({"name_or_path": source.location}, params["base_model"])
+    model = model_on_meta(config, manifest.architecture)
+    summary = size_on_meta(model, params["peft"], manifest.quantization)
     summary["base_model"] = source.location
     return summary
 

@@ -151,11 +151,9 @@ def read_adapter_info(folder: Path) -> AdapterInfo:
 
     peft = json.loads((folder / "adapter_config.json").read_text(encoding="utf-8"))
     manifest_file = folder / MANIFEST_FILE
-    manifest = read_manifest(manifest_file) if manifest_file.is_file() else {}
+    base = read_manifest(manifest_file).name_or_path if manifest_file.is_file() else None
     return AdapterInfo(
-        folder=folder,
-        base=str(manifest.get("name_or_path") or peft.get("base_model_name_or_path")),
-        peft=peft,
+        folder=folder, base=str(base or peft.get("base_model_name_or_path")), peft=peft
     )
 
 

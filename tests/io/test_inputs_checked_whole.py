@@ -15,6 +15,7 @@ from datasets import Dataset, DatasetDict
 from peft_pipelines.errors import UserError
 from peft_pipelines.io import AtomicArrowDataset, PretrainedModelDataset
 from peft_pipelines.io.atomic_arrow_dataset import IncompleteDatasetError
+from peft_pipelines.io.base_model_manifest import BaseModelManifest
 from peft_pipelines.io.model_folders import (
     ModelFolderError,
     conversion_is_current,
@@ -149,7 +150,9 @@ def test_a_missing_or_broken_base_model_folder_is_one_line_naming_it(tiny_model,
         PretrainedModelDataset(name_or_path=str(folder)).preflight()
     assert str(caught.value).startswith(expected), caught.value
     assert len(str(caught.value).splitlines()) == 1
-    manifest = {"name_or_path": str(folder), "architecture": "whisper", "quantization": "none"}
+    manifest = BaseModelManifest(
+        name_or_path=str(folder), architecture="whisper", quantization="none"
+    )
     with pytest.raises(ModelFolderError, match=f"^{re.escape(expected)}"):
         load_base_model(
             manifest

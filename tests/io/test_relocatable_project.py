@@ -59,7 +59,7 @@ def test_files_of_the_project_name_its_base_relative_to_themselves(original):
         ("adapter_config.json", "base_model_name_or_path"),
     ):
         assert json.loads((adapter / name).read_text())[key] == "../../../../whisper-tiny-random"
-    assert read_manifest(adapter / MANIFEST_FILE)["name_or_path"] == str(original / BASE)
+    assert read_manifest(adapter / MANIFEST_FILE).name_or_path == str(original / BASE)
     # What loads a base reads (checkpoints are resumed onto a base already loaded).
     read_by_loaders = [original / MODELS / "whisper_zh" / MANIFEST_FILE]
     for stage in ("adapter_init", "adapter"):
@@ -94,5 +94,5 @@ def test_a_copy_transcribes_and_reruns_with_the_original_deleted(
     # The model stages from the saved untrained adapter and manifest, as `--from-nodes` does.
     run_pipeline(copy, "whisper_zh", quick_whisper_run, from_nodes=["whisper_zh.train_adapter"])
     first, second = _adapters(copy)
-    assert read_manifest(second / MANIFEST_FILE)["name_or_path"] == str(copy / BASE)
+    assert read_manifest(second / MANIFEST_FILE).name_or_path == str(copy / BASE)
     assert (copy / "data/08_reporting/whisper_zh/metrics.json").is_file()

@@ -60,7 +60,7 @@ def tiny_model_that_must_not_decode(tiny_whisper_manifest, processor_dir):
     """The tiny random Whisper and its processor; ``calls`` counts its ``generate`` calls."""
     from transformers import WhisperForConditionalGeneration, WhisperProcessor  # noqa: PLC0415
 
-    model = WhisperForConditionalGeneration.from_pretrained(tiny_whisper_manifest["name_or_path"])
+    model = WhisperForConditionalGeneration.from_pretrained(tiny_whisper_manifest.name_or_path)
     model.eval()
     calls = []
     generate = model.generate

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -94,8 +95,8 @@ def test_the_encoder_window_is_the_position_tables_first_rows_and_widens_again(
         whisper_encoder_window,
     )
 
-    full = load_base_model({**tiny_whisper_manifest, "quantization": "none"})
-    short = load_base_model({**tiny_whisper_manifest, "quantization": "none", "window_seconds": 2})
+    full = load_base_model(replace(tiny_whisper_manifest, quantization="none"))
+    short = load_base_model(replace(tiny_whisper_manifest, quantization="none", window_seconds=2))
     table = full.get_encoder().embed_positions.weight
     assert short.config.max_source_positions == 100
     assert torch.equal(short.get_encoder().embed_positions.weight, table[:100])
@@ -114,4 +115,4 @@ def test_the_encoder_window_is_the_position_tables_first_rows_and_widens_again(
             )
     assert short.config.max_source_positions == 100
     with pytest.raises(ValueError, match="outside the model's window of 5 s"):
-        load_base_model({**tiny_whisper_manifest, "quantization": "none", "window_seconds": 6})
+        load_base_model(replace(tiny_whisper_manifest, quantization="none", window_seconds=6))

@@ -12,6 +12,7 @@ import pytest
 import torch
 from peft import get_peft_model_state_dict
 
+from peft_pipelines.io.base_model_manifest import BaseModelManifest
 from peft_pipelines.io.model_loading import load_base_model
 from peft_pipelines.speech.collator import collator_for
 from peft_pipelines.training.checkpoints import checkpoint_problem, record_checkpoint
@@ -41,7 +42,7 @@ TWO_STEPS = {
 class TinyWhisperTraining:
     """Fits LoRA on the tiny random Whisper and the bundled sample's features."""
 
-    manifest: dict
+    manifest: BaseModelManifest
     features: Any
 
     def _data(self, evaluate: bool) -> tuple[Any, Any]:
@@ -55,14 +56,14 @@ class TinyWhisperTraining:
             *self._data(evaluate),
             collate or collator_for(model.get_base_model().config),
             training={"output_dir": str(folder), **training},
-            fingerprint_parts={"base_model": self.manifest, "peft": LORA},
+            fingerprint_parts={"base_model": self.manifest.to_mapping(), "peft": LORA},
             seq2seq=True,
         )
 
     def fingerprint(self, folder: Path, training: dict, *, evaluate: bool = True) -> str:
         return run_fingerprint(
             {"output_dir": str(folder), **training},
-            {"base_model": self.manifest, "peft": LORA},
+            {"base_model": self.manifest.to_mapping(), "peft": LORA},
             *self._data(evaluate),
         )
 

@@ -20,13 +20,14 @@ TRAIN_SCRIPT = textwrap.dedent(
     import json, sys
     from datasets import load_from_disk
     from peft_pipelines.speech.collator import WhisperBatchCollator
+    from peft_pipelines.io.base_model_manifest import BaseModelManifest
     from peft_pipelines.io.model_loading import load_base_model
     from peft_pipelines.training.fitting import fit_model
     from peft_pipelines.training.peft_wrapping import wrap_with_peft
 
     manifest, lora, out = json.loads(sys.argv[1]), json.loads(sys.argv[2]), sys.argv[3]
     features = load_from_disk(out + "/features")
-    model, _ = wrap_with_peft(load_base_model(manifest), lora)
+    model, _ = wrap_with_peft(load_base_model(BaseModelManifest.from_mapping(manifest)), lora)
     config = model.get_base_model().config
     collate = WhisperBatchCollator(2 * config.max_source_positions, config.decoder_start_token_id)
     _, log = fit_model(
@@ -42,7 +43,10 @@ TRAIN_SCRIPT = textwrap.dedent(
 
 
 def _command(manifest, out):
-    return [sys.executable, "-c", TRAIN_SCRIPT, json.dumps(manifest), json.dumps(LORA), str(out)]
+    return [
+        *(sys.executable, "-c", TRAIN_SCRIPT),
+        *(json.dumps(manifest.to_mapping()), json.dumps(LORA), str(out)),
+    ]
 
 
 @pytest.mark.slow

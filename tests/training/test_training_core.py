@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import replace
 
 import bitsandbytes as bnb
 import pytest
@@ -45,7 +46,7 @@ def _train(manifest, features, peft_params, training, tmp_path):
             "report_to": [],
             **training,
         },
-        fingerprint_parts={"base_model": manifest, "peft": peft_params},
+        fingerprint_parts={"base_model": manifest.to_mapping(), "peft": peft_params},
         seq2seq=True,
     )
     return trained, summary, log
@@ -75,7 +76,7 @@ def test_int8_base_with_lora_trains_and_only_the_adapter_changes(
 def test_a_target_module_that_matches_nothing_is_a_warning_naming_it(
     tiny_whisper_manifest, caplog, lora_config
 ):
-    base = load_base_model({**tiny_whisper_manifest, "quantization": "none"})
+    base = load_base_model(replace(tiny_whisper_manifest, quantization="none"))
     with caplog.at_level(logging.WARNING):
         _, summary = wrap_with_peft(base, {**lora_config, "target_modules": ["q_proj", "fc_in"]})
     assert summary["unmatched_target_modules"] == ["fc_in"]
@@ -139,7 +140,7 @@ def test_adapter_round_trip_through_the_catalog_gives_the_same_outputs(
     with torch.no_grad():
         before = trained(**batch).logits
     manifest_file = tmp_path / "base_model_manifest.json"
-    manifest_file.write_text(json.dumps(tiny_whisper_manifest))
+    manifest_file.write_text(json.dumps(tiny_whisper_manifest.to_mapping()))
     dataset = PeftAdapterDataset(
         path=str(tmp_path / "adapter"), base_model_manifest=str(manifest_file)
     )
@@ -237,7 +238,7 @@ def test_a_versioned_adapter_keeps_every_save_and_loads_the_latest(
     from kedro.io import DatasetError, Version  # noqa: PLC0415
 
     manifest_file = tmp_path / "base_model_manifest.json"
-    manifest_file.write_text(json.dumps(tiny_whisper_manifest))
+    manifest_file.write_text(json.dumps(tiny_whisper_manifest.to_mapping()))
 
     def dataset() -> PeftAdapterDataset:
         return PeftAdapterDataset(
@@ -257,6 +258,7 @@ def test_a_versioned_adapter_keeps_every_save_and_loads_the_latest(
     assert dataset().load().peft_config["default"].r == 3
 
     # An adapter is never filed under a manifest describing another base.
-    manifest_file.write_text(json.dumps({**tiny_whisper_manifest, "name_or_path": str(tmp_path)}))
+    other_base = replace(tiny_whisper_manifest, name_or_path=str(tmp_path))
+    manifest_file.write_text(json.dumps(other_base.to_mapping()))
     with pytest.raises(DatasetError, match="describes"):
         dataset().save(model)

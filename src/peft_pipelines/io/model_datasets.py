@@ -2,7 +2,8 @@
 
 None pickles weights. A pretrained base loads as a *model reference* (where
 its weights are, whether they are random, what it is), which the shared node
-``describe_base_model`` turns into the base-model manifest; an adapter is the
+``describe_base_model`` turns into the base-model manifest (a
+:class:`~peft_pipelines.io.base_model_manifest.BaseModelManifest`); an adapter is the
 few-MB folder ``save_pretrained`` writes, with the manifest of its base beside it.
 Files of the project name a base folder inside it relative to themselves
 (:mod:`peft_pipelines.io.model_folders`), so a copied project uses its own.
@@ -10,6 +11,7 @@ Files of the project name a base folder inside it relative to themselves
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from pathlib import Path, PurePosixPath
@@ -22,13 +24,12 @@ from peft import PeftModel
 from peft_pipelines.errors import UserError
 from peft_pipelines.io import data_files
 from peft_pipelines.io.atomic_files import replace_folder_atomically, write_text_atomically
+from peft_pipelines.io.base_model_manifest import BaseModelManifest
 from peft_pipelines.io.model_folders import (
     ModelFolderError,
     check_model_folder,
     check_safetensors,
     is_local_path,
-    location_as_read,
-    location_as_written,
 )
 from peft_pipelines.io.model_loading import load_base_model
 
@@ -302,34 +303,38 @@ class ManifestError(UserError, DatasetError):
     """A base-model manifest file that is missing or unreadable (one line naming it)."""
 
 
-def read_manifest(file: Path) -> dict[str, Any]:
-    """A base-model manifest file, with the base folder it names made absolute again."""
+def read_manifest(file: Path) -> BaseModelManifest:
+    """A base-model manifest file, with the base folder it names made absolute again.
+
+    Raises :class:`ManifestError` (one line naming the file) if it is missing,
+    not JSON, or not a manifest (:meth:`BaseModelManifest.from_mapping`).
+    """
     try:
-        manifest = json.loads(file.read_text(encoding="utf-8"))
-        location = str(manifest["name_or_path"])
+        manifest = BaseModelManifest.from_mapping(json.loads(file.read_text(encoding="utf-8")))
     except FileNotFoundError:
         raise ManifestError(f"no base-model manifest at {file}") from None
-    except (OSError, ValueError, KeyError, TypeError) as error:
+    except (OSError, ValueError) as error:  # a ConfigurationError is a ValueError
         raise ManifestError(f"{file} is unreadable: {_first_line(error)}") from error
-    return {**manifest, "name_or_path": location_as_read(location, file.parent)}
+    return manifest.read_in(file.parent)
 
 
-def write_manifest(file: Path, manifest: dict[str, Any], *, read_from: Path | None = None) -> None:
+def write_manifest(
+    file: Path, manifest: BaseModelManifest, *, read_from: Path | None = None
+) -> None:
     """Write ``manifest`` to ``file`` (renamed into place), its base folder relative to where it is read.
 
     ``read_from``: the folder ``file`` will be read in (default: its own), for
     a file written into a staging folder first.
     """
-    location = location_as_written(str(manifest["name_or_path"]), read_from or file.parent)
-    text = json.dumps({**manifest, "name_or_path": location}, indent=1, sort_keys=True)
-    write_text_atomically(file, text)
+    written = manifest.written_in(read_from or file.parent)
+    write_text_atomically(file, json.dumps(written.to_mapping(), indent=1, sort_keys=True))
 
 
 _DESCRIBE_AGAIN = "run the model stages again (kedro run --tags model)"
 
 
-class BaseModelManifestDataset(AbstractDataset[dict, dict]):
-    """The base-model manifest as a JSON file that names a base folder of the project relative to itself.
+class BaseModelManifestDataset(AbstractDataset[BaseModelManifest, BaseModelManifest]):
+    """The base-model manifest (a :class:`BaseModelManifest`) as a JSON file naming a base folder of the project relative to itself.
 
     Loads with that folder absolute, wherever the project now is (a copy
     loads its own base, never the original's); Hub ids and folders outside
@@ -346,18 +351,18 @@ class BaseModelManifestDataset(AbstractDataset[dict, dict]):
         self._filepath = Path(filepath)
         self.metadata = metadata
 
-    def load(self) -> dict[str, Any]:
+    def load(self) -> BaseModelManifest:
         try:
             return read_manifest(self._filepath)
         except ManifestError as error:
             raise ManifestError(f"{error}: {_DESCRIBE_AGAIN}") from error
 
-    def save(self, data: dict[str, Any]) -> None:
+    def save(self, data: BaseModelManifest) -> None:
         write_manifest(self._filepath, data)
 
     def preflight(self) -> None:
         """Raise a one-line error now if the manifest, or the base folder it names, is missing or broken."""
-        location = self.load()["name_or_path"]
+        location = self.load().name_or_path
         if is_local_path(location):
             check_model_folder(Path(location), _DESCRIBE_AGAIN)
 
@@ -419,10 +424,10 @@ class PeftAdapterDataset(AbstractVersionedDataset[PeftModel, PeftModel]):
         trained_on = getattr(
             data.peft_config.get(data.active_adapter), "base_model_name_or_path", None
         )
-        if trained_on and Path(trained_on).resolve() != Path(manifest["name_or_path"]).resolve():
+        if trained_on and Path(trained_on).resolve() != Path(manifest.name_or_path).resolve():
             raise DatasetError(
                 f"the adapter was made on {trained_on}, but {self._manifest_file} describes "
-                f"{manifest['name_or_path']}: run describe_base_model again"
+                f"{manifest.name_or_path}: run describe_base_model again"
             )
         target = Path(self._get_save_path())
 
@@ -431,9 +436,7 @@ class PeftAdapterDataset(AbstractVersionedDataset[PeftModel, PeftModel]):
             write_manifest(staging / MANIFEST_FILE, manifest, read_from=target)
             config_file = staging / "adapter_config.json"
             config = json.loads(config_file.read_text(encoding="utf-8"))
-            config["base_model_name_or_path"] = location_as_written(
-                str(manifest["name_or_path"]), target
-            )
+            config["base_model_name_or_path"] = manifest.written_in(target).name_or_path
             config_file.write_text(json.dumps(config, indent=2, sort_keys=True), encoding="utf-8")
 
         replace_folder_atomically(target, write)
@@ -484,7 +487,7 @@ def _first_line(error: BaseException) -> str:
     return text if isinstance(error, UserError) else f"{type(error).__name__}: {text}".rstrip(": ")
 
 
-def _adapter_manifest(folder: Path) -> dict[str, Any]:
+def _adapter_manifest(folder: Path) -> BaseModelManifest:
     if not (folder / MANIFEST_FILE).is_file():
         raise AdapterLoadError(f"no adapter at {folder} (or it lacks {MANIFEST_FILE})")
     try:
@@ -493,9 +496,11 @@ def _adapter_manifest(folder: Path) -> dict[str, Any]:
         raise AdapterLoadError(str(error)) from error
 
 
-def _base_model_error(manifest: dict[str, Any], folder: Path, error: Exception) -> AdapterLoadError:
+def _base_model_error(
+    manifest: BaseModelManifest, folder: Path, error: Exception
+) -> AdapterLoadError:
     return AdapterLoadError(
-        f"cannot load the base model {manifest.get('name_or_path')} that the adapter at "
+        f"cannot load the base model {manifest.name_or_path} that the adapter at "
         f"{folder} was trained on: {_first_line(error)}"
     )
 
@@ -517,7 +522,7 @@ def check_adapter_folder(folder: Path) -> None:
     """
     manifest = _adapter_manifest(folder)
     _check_adapter_weights(folder)
-    location = str(manifest["name_or_path"])
+    location = manifest.name_or_path
     if is_local_path(location):
         try:
             check_model_folder(Path(location), "restore it, or run the model stages again")
@@ -537,7 +542,7 @@ def load_adapter(folder: Path, *, window_seconds: Any = "manifest", **load_args:
     manifest = _adapter_manifest(folder)
     _check_adapter_weights(folder)  # before the base loads, which takes far longer
     if window_seconds != "manifest":
-        manifest["window_seconds"] = window_seconds
+        manifest = dataclasses.replace(manifest, window_seconds=window_seconds)
     # Loaders raise anything from OSError to safetensors' own errors: name what failed, once.
     try:
         base = load_base_model(manifest)
@@ -550,5 +555,5 @@ def load_adapter(folder: Path, *, window_seconds: Any = "manifest", **load_args:
             f"cannot load the adapter at {folder}: {_first_line(error)}"
         ) from error
     # adapter_config.json names the base relative to its folder: in memory, the folder loaded.
-    model.peft_config[model.active_adapter].base_model_name_or_path = manifest["name_or_path"]
+    model.peft_config[model.active_adapter].base_model_name_or_path = manifest.name_or_path
     return model

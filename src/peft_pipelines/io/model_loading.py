@@ -14,7 +14,6 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 import torch
 from peft import prepare_model_for_kbit_training
@@ -29,6 +28,7 @@ from transformers import (
 
 from peft_pipelines.distributed import local_rank
 from peft_pipelines.errors import ConfigurationError
+from peft_pipelines.io.base_model_manifest import QUANTIZATIONS, BaseModelManifest
 from peft_pipelines.io.model_folders import check_model_folder, is_local_path
 
 logger = logging.getLogger(__name__)
@@ -42,11 +42,11 @@ def _not_the_int8_cast_notice(record: logging.LogRecord) -> bool:
 # of lines per run); the cast to float16 is how LLM.int8() works, not a problem to report.
 logging.getLogger("bitsandbytes.autograd._functions").addFilter(_not_the_int8_cast_notice)
 
+# One model class per architecture a manifest names (io.base_model_manifest.Architecture).
 ARCHITECTURES = {
     "whisper": WhisperForConditionalGeneration,
     "causal_lm": AutoModelForCausalLM,
 }
-QUANTIZATIONS = ("none", "int8", "nf4")
 
 
 def refuse_to_overwrite_carded_model(folder: Path) -> None:
@@ -169,55 +169,52 @@ def training_device() -> str:
     return f"cuda:{local_rank()}" if torch.cuda.is_available() else "cpu"
 
 
-def checked_location(manifest: dict[str, Any]) -> str:
+def checked_location(manifest: BaseModelManifest) -> str:
     """The manifest's ``name_or_path``; a folder is checked whole first (a missing or cut one raises
     :class:`~peft_pipelines.io.model_folders.ModelFolderError` naming it, not a loader's traceback).
     """
-    location = str(manifest["name_or_path"])
+    location = manifest.name_or_path
     if is_local_path(location):
         check_model_folder(Path(location), "restore it, or run the model stages again")
     return location
 
 
-def load_base_model(manifest: dict[str, Any]) -> PreTrainedModel:
+def load_base_model(manifest: BaseModelManifest) -> PreTrainedModel:
     """Load the model a manifest describes (its folder checked first), quantized and prepared for training.
 
-    Manifest keys: ``name_or_path``, ``revision``, ``architecture``
-    (``whisper`` | ``causal_lm``), ``quantization`` (``none`` | ``int8`` |
-    ``nf4``), ``config_overrides`` (set on ``model.config`` after loading, e.g.
-    the seed's ``forced_decoder_ids: null`` and ``suppress_tokens: []``) and
-    ``gradient_checkpointing``; for Whisper, ``window_seconds`` (the encoder's input
-    window, see :func:`set_whisper_encoder_window`; absent or null: the model's own). Quantized models go through
-    ``peft.prepare_model_for_kbit_training`` (the seed's
+    ``config_overrides`` are set on ``model.config`` after loading (e.g. the
+    seed's ``forced_decoder_ids: null`` and ``suppress_tokens: []``); for
+    Whisper, ``window_seconds`` cuts the encoder's input window (see
+    :func:`set_whisper_encoder_window`; null: the model's own). Quantized
+    models go through ``peft.prepare_model_for_kbit_training`` (the seed's
     ``prepare_model_for_int8_training`` was removed from PEFT): layer norms in
     float32, input gradients enabled so checkpointing works with frozen embeddings.
     """
-    model_class = ARCHITECTURES[manifest["architecture"]]
-    quantization = manifest.get("quantization", "none")
-    model = model_class.from_pretrained(
+    quantization = manifest.quantization
+    model = ARCHITECTURES[manifest.architecture].from_pretrained(
         checked_location(manifest),
-        revision=manifest.get("revision"),
+        revision=manifest.revision,
         quantization_config=quantization_config(quantization),
         # An unquantized base trains in float32 (mixed precision, if any, is the Trainer's
         # fp16/bf16 setting), whatever precision its checkpoint was saved in.
         dtype=torch.float32 if quantization == "none" else None,
         device_map={"": training_device()},
     )
-    for key, value in (manifest.get("config_overrides") or {}).items():
+    for key, value in manifest.config_overrides.items():
         setattr(model.config, key, value)
         if model.generation_config is not None and hasattr(model.generation_config, key):
             setattr(model.generation_config, key, value)
     model.config.use_cache = (
         False  # the decoder cache is useless in training and clashes with checkpointing
     )
-    if manifest["architecture"] == "whisper":
+    if manifest.architecture == "whisper":
         # Whisper's forward takes **kwargs but averages its loss over its own batch, ignoring
         # the Trainer's token count; told otherwise, the Trainer multiplies that loss by the
         # number of processes, which under DDP doubles (x N) the loss and gradients it sees.
         model.accepts_loss_kwargs = False
-        if manifest.get("window_seconds"):
-            set_whisper_encoder_window(model, float(manifest["window_seconds"]))
-    checkpointing = bool(manifest.get("gradient_checkpointing", False))
+        if manifest.window_seconds:
+            set_whisper_encoder_window(model, float(manifest.window_seconds))
+    checkpointing = manifest.gradient_checkpointing
     if quantization != "none":
         model = prepare_model_for_kbit_training(
             model,
@@ -230,16 +227,14 @@ def load_base_model(manifest: dict[str, Any]) -> PreTrainedModel:
         use_dequantizing_int8_path_on_cpu(model)
     logger.info(
         "Loaded %s (%s, %s) on %s",
-        manifest["name_or_path"],
-        manifest["architecture"],
+        manifest.name_or_path,
+        manifest.architecture,
         quantization,
         training_device(),
     )
     return model
 
 
-def load_tokenizer(manifest: dict[str, Any]) -> PreTrainedTokenizerBase:
+def load_tokenizer(manifest: BaseModelManifest) -> PreTrainedTokenizerBase:
     """The tokenizer saved with the base model a manifest describes."""
-    return AutoTokenizer.from_pretrained(
-        checked_location(manifest), revision=manifest.get("revision")
-    )
+    return AutoTokenizer.from_pretrained(checked_location(manifest), revision=manifest.revision)

@@ -8,11 +8,13 @@ and the decoding; "fine-tuned" is the model with its adapter on.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
-from typing import Any, Literal, TypeVar
+from typing import Literal, TypeVar
 
 from peft import PeftModel
+
+from peft_pipelines.io.base_model_manifest import BaseModelManifest
 
 logger = logging.getLogger(__name__)
 
@@ -49,7 +51,7 @@ def side_by_side_rows(model: PeftModel, rows_per_side: int) -> list[str]:
     return [BASE_ROW] * rows_per_side + [model.active_adapter] * rows_per_side
 
 
-def warn_if_random_base(manifest: Mapping[str, Any]) -> None:
+def warn_if_random_base(manifest: BaseModelManifest) -> None:
     """Log the manifest's note when its base has random weights: every report of it says so too."""
-    if manifest.get("base_model_random"):
-        logger.warning(manifest.get("note") or "the base model's weights are random")
+    if manifest.base_model_random:
+        logger.warning(manifest.note or "the base model's weights are random")

@@ -34,7 +34,7 @@ from torch import nn
 from transformers import PretrainedConfig, TrainingArguments
 
 from peft_pipelines.errors import first_line
-from peft_pipelines.io.model_loading import QUANTIZATIONS
+from peft_pipelines.io.base_model_manifest import DEFAULT_QUANTIZATION, QUANTIZATIONS
 from peft_pipelines.training.fitting import CORE_KEYS
 from peft_pipelines.training.peft_wrapping import peft_config_from_params, unmatched_targets
 from peft_pipelines.training.sizing import model_on_meta
@@ -58,7 +58,7 @@ class Section(BaseModel):
 class BaseModelSection(Section):
     """How the base (``<pipeline>.pretrained_model``) is loaded; a pipeline fixes ``architecture``."""
 
-    quantization: Literal[QUANTIZATIONS] = "int8"
+    quantization: Literal[QUANTIZATIONS] = DEFAULT_QUANTIZATION
     gradient_checkpointing: bool = False
     config_overrides: dict[str, Any] | None = None
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from peft_pipelines.io.model_datasets import MANIFEST_FILE, load_adapter
+from peft_pipelines.io.model_datasets import MANIFEST_FILE, load_adapter, read_manifest
 from peft_pipelines.io.packaged_files import find_packaged_file
 from tests.scratch_project import copy_project, run_pipeline
 from tests.support import execute_notebook, notebook_output_text
@@ -70,7 +70,7 @@ def test_the_saved_adapter_reloads_on_its_8_bit_base_and_changes_the_output(fini
 
     (adapter,) = sorted((finished_run / ADAPTERS).glob("*/adapter"))
     model = load_adapter(adapter)
-    manifest = json.loads((adapter / MANIFEST_FILE).read_text())
+    manifest = read_manifest(adapter / MANIFEST_FILE)
     ids = torch.tensor([[464, 995, 318, 257]])
     with torch.no_grad():
         tuned = model(input_ids=ids).logits

@@ -54,7 +54,7 @@ def _adapter_versions(project: Path) -> list[Path]:
 
 
 def _base_folder(adapter: Path) -> str:
-    return read_manifest(adapter / MANIFEST_FILE)["name_or_path"]
+    return read_manifest(adapter / MANIFEST_FILE).name_or_path
 
 
 def test_a_run_writes_adapter_metrics_predictions_and_summaries(finished_run):
@@ -95,7 +95,7 @@ def test_a_run_writes_adapter_metrics_predictions_and_summaries(finished_run):
     manifest = read_manifest(finished_run / "data/06_models/whisper_zh/base_model_manifest.json")
     # The same manifest once read: each names the base relative to itself.
     assert read_manifest(adapter / MANIFEST_FILE) == manifest
-    assert manifest["window_seconds"] == 5 and manifest["base_model_random"] is True
+    assert manifest.window_seconds == 5 and manifest.base_model_random is True
     for figure in ("loss_curve.png", "error_rates.png"):
         assert (finished_run / REPORTS / figure).read_bytes().startswith(b"\x89PNG")
 

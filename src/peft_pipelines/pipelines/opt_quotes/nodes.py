@@ -22,6 +22,7 @@ from peft_pipelines.data_quality import (
 )
 from peft_pipelines.errors import ConfigurationError
 from peft_pipelines.io.atomic_arrow_dataset import scratch_arrow_file
+from peft_pipelines.io.base_model_manifest import BaseModelManifest
 from peft_pipelines.io.model_loading import load_tokenizer
 from peft_pipelines.text.causal_lm import generate_texts, perplexity, with_padding_token
 from peft_pipelines.text.quotes import clean_quote_rows, quote_rows
@@ -82,7 +83,7 @@ def split_heldout(quotes: Dataset, split: dict[str, Any]) -> tuple[DatasetDict, 
     return splits, report
 
 
-def prepare_tokenizer(base_model_manifest: dict[str, Any]) -> PreTrainedTokenizerBase:
+def prepare_tokenizer(base_model_manifest: BaseModelManifest) -> PreTrainedTokenizerBase:
     """The tokenizer saved with the base model, with a padding token (its end-of-text if it has none)."""
     return with_padding_token(load_tokenizer(base_model_manifest))
 
@@ -131,7 +132,7 @@ def tokenize_quotes(
 
 def train_adapter(  # noqa: PLR0917 (Kedro passes node inputs positionally)
     peft_model: PeftModel,
-    base_model_manifest: dict[str, Any],
+    base_model_manifest: BaseModelManifest,
     tokens: DatasetDict,
     tokenizer: PreTrainedTokenizerBase,
     evaluation: dict[str, Any],
@@ -161,7 +162,7 @@ def train_adapter(  # noqa: PLR0917 (Kedro passes node inputs positionally)
 
 def evaluate_perplexity(  # noqa: PLR0917 (Kedro passes node inputs positionally)
     adapter: PeftModel,
-    base_model_manifest: dict[str, Any],
+    base_model_manifest: BaseModelManifest,
     tokens: DatasetDict,
     tokenizer: PreTrainedTokenizerBase,
     evaluation: dict[str, Any],
@@ -190,7 +191,7 @@ def evaluate_perplexity(  # noqa: PLR0917 (Kedro passes node inputs positionally
 
 def generate_samples(
     adapter: PeftModel,
-    base_model_manifest: dict[str, Any],
+    base_model_manifest: BaseModelManifest,
     tokenizer: PreTrainedTokenizerBase,
     generation: dict[str, Any],
 ) -> dict[str, Any]:

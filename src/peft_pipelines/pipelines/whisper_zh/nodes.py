@@ -25,6 +25,7 @@ from peft_pipelines.data_quality import (
     summarise_data_quality,
 )
 from peft_pipelines.errors import ConfigurationError
+from peft_pipelines.io.base_model_manifest import BaseModelManifest
 from peft_pipelines.io.common_voice import CorpusFormatError
 from peft_pipelines.io.model_loading import WHISPER_POSITIONS_PER_SECOND, whisper_encoder_window
 from peft_pipelines.speech.collator import collator_for, input_window
@@ -177,7 +178,7 @@ def _joined(rows: Dataset, indices: list[int]) -> dict[str, Any]:
 
 def train_adapter(
     peft_model: PeftModel,
-    base_model_manifest: dict[str, Any],
+    base_model_manifest: BaseModelManifest,
     features: DatasetDict,
     training: dict[str, Any],
     peft: dict[str, Any],
@@ -202,7 +203,7 @@ def train_adapter(
 
 def evaluate_transcription(  # noqa: PLR0917 (a Kedro node: inputs arrive by position)
     adapter: PeftModel,
-    base_model_manifest: dict[str, Any],
+    base_model_manifest: BaseModelManifest,
     features: DatasetDict,
     corpus_16k: DatasetDict,
     long_utterances: Dataset,
@@ -244,7 +245,7 @@ def evaluate_transcription(  # noqa: PLR0917 (a Kedro node: inputs arrive by pos
         **clip_scores,
         "long_utterances": long_scores,
         "window_seconds": {
-            "clips": base_model_manifest.get("window_seconds"),
+            "clips": base_model_manifest.window_seconds,
             "long_utterances": "full",
         },
         "normaliser": NORMALISER,
