@@ -313,6 +313,7 @@ def size_lines(summary: dict[str, Any], pipeline: str, env: str) -> list[str]:
 )
 def size(env: str, pipeline: str, conf_source: str | None, out: Path | None) -> None:
     """Parameter counts and a memory estimate of a pipeline's model, without its weights."""
+    quiet_libraries()
     summary = size_summary(project_at(env, conf_source), pipeline)
     click.echo("\n".join(size_lines(summary, pipeline, env)))
     if out:
