@@ -27,6 +27,8 @@ class Transcript(NamedTuple):
 
 
 NO_SPEECH = Transcript(text="", loop_cut=False, no_speech=True)
+# Encoder input lengths (s) to fit a batch into: short clips need not pay for 30 s of encoder.
+ENCODER_WINDOWS = (5.0, 10.0, 15.0, 20.0, 30.0)
 
 
 @dataclass(frozen=True)
@@ -37,7 +39,11 @@ class DecodingOptions:
     produce at most ``tokens_per_second`` x its longest clip (+8) new tokens,
     never more than ``max_new_tokens``; ``batch_size`` clips are decoded at a
     time; ``vad`` is the voice activity detector in front of the decoder
-    (``None``: every clip is decoded).
+    (``None``: every clip is decoded). ``encoder_windows`` are the encoder
+    input lengths (seconds) an engine that can cut its input
+    (:mod:`peft_pipelines.speech.ctranslate2_engine`) chooses from for each
+    batch, the smallest that holds its longest clip; the transformers path
+    always uses the model's own window.
     """
 
     language: str = "zh"
@@ -46,6 +52,7 @@ class DecodingOptions:
     tokens_per_second: float = 8.0
     batch_size: int = 16
     vad: VadSettings | None = DEFAULT_VAD
+    encoder_windows: tuple[float, ...] = ENCODER_WINDOWS
 
     def __post_init__(self) -> None:
         problems = [
@@ -58,6 +65,11 @@ class DecodingOptions:
         rate = self.tokens_per_second
         if isinstance(rate, bool) or not isinstance(rate, int | float) or not rate > 0:
             problems.append(f"decoding tokens_per_second must be > 0, not {rate!r}")
+        windows = self.encoder_windows
+        if not windows or any(
+            isinstance(w, bool) or not isinstance(w, int | float) or not w > 0 for w in windows
+        ):
+            problems.append(f"decoding encoder_windows must be seconds > 0, not {windows!r}")
         if problems:
             raise ConfigurationError("\n".join(problems))
 

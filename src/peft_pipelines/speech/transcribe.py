@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 import torch
@@ -25,7 +26,7 @@ from peft import PeftModel
 from transformers import PretrainedConfig, PreTrainedModel, WhisperProcessor, WhisperTokenizer
 
 from peft_pipelines.io.model_datasets import AdapterLoadError, load_adapter
-from peft_pipelines.speech.audio import stream_mono
+from peft_pipelines.speech.audio import UndecodableAudioError, stream_mono
 from peft_pipelines.speech.collator import encoder_window_frames
 from peft_pipelines.speech.decoding import NO_SPEECH, DecodingOptions, Transcript
 from peft_pipelines.speech.features import compact_log_mel, pad_log_mel
@@ -280,19 +281,162 @@ def transcribe_samples(
     return heard.text, windows, heard.loop_cut
 
 
+@dataclass(frozen=True)
+class Segment:
+    """A stretch of a file that was decoded in one go: from ``start`` to ``end`` seconds, and its text."""
+
+    start: float
+    end: float
+    text: str
+
+
 @dataclass
 class FileTranscript:
-    """What :func:`transcribe_file` heard: the text, the file's seconds and how many held speech."""
+    """What :func:`transcribe_file` heard: the text, the file's seconds and how many held speech.
+
+    ``segments`` are the speech chunks decoded, each with its start and end in
+    the file (the first and last speech region it joins), in order.
+    """
 
     text: str
     seconds: float
     speech_seconds: float
     loops_cut: int
+    segments: list[Segment] = field(default_factory=list)
 
     @property
     def skipped_seconds(self) -> float:
         """Seconds the detector found no speech in, not decoded."""
         return max(0.0, self.seconds - self.speech_seconds)
+
+
+class ClipTranscriber(Protocol):
+    """An engine that decodes clips of at most a window each: the transformers model or a CTranslate2 export.
+
+    What happens around it (reading files a block at a time, the detector,
+    joining speech into chunks, timestamps) is written once, here, for every engine.
+    """
+
+    @property
+    def sampling_rate(self) -> int: ...
+
+    @property
+    def window_samples(self) -> int: ...
+
+    def transcribe_clips(
+        self, samples: Sequence[np.ndarray], options: DecodingOptions
+    ) -> list[Transcript]: ...
+
+
+@dataclass
+class TransformersTranscriber:
+    """A transformers Whisper (with or without an adapter) and its processor, as a :class:`ClipTranscriber`."""
+
+    model: PreTrainedModel | PeftModel
+    processor: WhisperProcessor
+
+    @property
+    def sampling_rate(self) -> int:
+        return int(self.processor.feature_extractor.sampling_rate)
+
+    @property
+    def window_samples(self) -> int:
+        return window_samples(self.model, self.processor)
+
+    def transcribe_clips(
+        self, samples: Sequence[np.ndarray], options: DecodingOptions
+    ) -> list[Transcript]:
+        """:func:`transcribe_whole`: each clip whole, in batches of ``options.batch_size``."""
+        return transcribe_whole(self.model, self.processor, samples, options)
+
+
+@dataclass
+class _PendingChunk:
+    file: int
+    span: tuple[float, float]
+    samples: np.ndarray
+
+
+def _decode_pending(
+    transcriber: ClipTranscriber,
+    pending: list[_PendingChunk],
+    heard: list[FileTranscript | UndecodableAudioError],
+    options: DecodingOptions,
+) -> None:
+    """Decode the chunks read so far (of any files) in one call, adding each text to its file."""
+    if not pending:
+        return
+    transcripts = transcriber.transcribe_clips([chunk.samples for chunk in pending], options)
+    for chunk, transcript in zip(pending, transcripts, strict=True):
+        target = heard[chunk.file]
+        assert isinstance(target, FileTranscript)  # only files that were read have chunks
+        target.loops_cut += transcript.loop_cut
+        if transcript.text:
+            target.segments.append(Segment(*chunk.span, transcript.text))
+    pending.clear()
+
+
+def _read_speech(
+    transcriber: ClipTranscriber, path: Path, options: DecodingOptions, block_windows: int
+) -> Iterator[BlockSpeech]:
+    """The speech of a file, a block of ``block_windows`` windows at a time (every block whole if ``vad`` is None)."""
+    rate, window = transcriber.sampling_rate, transcriber.window_samples
+    blocks = stream_mono(path, rate, window * block_windows)
+    if options.vad is not None:
+        return speech_of_stream(blocks, options.vad, window / rate)
+    return _whole_blocks(blocks, rate)
+
+
+def _whole_blocks(blocks: Iterator[np.ndarray], rate: int) -> Iterator[BlockSpeech]:
+    read = 0
+    for block in blocks:
+        span = (read / rate, (read + len(block)) / rate)
+        yield BlockSpeech([block], len(block), len(block), [span])
+        read += len(block)
+
+
+def transcribe_files(
+    transcriber: ClipTranscriber,
+    paths: Sequence[Path],
+    options: DecodingOptions,
+    *,
+    block_windows: int = FILE_BLOCK_WINDOWS,
+) -> list[FileTranscript | UndecodableAudioError]:
+    """Audio files of any length, in order: what each holds, or why it could not be read.
+
+    Each file is read ``block_windows`` windows at a time; the detector
+    (``options.vad``) finds the speech (:func:`peft_pipelines.speech.vad.speech_of_stream`)
+    and only that is decoded, in chunks of at most the window. Chunks of
+    several files are decoded together, at least ``options.batch_size`` at a
+    time when there are that many, so short files share batches; memory stays
+    that of a batch of chunks whatever the files' lengths. ``vad=None``
+    decodes every block whole. A file that is not audio is its
+    :class:`peft_pipelines.speech.audio.UndecodableAudioError`; the others are still transcribed.
+    """
+    heard: list[FileTranscript | UndecodableAudioError] = []
+    pending: list[_PendingChunk] = []
+    for index, path in enumerate(paths):
+        file = FileTranscript(text="", seconds=0.0, speech_seconds=0.0, loops_cut=0)
+        heard.append(file)
+        rate = transcriber.sampling_rate
+        try:
+            for block in _read_speech(transcriber, path, options, block_windows):
+                file.seconds += block.samples_read / rate
+                file.speech_seconds += block.speech_samples / rate
+                pending.extend(
+                    _PendingChunk(index, span, chunk)
+                    for chunk, span in zip(block.chunks, block.spans, strict=True)
+                )
+                if len(pending) >= options.batch_size:
+                    _decode_pending(transcriber, pending, heard, options)
+        except UndecodableAudioError as error:
+            pending[:] = [chunk for chunk in pending if chunk.file != index]
+            heard[index] = error
+    _decode_pending(transcriber, pending, heard, options)
+    for file in heard:
+        if isinstance(file, FileTranscript):
+            file.text = " ".join(segment.text for segment in file.segments)
+    return heard
 
 
 def transcribe_file(
@@ -303,34 +447,14 @@ def transcribe_file(
     *,
     block_windows: int = FILE_BLOCK_WINDOWS,
 ) -> FileTranscript:
-    """An audio file of any length, read ``block_windows`` windows at a time: memory does not grow with its length.
+    """An audio file of any length with a transformers model (:func:`transcribe_files` of one file).
 
-    The detector (``options.vad``) finds the speech of each block
-    (:func:`peft_pipelines.speech.vad.speech_of_stream`: speech running over a
-    block's end is heard with the next block); only that is decoded, in chunks
-    of at most the window, all the chunks of a block in one batch
-    (``options.batch_size`` is not used). ``vad=None`` decodes every block
-    whole (long-form decoding). Raises
-    :class:`peft_pipelines.speech.audio.UndecodableAudioError` for a file
-    that is not audio.
+    Raises :class:`peft_pipelines.speech.audio.UndecodableAudioError` for a
+    file that is not audio.
     """
-    rate = processor.feature_extractor.sampling_rate
-    window = window_samples(model, processor)
-    blocks = stream_mono(path, rate, window * block_windows)
-    found = (
-        speech_of_stream(blocks, options.vad, window / rate)
-        if options.vad is not None
-        else (BlockSpeech([block], len(block), len(block)) for block in blocks)
+    (heard,) = transcribe_files(
+        TransformersTranscriber(model, processor), [path], options, block_windows=block_windows
     )
-    heard = FileTranscript(text="", seconds=0.0, speech_seconds=0.0, loops_cut=0)
-    texts = []
-    for block in found:
-        heard.seconds += block.samples_read / rate
-        heard.speech_seconds += block.speech_samples / rate
-        transcripts = transcribe_whole(
-            model, processor, block.chunks, options.replace(batch_size=max(1, len(block.chunks)))
-        )
-        texts.extend(t.text for t in transcripts if t.text)
-        heard.loops_cut += sum(t.loop_cut for t in transcripts)
-    heard.text = " ".join(texts)
+    if isinstance(heard, UndecodableAudioError):
+        raise heard
     return heard

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -126,22 +126,40 @@ def speech_regions(
     return get_speech_timestamps(audio, options, sampling_rate=SAMPLING_RATE)
 
 
+def group_regions(regions: Sequence[Region], max_seconds: float) -> list[list[Region]]:
+    """``regions`` in consecutive groups whose speech adds up to at most ``max_seconds``.
+
+    faster-whisper's joining rule (``collect_chunks``, as its batched
+    transcription feeds the decoder), kept here with the regions themselves so
+    that each chunk knows where in the audio it starts and ends.
+    """
+    limit = max_seconds * SAMPLING_RATE
+    groups: list[list[Region]] = []
+    current: list[Region] = []
+    length = 0
+    for region in regions:
+        size = region["end"] - region["start"]
+        if current and length + size > limit:
+            groups.append(current)
+            current, length = [], 0
+        current.append(region)
+        length += size
+    if current:
+        groups.append(current)
+    return [group for group in groups if any(r["end"] > r["start"] for r in group)]
+
+
 def speech_chunks(
     samples: np.ndarray, regions: Sequence[Region], max_seconds: float
 ) -> list[np.ndarray]:
-    """The ``regions`` of ``samples`` joined end to end into chunks of at most ``max_seconds``.
+    """The ``regions`` of ``samples`` joined end to end into chunks of at most ``max_seconds`` (:func:`group_regions`).
 
-    faster-whisper's own joining (``collect_chunks``), as its batched
-    transcription feeds the decoder; no chunk at all when there is no region.
+    No chunk at all when there is no region.
     """
-    from faster_whisper.vad import collect_chunks  # noqa: PLC0415
-
-    if not regions:
-        return []
-    chunks, _ = collect_chunks(
-        samples, list(regions), sampling_rate=SAMPLING_RATE, max_duration=max_seconds
-    )
-    return [chunk for chunk in chunks if len(chunk)]
+    return [
+        np.concatenate([samples[r["start"] : r["end"]] for r in group])
+        for group in group_regions(regions, max_seconds)
+    ]
 
 
 def has_speech(recordings: Iterable[np.ndarray], settings: VadSettings) -> list[bool]:
@@ -156,6 +174,8 @@ class BlockSpeech:
     chunks: list[np.ndarray]
     samples_read: int
     speech_samples: int
+    # Per chunk: the seconds from the stream's start of its first region's start and last one's end.
+    spans: list[tuple[float, float]] = field(default_factory=list)
 
 
 def speech_of_stream(
@@ -169,22 +189,38 @@ def speech_of_stream(
     at a block's edge. Regions are at most ``max_seconds``, so is what is held.
     """
     held = np.zeros(0, dtype=np.float32)
+    read = 0  # samples of the stream before the current block
     for block in blocks:
         audio = np.concatenate([held, block]) if len(held) else block
+        audio_start = read - len(held)
         regions = speech_regions(audio, settings, max_seconds)
         held = np.zeros(0, dtype=np.float32)
         if regions and regions[-1]["end"] >= len(audio):
             held = audio[regions.pop()["start"] :].copy()
-        yield _block_speech(audio, regions, max_seconds, len(block))
+        yield _block_speech(audio, regions, max_seconds, len(block), audio_start)
+        read += len(block)
     if len(held):
-        yield _block_speech(held, speech_regions(held, settings, max_seconds), max_seconds, 0)
+        regions = speech_regions(held, settings, max_seconds)
+        yield _block_speech(held, regions, max_seconds, 0, read - len(held))
 
 
 def _block_speech(
-    audio: np.ndarray, regions: list[Region], max_seconds: float, samples_read: int
+    audio: np.ndarray,
+    regions: list[Region],
+    max_seconds: float,
+    samples_read: int,
+    audio_start: int,
 ) -> BlockSpeech:
+    groups = group_regions(regions, max_seconds)
     return BlockSpeech(
-        chunks=speech_chunks(audio, regions, max_seconds),
+        chunks=[np.concatenate([audio[r["start"] : r["end"]] for r in group]) for group in groups],
         samples_read=samples_read,
         speech_samples=sum(r["end"] - r["start"] for r in regions),
+        spans=[
+            (
+                (audio_start + group[0]["start"]) / SAMPLING_RATE,
+                (audio_start + group[-1]["end"]) / SAMPLING_RATE,
+            )
+            for group in groups
+        ],
     )
