@@ -214,3 +214,32 @@ def run_benchmark(name: str, *args: str) -> str:
     )
     assert run.returncode == 0, run.stderr[-3000:]
     return run.stdout
+
+
+# What the export stages put beside model.bin (ctranslate2.converters copies them from the model).
+CTRANSLATE2_COPIED_FILES = ["tokenizer.json", "preprocessor_config.json"]
+
+
+def export_to_ctranslate2(model_dir: Path, out: Path, quantization: str = "int8") -> Path:
+    """A transformers Whisper folder converted as the export stages convert it: CTranslate2 at ``quantization``.
+
+    transformers 5 saves the feature extractor inside ``processor_config.json``;
+    it is written out as ``preprocessor_config.json`` first, for the converter to copy.
+    """
+    import ctranslate2  # noqa: PLC0415 (only the engine's tests and benchmark need it)
+    from transformers import WhisperFeatureExtractor  # noqa: PLC0415
+
+    WhisperFeatureExtractor.from_pretrained(str(model_dir)).save_pretrained(str(model_dir))
+    converter = ctranslate2.converters.TransformersConverter(
+        str(model_dir), copy_files=CTRANSLATE2_COPIED_FILES
+    )
+    converter.convert(str(out), quantization=quantization, force=True)
+    return out
+
+
+def tiny_ctranslate2_export(root: Path) -> Path:
+    """The random tiny Whisper of the tests (``TINY_ARCHITECTURE``: a 5 s window) as a CTranslate2 export in ``root``."""
+    from peft_pipelines.speech.tiny_whisper import build_tiny_whisper  # noqa: PLC0415
+
+    model_dir = build_tiny_whisper(str(PROCESSOR_DIR), TINY_ARCHITECTURE, 0, str(root / "model"))
+    return export_to_ctranslate2(model_dir, root / "ctranslate2")

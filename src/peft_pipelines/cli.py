@@ -1,6 +1,7 @@
 """The project's commands, each written once, in click (Kedro's own CLI library).
 
-    whisper-zh-transcribe clip.mp3 [--adapter FOLDER] [--base-only] [--env ENV] [--language zh]
+    whisper-zh-transcribe clip.mp3 [more.wav ...] [--adapter FOLDER] [--engine ctranslate2|transformers]
+                          [--format txt|srt|vtt|json] [--output-dir DIR] [--base-only] [--env ENV]
     peft-pipelines-size --env full --pipeline whisper_zh [--out sizes.json]
     peft-pipelines demo --port 7860 [--host 0.0.0.0] [--env ENV]
     peft-pipelines viz-offline [--serve] [--port 4141]
@@ -182,28 +183,160 @@ def adapter_folder(given: str | None, project: Project) -> Path:
     return folder
 
 
-def transcript_of(
-    folder: Path, audio: Path, options: DecodingOptions, *, base_only: bool
-) -> FileTranscript:
-    """What the adapter in ``folder`` (or its base alone) hears in ``audio``."""
+ENGINES = ("ctranslate2", "transformers")
+
+
+def ctranslate2_export_of(adapter: Path) -> Path | None:
+    """Where the export stages write the CTranslate2 export of a versioned adapter, or None outside that layout.
+
+    ``<dir>/adapter/<version>/adapter`` -> ``<dir>/ctranslate2/<version>/ctranslate2``
+    (the same version string: the export of exactly that adapter).
+    """
+    version = adapter.parent
+    if adapter.name != "adapter" or version.parent.name != "adapter":
+        return None
+    return version.parent.parent / "ctranslate2" / version.name / "ctranslate2"
+
+
+def chosen_engine(engine: str | None, adapter: Path, *, base_only: bool) -> tuple[Path | None, str]:
+    """The CTranslate2 export to decode with (None: the transformers model) and why, in words.
+
+    No ``engine`` given: the adapter's CTranslate2 export if it has one, else
+    transformers. ``--base-only`` needs transformers: the export has the adapter merged in.
+    """
+    if engine == "transformers":
+        return None, "transformers (--engine)"
+    if base_only:
+        if engine == "ctranslate2":
+            raise CommandInputError(
+                "--base-only needs --engine transformers: the CTranslate2 export has the adapter "
+                "merged in"
+            )
+        return None, "transformers (--base-only: the CTranslate2 export has the adapter merged in)"
+    export = ctranslate2_export_of(adapter)
+    if engine == "ctranslate2":
+        if export is None or not export.exists():
+            where = export or f"<dir>/ctranslate2/<version>/ctranslate2 beside {adapter}"
+            raise CommandInputError(f"no CTranslate2 export of the adapter at {adapter}: {where}")
+        return export, f"ctranslate2 ({export})"
+    if export is not None and (export / "model.bin").is_file():
+        return export, f"ctranslate2 ({export})"
+    return None, f"transformers (no CTranslate2 export at {export or 'the export layout'})"
+
+
+def _with_transformers(
+    folder: Path, audio: list[Path], options: DecodingOptions, *, base_only: bool
+) -> list[FileTranscript | Exception]:
+    """The adapter in ``folder`` (or its base alone) on each file; one file as before, several batched together."""
     from peft_pipelines.io.model_datasets import AdapterLoadError  # noqa: PLC0415
+    from peft_pipelines.speech import transcribe  # noqa: PLC0415
     from peft_pipelines.speech.audio import UndecodableAudioError  # noqa: PLC0415
-    from peft_pipelines.speech.transcribe import load_transcriber, transcribe_file  # noqa: PLC0415
     from peft_pipelines.training.comparison import on_side  # noqa: PLC0415
 
     try:
-        model, processor = load_transcriber(folder)
+        model, processor = transcribe.load_transcriber(folder)
     except AdapterLoadError as error:
         raise CommandInputError(first_line(error)) from None
-    try:
-        with on_side(model, "base" if base_only else "finetuned"):
-            return transcribe_file(model, processor, audio, options)
-    except UndecodableAudioError as error:
-        raise CommandInputError(f"cannot read audio file {audio}: {error}") from None
+    with on_side(model, "base" if base_only else "finetuned"):
+        if len(audio) > 1:
+            transcriber = transcribe.TransformersTranscriber(model, processor)
+            return list(transcribe.transcribe_files(transcriber, audio, options))
+        try:
+            return [transcribe.transcribe_file(model, processor, audio[0], options)]
+        except UndecodableAudioError as error:
+            return [error]
+
+
+def _with_ctranslate2(
+    folder: Path, export: Path, audio: list[Path], options: DecodingOptions
+) -> list[FileTranscript | Exception]:
+    """The CTranslate2 export of the adapter in ``folder`` on every file, batched together."""
+    from peft_pipelines.io.model_datasets import MANIFEST_FILE, read_manifest  # noqa: PLC0415
+    from peft_pipelines.speech.ctranslate2_engine import (  # noqa: PLC0415
+        load_ctranslate2_transcriber,
+    )
+    from peft_pipelines.speech.transcribe import transcribe_files  # noqa: PLC0415
+
+    # No batch is cut below the window the adapter was trained with; unknown: the full window.
+    manifest = folder / MANIFEST_FILE
+    trained = read_manifest(manifest).window_seconds if manifest.is_file() else None
+    transcriber = load_ctranslate2_transcriber(export, min_window_seconds=trained)
+    return list(transcribe_files(transcriber, audio, options))
+
+
+def transcripts_of(
+    folder: Path,
+    audio: list[Path],
+    options: DecodingOptions,
+    *,
+    engine: str | None = None,
+    base_only: bool = False,
+) -> list[FileTranscript | Exception]:
+    """What the adapter in ``folder`` (or its base alone) hears in each file, or why a file could not be read."""
+    export, which = chosen_engine(engine, folder, base_only=base_only)
+    if export is None:
+        heard = _with_transformers(folder, audio, options, base_only=base_only)
+    else:
+        heard = _with_ctranslate2(folder, export, audio, options)
+    click.echo(f"engine: {which}", err=True)
+    return heard
+
+
+def readable_inputs(given: Sequence[str], form: str, output_dir: Path | None) -> list[Path]:
+    """The files of ``given`` the command can read, each other one said in an ``error:`` line.
+
+    One file: its problem is the command's error (exit 2 before any model
+    loads). Several: the others are still transcribed. None readable, or
+    several files as SubRip/WebVTT on standard output: :class:`CommandInputError`.
+    """
+    if len(given) > 1 and form in ("srt", "vtt") and output_dir is None:
+        raise CommandInputError(f"several files as {form} need --output-dir: one file each")
+    problems = {name: audio_input_problem(name) for name in given}
+    if len(given) == 1 and problems[given[0]]:
+        raise CommandInputError(problems[given[0]])
+    for problem in filter(None, problems.values()):
+        click.echo(f"error: {problem}", err=True)
+    readable = [Path(name) for name in given if not problems[name]]
+    if not readable:
+        raise CommandInputError(f"none of the {len(given)} files can be read")
+    return readable
+
+
+def report_transcripts(
+    audio: list[Path],
+    heard: list[FileTranscript | Exception],
+    form: str,
+    output_dir: Path | None,
+) -> bool:
+    """Print (or write into ``output_dir``) each file's transcript in ``form``; whether every file was read."""
+    from peft_pipelines.speech.subtitles import render_transcript  # noqa: PLC0415
+
+    all_read = True
+    several = len(audio) > 1
+    for path, result in zip(audio, heard, strict=True):
+        if isinstance(result, Exception):
+            click.echo(f"error: cannot read audio file {path}: {result}", err=True)
+            all_read = False
+            continue
+        if result.skipped_seconds >= 0.05:
+            click.echo(
+                f"{f'{path}: ' if several else ''}skipped {result.skipped_seconds:.1f} of "
+                f"{result.seconds:.1f} s as non-speech",
+                err=True,
+            )
+        if output_dir is not None:
+            output_dir.mkdir(parents=True, exist_ok=True)
+            target = output_dir / f"{path.stem}.{form}"
+            target.write_text(render_transcript(str(path), result, form), encoding="utf-8")
+        elif several and form == "txt":
+            click.echo(f"{path}\t{result.text}")
+        else:
+            click.echo(render_transcript(str(path), result, form), nl=False)
+    return all_read
 
 
 @cli.command()
-@click.argument("audio")
+@click.argument("audio", nargs=-1, required=True)
 @click.option(
     "--adapter",
     help="an adapter folder a whisper_zh run wrote (default: the latest version of "
@@ -214,6 +347,24 @@ def transcript_of(
     is_flag=True,
     help="transcribe with the adapter's base model alone (adapter disabled), for comparison",
 )
+@click.option(
+    "--engine",
+    type=click.Choice(ENGINES),
+    help="default: the adapter's CTranslate2 export if there is one, else transformers",
+)
+@click.option(
+    "--format",
+    "form",
+    type=click.Choice(["txt", "srt", "vtt", "json"]),
+    default="txt",
+    show_default=True,
+    help="srt/vtt/json: with each speech chunk's start and end",
+)
+@click.option(
+    "--output-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="write <file stem>.<format> here for each file instead of printing",
+)
 @click.option("--env", help="the configuration environment whose parameters and catalog to read")
 @click.option("--conf-source", help=CONF_SOURCE_HELP)
 @click.option("--language", help="default: params:whisper_zh.model.language")
@@ -222,36 +373,38 @@ def transcript_of(
     "--max-new-tokens", type=int, help="default: params:whisper_zh.evaluation.max_new_tokens"
 )
 def transcribe(
-    audio: str,
+    audio: tuple[str, ...],
+    *,
     adapter: str | None,
     base_only: bool,
+    engine: str | None,
+    form: str,
+    output_dir: Path | None,
     env: str | None,
     conf_source: str | None,
     **decoding_flags: Any,
 ) -> None:
-    """Print the transcript of an audio file: base Whisper with a trained adapter.
+    """Print the transcript of audio files: base Whisper with a trained adapter.
 
     Any format libsndfile reads (wav, flac, mp3, ogg), any sample rate, mono or
     stereo, any length. It decodes as the whisper_zh evaluation does (its
-    parameters; a flag overrides one). The base loads with its full input
-    window (30 s for real Whisper), whatever window the adapter was trained
-    with: LoRA does not touch the encoder's position table.
+    parameters; a flag overrides one), with the adapter's CTranslate2 export
+    when there is one (much faster on a CPU), else with transformers. The base
+    loads with its full input window (30 s for real Whisper), whatever window
+    the adapter was trained with: LoRA does not touch the encoder's position
+    table. Several files: one line ``file<TAB>text`` each, decoded in shared
+    batches; a file that cannot be read is an ``error:`` line, the others are
+    still transcribed, and the exit status is 2.
     """
     quiet_libraries()
-    problem = audio_input_problem(audio)
-    if problem:
-        raise CommandInputError(problem)
+    readable = readable_inputs(audio, form, output_dir)
     project = project_at(env, conf_source)
     folder = adapter_folder(adapter, project)
     options = project.decoding_options().replace(**decoding_flags)
-    heard = transcript_of(folder, Path(audio), options, base_only=base_only)
-    if heard.skipped_seconds >= 0.05:
-        click.echo(
-            f"skipped {heard.skipped_seconds:.1f} of {heard.seconds:.1f} s as non-speech",
-            err=True,
-        )
-    if heard.text:
-        click.echo(heard.text)
+    heard = transcripts_of(folder, readable, options, engine=engine, base_only=base_only)
+    all_read = report_transcripts(readable, heard, form, output_dir)
+    if not all_read or len(readable) < len(audio):
+        click.get_current_context().exit(2)
 
 
 def size_summary(project: Project, pipeline: str) -> dict[str, Any]:

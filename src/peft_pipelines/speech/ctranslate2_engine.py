@@ -294,7 +294,7 @@ class CTranslate2Transcriber:
 def load_ctranslate2_transcriber(
     folder: Path,
     *,
-    min_window_seconds: float = 0.0,
+    min_window_seconds: float | None = None,
     device: str = "cpu",
     compute_type: str = "int8",
     threads: int = 0,
@@ -302,7 +302,7 @@ def load_ctranslate2_transcriber(
     """The CTranslate2 Whisper in ``folder`` (an export: see the module docstring), checked first.
 
     ``min_window_seconds``: the window the adapter was trained with (no batch
-    is cut below it); ``threads``: CTranslate2's threads per batch (0: its
+    is cut below it; None: unknown, every batch gets the model's whole window); ``threads``: CTranslate2's threads per batch (0: its
     default). Raises :class:`CTranslate2ModelError` naming the folder.
     """
     import ctranslate2  # noqa: PLC0415
@@ -326,5 +326,9 @@ def load_ctranslate2_transcriber(
         raise CTranslate2ModelError(
             f"cannot load the CTranslate2 model at {folder}: {first_line(error)}"
         ) from error
-    min_frames = min(round(min_window_seconds * FRAMES_PER_SECOND), window_frames)
+    min_frames = (
+        window_frames
+        if min_window_seconds is None
+        else min(round(min_window_seconds * FRAMES_PER_SECOND), window_frames)
+    )
     return CTranslate2Transcriber(model, tokenizer, extractor, window_frames, min_frames)
