@@ -93,10 +93,13 @@ class CTranslate2Assembly:
 
 @dataclass(frozen=True)
 class CTranslate2Folder:
-    """An exported CTranslate2 model folder, checked whole when loaded."""
+    """An exported CTranslate2 model folder, checked whole when loaded; shown as its folder."""
 
     path: Path
     quantization: str
+
+    def __str__(self) -> str:
+        return str(self.path)
 
 
 def _version_path(dataset: AbstractVersionedDataset, loading: bool) -> Path:

@@ -291,7 +291,7 @@ def check_export_parity(  # noqa: PLR0917 (Kedro passes node inputs positionally
         []
         if passed
         else [
-            f"the CTranslate2 export at {ctranslate2_model.path} has held-out perplexity "
+            f"the CTranslate2 export at {ctranslate2_model} has held-out perplexity "
             f"{exported['perplexity']:.3f}, {100 * gap:.2f}% from the merged model's "
             f"{merged['perplexity']:.3f} (export.max_perplexity_gap: {100 * settings.max_perplexity_gap:g}%)"
         ]
