@@ -471,6 +471,26 @@ def headline(metrics: dict[str, Any]) -> str:
     return line
 
 
+def export_headline(report: dict[str, Any]) -> str:
+    """The export's figures from a pipeline's export_report.json: perplexity on both engines, speed."""
+    figures = report.get("perplexity", {})
+    speed = report.get("generation", {}).get("tokens_per_second", {})
+    verdict = "passed" if report.get("passed") else "FAILED"
+    line = f"export {verdict}"
+    if "merged" in figures and "ctranslate2" in figures:
+        line += (
+            f": perplexity merged {figures['merged']['perplexity']:.2f}, CTranslate2 "
+            f"{report.get('quantization', '?')} {figures['ctranslate2']['perplexity']:.2f} "
+            f"(gap {figures.get('relative_gap', float('nan')):.2%})"
+        )
+    if "peft_8bit" in speed and "ctranslate2" in speed:
+        line += (
+            f", greedy tokens/s PeftModel 8-bit {speed['peft_8bit']:.1f}, "
+            f"CTranslate2 {speed['ctranslate2']:.1f}"
+        )
+    return line
+
+
 class RunSummary:
     """Prints one line per pipeline when a run ends: the headline figures, the metrics and the adapter.
 
@@ -481,10 +501,11 @@ class RunSummary:
     def __init__(self) -> None:
         self._metrics: dict[str, dict[str, Any]] = {}
         self._adapters: set[str] = set()
+        self._exports: dict[str, dict[str, Any]] = {}
 
     @hook_impl
     def before_pipeline_run(self) -> None:
-        self._metrics, self._adapters = {}, set()
+        self._metrics, self._adapters, self._exports = {}, set(), {}
 
     @hook_impl
     def after_dataset_saved(self, dataset_name: str, data: Any) -> None:
@@ -493,13 +514,26 @@ class RunSummary:
             self._metrics[pipeline] = data
         elif output == "adapter":
             self._adapters.add(pipeline)
+        elif output == "export_report" and isinstance(data, dict):
+            self._exports[pipeline] = data
 
     @hook_impl
     def after_pipeline_run(self, catalog: DataCatalog) -> None:
         if not is_rank_zero():
             return
-        for pipeline, metrics in self._metrics.items():
-            line = f"{pipeline}: {headline(metrics)}; metrics {_saved_path(catalog, f'{pipeline}.metrics')}"
+        for pipeline in dict.fromkeys([*self._metrics, *self._exports]):
+            parts = [f"{pipeline}:"]
+            if pipeline in self._metrics:
+                parts.append(
+                    f"{headline(self._metrics[pipeline])}; "
+                    f"metrics {_saved_path(catalog, f'{pipeline}.metrics')}"
+                )
             if pipeline in self._adapters:
-                line += f"; adapter {_saved_path(catalog, f'{pipeline}.adapter')}"
+                parts.append(f"adapter {_saved_path(catalog, f'{pipeline}.adapter')}")
+            if pipeline in self._exports:
+                parts.append(
+                    f"{export_headline(self._exports[pipeline])}; "
+                    f"report {_saved_path(catalog, f'{pipeline}.export_report')}"
+                )
+            line = parts[0] + " " + "; ".join(parts[1:])
             print(line, flush=True)  # noqa: T201 (see the class docstring)

@@ -6,6 +6,7 @@ else of this package.
 
 from peft_pipelines.io.atomic_arrow_dataset import AtomicArrowDataset
 from peft_pipelines.io.common_voice import CommonVoiceReleaseDataset, HFAudioCorpusDataset
+from peft_pipelines.io.exported_models import CTranslate2ModelDataset, MergedModelDataset
 from peft_pipelines.io.kept_in_memory import KeptInMemoryDataset
 from peft_pipelines.io.model_datasets import (
     BaseModelManifestDataset,
@@ -17,9 +18,11 @@ from peft_pipelines.io.model_datasets import (
 __all__ = [
     "AtomicArrowDataset",
     "BaseModelManifestDataset",
+    "CTranslate2ModelDataset",
     "CommonVoiceReleaseDataset",
     "HFAudioCorpusDataset",
     "KeptInMemoryDataset",
+    "MergedModelDataset",
     "PeftAdapterDataset",
     "PretrainedModelDataset",
     "PretrainedProcessorDataset",

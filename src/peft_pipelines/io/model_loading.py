@@ -24,6 +24,7 @@ from transformers import (
     PreTrainedModel,
     PreTrainedTokenizerBase,
     WhisperForConditionalGeneration,
+    WhisperProcessor,
 )
 
 from peft_pipelines.distributed import local_rank
@@ -238,3 +239,12 @@ def load_base_model(manifest: BaseModelManifest) -> PreTrainedModel:
 def load_tokenizer(manifest: BaseModelManifest) -> PreTrainedTokenizerBase:
     """The tokenizer saved with the base model a manifest describes."""
     return AutoTokenizer.from_pretrained(checked_location(manifest), revision=manifest.revision)
+
+
+def load_processor(manifest: BaseModelManifest) -> PreTrainedTokenizerBase | WhisperProcessor:
+    """What turns inputs into the base's ids: Whisper's processor (tokenizer and features), else its tokenizer."""
+    if manifest.architecture == "whisper":
+        return WhisperProcessor.from_pretrained(
+            checked_location(manifest), revision=manifest.revision
+        )
+    return load_tokenizer(manifest)

@@ -54,6 +54,27 @@ class CTranslate2WhisperDataset(BuiltModelDataset):
     def build(self) -> None:
         convert_packaged_whisper(self._parts, self._config, self._processor, self._path)
 
+    def load(self) -> dict[str, Any]:
+        """The converted folder's reference, with the packaged CTranslate2 files (``ctranslate2_files``).
+
+        The export stages assemble the base's CTranslate2 model from those files
+        instead of converting the float copy back: the model faster-whisper ships.
+        """
+        reference = super().load()
+        config_file = self._config.locate()
+        extractor = transformers.WhisperFeatureExtractor.from_pretrained(self._processor)
+        reference["ctranslate2_files"] = {
+            "model_parts": [str(part.locate()) for part in self._parts],
+            "files": {
+                name: str(config_file.parent / name)
+                for name in ("config.json", "tokenizer.json", "vocabulary.json")
+            },
+            # faster-whisper reads the feature extractor's settings from this file.
+            "texts": {"preprocessor_config.json": extractor.to_json_string()},
+            "quantization": "float16",  # the packaged file's weights
+        }
+        return reference
+
     def sources(self) -> dict[str, Any]:
         return {"parts": self._parts, "config": self._config, "processor": self._processor}
 

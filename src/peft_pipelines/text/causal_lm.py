@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -107,20 +108,30 @@ def convert_gguf_model(gguf_file: Path, out_dir: Path, save_dtype: str = "float1
     return True
 
 
+def opt_vocabulary_rows(tokens: int) -> int:
+    """Embedding rows for a tokenizer of ``tokens``: padded to a multiple of 8, as OPT's own checkpoints.
+
+    facebook/opt-* have 50,272 rows for GPT-2's tokens; CTranslate2's OPT
+    converter pads the vocabulary that way and refuses a model that is not.
+    """
+    return -(-tokens // 8) * 8
+
+
 def build_tiny_opt(
     tokenizer_dir: str, architecture: dict[str, Any], seed: int, out_dir: str
 ) -> Path:
     """A random-weight OPT of the given shape (seeded), saved with the tokenizer from ``tokenizer_dir``.
 
-    Vocabulary size and the special ids come from the tokenizer (GPT-2's
-    byte-level BPE for OPT), so its inputs and labels are real text.
+    The vocabulary and the special ids come from the tokenizer (GPT-2's
+    byte-level BPE for OPT), so its inputs and labels are real text; the
+    embedding has :func:`opt_vocabulary_rows` rows.
     """
     out = Path(out_dir)
     refuse_to_overwrite_carded_model(out)
     tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir)
     special = tokenizer.eos_token_id
     config = OPTConfig(
-        vocab_size=len(tokenizer),
+        vocab_size=opt_vocabulary_rows(len(tokenizer)),
         bos_token_id=special,
         eos_token_id=special,
         pad_token_id=tokenizer.pad_token_id if tokenizer.pad_token_id is not None else special,
@@ -217,3 +228,40 @@ def generate_texts(
     return tokenizer.batch_decode(
         output[:, inputs["input_ids"].shape[1] :], skip_special_tokens=True
     )
+
+
+@torch.no_grad()
+def greedy_token_ids(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    prompts: list[str],
+    max_new_tokens: int,
+) -> tuple[list[list[int]], float]:
+    """Greedy continuations (ids, without the prompt) of ``prompts`` in one batch, and tokens per second.
+
+    Batched and left-padded as :func:`generate_texts`; the ids stop before the
+    first end-of-text (padding follows it), as CTranslate2 returns them, and
+    the count is of the ids kept.
+    """
+    model.eval()
+    device = next(model.parameters()).device
+    side = tokenizer.padding_side
+    tokenizer.padding_side = "left"
+    try:
+        inputs = tokenizer(prompts, return_tensors="pt", padding=True).to(device)
+    finally:
+        tokenizer.padding_side = side
+    started = time.perf_counter()
+    output = model.generate(
+        **inputs,
+        max_new_tokens=max_new_tokens,
+        do_sample=False,
+        pad_token_id=tokenizer.pad_token_id,
+        use_cache=True,
+    )
+    seconds = time.perf_counter() - started
+    ids = []
+    for row in output[:, inputs["input_ids"].shape[1] :].tolist():
+        end = row.index(tokenizer.eos_token_id) if tokenizer.eos_token_id in row else len(row)
+        ids.append(row[:end])
+    return ids, sum(map(len, ids)) / max(seconds, 1e-9)

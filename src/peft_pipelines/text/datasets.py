@@ -9,7 +9,7 @@ import transformers
 
 from peft_pipelines.io.model_datasets import BuiltModelDataset, TinyRandomModelDataset
 from peft_pipelines.io.packaged_files import find_packaged_file
-from peft_pipelines.text.causal_lm import build_tiny_opt, convert_gguf_model
+from peft_pipelines.text.causal_lm import build_tiny_opt, convert_gguf_model, opt_vocabulary_rows
 
 RANDOM_OPT_NOTE = (
     "The base model has random weights (a tiny OPT for tests): these perplexities prove the "
@@ -74,4 +74,4 @@ class TinyRandomOPTDataset(TinyRandomModelDataset):
         processor: str, architecture: dict[str, Any]
     ) -> transformers.PretrainedConfig:
         vocabulary = len(transformers.AutoTokenizer.from_pretrained(processor))
-        return transformers.OPTConfig(vocab_size=vocabulary, **architecture)
+        return transformers.OPTConfig(vocab_size=opt_vocabulary_rows(vocabulary), **architecture)

@@ -63,6 +63,32 @@ class BaseModelSection(Section):
     config_overrides: dict[str, Any] | None = None
 
 
+# CTranslate2's weight types (ctranslate2.get_supported_compute_types lists what a device runs).
+CTranslate2Quantization = Literal[
+    "int8",
+    "int8_float32",
+    "int8_float16",
+    "int8_bfloat16",
+    "int16",
+    "float16",
+    "bfloat16",
+    "float32",
+]
+
+
+class ExportSection(Section):
+    """The export stages' settings (:class:`peft_pipelines.training.export.ExportSettings`)."""
+
+    quantization: CTranslate2Quantization = "int8"
+
+
+class ParityExportSection(ExportSection):
+    """Export settings of a pipeline that checks its export against the merged model."""
+
+    max_perplexity_gap: Annotated[float, Field(ge=0)] = 0.03
+    compared_tokens: Count = 16
+
+
 class PipelineSection(Section):
     """A pipeline's whole parameters: its own sections typed, ``peft`` and ``training`` checked by the libraries."""
 

@@ -1,4 +1,4 @@
-"""The modular pipeline every fine-tuning pipeline shares: base-model manifest, PEFT wrapping, training.
+"""The modular pipelines every fine-tuning pipeline shares: base-model manifest, PEFT wrapping, training; export.
 
 Each pipeline brings its own ``train_adapter`` node function (its data columns,
 collator and evaluation set differ) built on :func:`~peft_pipelines.training.nodes.fit_adapter`;
@@ -10,6 +10,11 @@ from collections.abc import Callable
 
 from kedro.pipeline import Node, Pipeline
 
+from peft_pipelines.training.export import (
+    export_base_ctranslate2,
+    export_ctranslate2,
+    merge_adapter,
+)
 from peft_pipelines.training.nodes import add_peft_adapter, describe_base_model
 
 
@@ -48,4 +53,36 @@ def create_adapter_training_pipeline(train_adapter: Callable, data_inputs: list[
             ),
         ],
         tags="model",
+    )
+
+
+def create_export_pipeline() -> Pipeline:
+    """``adapter`` -> ``merged_model`` -> ``ctranslate2_model``; the base -> ``base_ctranslate2_model``.
+
+    The adapter merged into its unquantized base, that merged folder converted
+    by CTranslate2, and the unmerged base on the same engine for comparison.
+    Every node is tagged ``export``; a pipeline adds its own parity check.
+    """
+    return Pipeline(
+        [
+            Node(
+                merge_adapter,
+                ["adapter", "base_model_manifest"],
+                "merged_model",
+                name="merge_adapter",
+            ),
+            Node(
+                export_ctranslate2,
+                ["merged_model", "params:export"],
+                "ctranslate2_model",
+                name="export_ctranslate2",
+            ),
+            Node(
+                export_base_ctranslate2,
+                ["pretrained_model", "base_model_manifest", "params:export"],
+                "base_ctranslate2_model",
+                name="export_base_ctranslate2",
+            ),
+        ],
+        tags="export",
     )

@@ -65,6 +65,26 @@ def test_a_run_writes_perplexities_generations_log_and_adapter(finished_run):
         assert (finished_run / REPORTS / figure).read_bytes().startswith(b"\x89PNG")
 
 
+def test_the_export_stages_write_merged_and_ctranslate2_folders_and_a_passing_report(finished_run):
+    (adapter,) = sorted((finished_run / ADAPTERS).glob("*/adapter"))
+    version = adapter.parent.name
+    models = finished_run / "data/06_models/opt_quotes"
+    assert (models / "merged" / version / "merged" / MANIFEST_FILE).is_file()
+    exported = models / "ctranslate2" / version / "ctranslate2"
+    assert {"model.bin", "tokenizer.json", "vocabulary.json"} <= {
+        p.name for p in exported.iterdir()
+    }
+    assert (models / "base_ctranslate2" / "model.bin").is_file()
+    report = json.loads((finished_run / REPORTS / "export_report.json").read_text())
+    figures = report["perplexity"]
+    assert report["quantization"] == "int8" and report["passed"] is True
+    assert figures["merged"]["tokens"] == figures["ctranslate2"]["tokens"] > 0
+    assert figures["relative_gap"] <= report["max_perplexity_gap"] == 0.03
+    rows = report["generation"]["per_prompt"]
+    assert len(rows) == 3 and all(len(row["ctranslate2"]) == 4 for row in rows)
+    assert all(v > 0 for v in report["generation"]["tokens_per_second"].values())
+
+
 def test_the_saved_adapter_reloads_on_its_8_bit_base_and_changes_the_output(finished_run):
     import torch  # noqa: PLC0415
 

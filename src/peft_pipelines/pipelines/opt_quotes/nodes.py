@@ -23,10 +23,18 @@ from peft_pipelines.data_quality import (
 from peft_pipelines.errors import ConfigurationError
 from peft_pipelines.io.atomic_arrow_dataset import scratch_arrow_file
 from peft_pipelines.io.base_model_manifest import BaseModelManifest
-from peft_pipelines.io.model_loading import load_tokenizer
-from peft_pipelines.text.causal_lm import generate_texts, perplexity, with_padding_token
+from peft_pipelines.io.exported_models import CTranslate2Folder, open_ctranslate2
+from peft_pipelines.io.model_loading import load_base_model, load_tokenizer
+from peft_pipelines.text.causal_lm import (
+    generate_texts,
+    greedy_token_ids,
+    perplexity,
+    with_padding_token,
+)
+from peft_pipelines.text.ctranslate2_lm import ctranslate2_greedy_token_ids, ctranslate2_perplexity
 from peft_pipelines.text.quotes import clean_quote_rows, quote_rows
 from peft_pipelines.training.comparison import on_each_side, side_by_side_rows, warn_if_random_base
+from peft_pipelines.training.export import ExportSettings
 from peft_pipelines.training.nodes import base_model_fields, fit_adapter, report_provenance
 
 logger = logging.getLogger(__name__)
@@ -215,4 +223,91 @@ def generate_samples(
         "decoding": {"strategy": "greedy", "max_new_tokens": max_new_tokens},
         **base_model_fields(base_model_manifest),
         "samples": samples,
+    }
+
+
+def _leading_tokens_agreement(
+    reference: list[list[int]], exported: list[list[int]], count: int
+) -> list[dict[str, Any]]:
+    """Per prompt: the first ``count`` tokens of each side, and how many lead identically."""
+    rows = []
+    for reference_ids, exported_ids in zip(reference, exported, strict=True):
+        ours, theirs = reference_ids[:count], exported_ids[:count]
+        pairs = zip(ours, theirs, strict=False)  # one side may end early (end-of-text)
+        same = next((i for i, (a, b) in enumerate(pairs) if a != b), None)
+        leading = min(len(ours), len(theirs)) if same is None else same
+        rows.append(
+            {
+                "identical": ours == theirs,
+                "leading_identical": leading,
+                "peft": ours,
+                "ctranslate2": theirs,
+            }
+        )
+    return rows
+
+
+def check_export_parity(  # noqa: PLR0917 (Kedro passes node inputs positionally)
+    adapter: PeftModel,
+    merged_model: BaseModelManifest,
+    ctranslate2_model: CTranslate2Folder,
+    tokens: DatasetDict,
+    tokenizer: PreTrainedTokenizerBase,
+    evaluation: dict[str, Any],
+    generation: dict[str, Any],
+    export: dict[str, Any],
+) -> dict[str, Any]:
+    """The CTranslate2 export against the merged float model: held-out perplexity, greedy tokens, speed.
+
+    Perplexity is scored as ``evaluate_perplexity`` scores it, on the merged
+    model (unquantized) and on the export; generation compares the 8-bit
+    PeftModel the pipeline evaluates with the export's greedy decoding. The
+    export passes when its perplexity is within ``max_perplexity_gap`` of the
+    merged model's; ``require_export_parity`` stops the run after this report
+    is written if it does not.
+    """
+    settings = ExportSettings.from_params(export)
+    heldout = list(tokens["heldout"]["input_ids"])
+    batch_size = int(evaluation.get("batch_size", 8))
+    generator = open_ctranslate2(ctranslate2_model, "Generator")
+    merged = perplexity(load_base_model(merged_model), tokenizer, heldout, batch_size)
+    exported = ctranslate2_perplexity(generator, tokenizer, heldout, batch_size)
+    gap = abs(exported["perplexity"] - merged["perplexity"]) / merged["perplexity"]
+    prompts, max_new_tokens = list(generation["prompts"]), int(generation.get("max_new_tokens", 48))
+    peft_ids, peft_speed = greedy_token_ids(adapter, tokenizer, prompts, max_new_tokens)
+    ct2_ids, ct2_speed = ctranslate2_greedy_token_ids(generator, tokenizer, prompts, max_new_tokens)
+    passed = gap <= settings.max_perplexity_gap
+    logger.info(
+        "Export: held-out perplexity merged %.3f, CTranslate2 %s %.3f (gap %.2f%%); "
+        "greedy tokens/s PeftModel 8-bit %.1f, CTranslate2 %.1f",
+        merged["perplexity"],
+        settings.quantization,
+        exported["perplexity"],
+        100 * gap,
+        peft_speed,
+        ct2_speed,
+    )
+    failures = (
+        []
+        if passed
+        else [
+            f"the CTranslate2 export at {ctranslate2_model} has held-out perplexity "
+            f"{exported['perplexity']:.3f}, {100 * gap:.2f}% from the merged model's "
+            f"{merged['perplexity']:.3f} (export.max_perplexity_gap: {100 * settings.max_perplexity_gap:g}%)"
+        ]
+    )
+    return {
+        "passed": passed,
+        "failures": failures,
+        "quantization": ctranslate2_model.quantization,
+        "perplexity": {"merged": merged, "ctranslate2": exported, "relative_gap": gap},
+        "max_perplexity_gap": settings.max_perplexity_gap,
+        "generation": {
+            "max_new_tokens": max_new_tokens,
+            "tokens_per_second": {"peft_8bit": peft_speed, "ctranslate2": ct2_speed},
+            "prompts": prompts,
+            "compared_tokens": settings.compared_tokens,
+            "per_prompt": _leading_tokens_agreement(peft_ids, ct2_ids, settings.compared_tokens),
+        },
+        **base_model_fields(merged_model),
     }

@@ -16,6 +16,7 @@ from transformers import TrainingArguments
 from peft_pipelines.training.parameter_schema import (
     BaseModelSection,
     Count,
+    ParityExportSection,
     PipelineParameters,
     PipelineSection,
     Section,
@@ -50,6 +51,7 @@ class OptQuotesParameters(PipelineSection):
     split: SplitSection
     tokenize: TokenizeSection
     base_model: CausalLMBaseModelSection
+    export: ParityExportSection = Field(default_factory=ParityExportSection)
     evaluation: EvaluationSection
     generation: GenerationSection
 

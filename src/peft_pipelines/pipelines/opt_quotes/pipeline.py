@@ -3,12 +3,14 @@
 Every node and dataset lives in the ``opt_quotes`` namespace (node names read
 ``opt_quotes.train_adapter``, parameters ``params:opt_quotes.*``). The base
 model, the PEFT wrapping and the training wiring are the training core's
-modular pipeline, the same one ``whisper_zh`` uses. Tags: ``data``, ``model``, ``report``.
+modular pipelines, the same ones ``whisper_zh`` uses. Tags: ``data``, ``model``, ``report``,
+``export`` (merged model, CTranslate2 copies, the export's parity report).
 """
 
 from kedro.pipeline import Node, Pipeline
 
 from peft_pipelines.pipelines.opt_quotes.nodes import (
+    check_export_parity,
     evaluate_perplexity,
     generate_samples,
     ingest_quotes,
@@ -18,7 +20,11 @@ from peft_pipelines.pipelines.opt_quotes.nodes import (
     train_adapter,
 )
 from peft_pipelines.plots import loss_curve_figure, perplexity_figure, titled
-from peft_pipelines.training.pipeline import create_adapter_training_pipeline
+from peft_pipelines.training.export import require_export_parity
+from peft_pipelines.training.pipeline import (
+    create_adapter_training_pipeline,
+    create_export_pipeline,
+)
 
 
 def create_data_pipeline() -> Pipeline:
@@ -96,8 +102,40 @@ def create_report_pipeline() -> Pipeline:
     )
 
 
+def create_parity_pipeline() -> Pipeline:
+    """The CTranslate2 export against the merged model (report first, then the verdict)."""
+    return Pipeline(
+        [
+            Node(
+                check_export_parity,
+                [
+                    "adapter",
+                    "merged_model",
+                    "ctranslate2_model",
+                    "tokens",
+                    "tokenizer",
+                    "params:evaluation",
+                    "params:generation",
+                    "params:export",
+                ],
+                "export_report",
+                name="check_export_parity",
+            ),
+            # A node of its own, so that a failing export's report is saved before the run stops.
+            Node(require_export_parity, "export_report", None, name="require_export_parity"),
+        ],
+        tags="export",
+    )
+
+
 def create_pipeline(**kwargs) -> Pipeline:
     return Pipeline(
-        [create_data_pipeline(), create_model_pipeline(), create_report_pipeline()],
+        [
+            create_data_pipeline(),
+            create_model_pipeline(),
+            create_report_pipeline(),
+            create_export_pipeline(),
+            create_parity_pipeline(),
+        ],
         namespace="opt_quotes",
     )

@@ -20,6 +20,7 @@ from peft_pipelines.speech.vad import DEFAULT_VAD
 from peft_pipelines.training.parameter_schema import (
     BaseModelSection,
     Count,
+    ExportSection,
     PipelineParameters,
     PipelineSection,
     Positive,
@@ -117,6 +118,7 @@ class WhisperZhParameters(PipelineSection):
     model: ModelSection
     features: FeaturesSection
     base_model: WhisperBaseModelSection
+    export: ExportSection = Field(default_factory=ExportSection)
     long_utterances: LongUtterancesSection
     evaluation: EvaluationSection
 

@@ -3,7 +3,7 @@
 Every node and dataset lives in the ``whisper_zh`` namespace, so node names
 read ``whisper_zh.train_adapter`` and parameters ``params:whisper_zh.*``.
 Tags: ``data`` (corpus to features), ``model`` (base model, adapter,
-evaluation), ``report`` (figures):
+evaluation), ``report`` (figures), ``export`` (merged model, CTranslate2 copies):
 ``kedro run --pipelines whisper_zh --tags model`` reruns the model stages on
 the saved features.
 """
@@ -21,7 +21,10 @@ from peft_pipelines.pipelines.whisper_zh.nodes import (
 )
 from peft_pipelines.plots import error_rate_figure, loss_curve_figure, titled
 from peft_pipelines.speech.pipeline import audio_features
-from peft_pipelines.training.pipeline import create_adapter_training_pipeline
+from peft_pipelines.training.pipeline import (
+    create_adapter_training_pipeline,
+    create_export_pipeline,
+)
 
 
 def create_data_pipeline() -> Pipeline:
@@ -113,6 +116,11 @@ def create_report_pipeline() -> Pipeline:
 
 def create_pipeline(**kwargs) -> Pipeline:
     return Pipeline(
-        [create_data_pipeline(), create_model_pipeline(), create_report_pipeline()],
+        [
+            create_data_pipeline(),
+            create_model_pipeline(),
+            create_report_pipeline(),
+            create_export_pipeline(),
+        ],
         namespace="whisper_zh",
     )
