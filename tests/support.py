@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from kedro.io import Version
 
 from tests.scratch_project import PROJECT_ROOT
 
@@ -243,3 +244,40 @@ def tiny_ctranslate2_export(root: Path) -> Path:
 
     model_dir = build_tiny_whisper(str(PROCESSOR_DIR), TINY_ARCHITECTURE, 0, str(root / "model"))
     return export_to_ctranslate2(model_dir, root / "ctranslate2")
+
+
+# Exports of tiny models, as the export stages make them (merge_adapter, export_ctranslate2).
+EXPORT_VERSION = Version(None, "2026-01-01T00.00.00.000Z")
+# A LoRA whose B starts non-zero: merged, it changes the model's output.
+LORA = {"peft_type": "LORA", "r": 2, "lora_alpha": 8, "target_modules": ["q_proj", "v_proj"]}
+NONZERO_LORA = {**LORA, "init_lora_weights": False}
+
+
+def trained_lookalike(manifest, task_type: str | None = None):
+    """The untrained adapter of a non-zero LoRA on ``manifest``'s base: merged, it changes the outputs."""
+    from peft_pipelines.io.model_loading import load_base_model  # noqa: PLC0415
+    from peft_pipelines.training.peft_wrapping import wrap_with_peft  # noqa: PLC0415
+
+    peft = {**NONZERO_LORA, **({"task_type": task_type} if task_type else {})}
+    adapter, _ = wrap_with_peft(load_base_model(manifest), peft)
+    return adapter
+
+
+def export_lookalike(root: Path, manifest, quantization: str, task_type: str | None = None):
+    """Merge a non-zero adapter into ``manifest``'s base and export it as the pipeline does.
+
+    Returns the adapter, the merged model's manifest and the export (CTranslate2Folder).
+    """
+    from peft_pipelines.io.exported_models import (  # noqa: PLC0415
+        CTranslate2ModelDataset,
+        MergedModelDataset,
+    )
+    from peft_pipelines.training.export import export_ctranslate2, merge_adapter  # noqa: PLC0415
+
+    adapter = trained_lookalike(manifest, task_type)
+    merged_dataset = MergedModelDataset(path=str(root / "merged"), version=EXPORT_VERSION)
+    merged_dataset.save(merge_adapter(adapter, manifest))
+    merged = merged_dataset.load()
+    exports = CTranslate2ModelDataset(path=str(root / "ctranslate2"), version=EXPORT_VERSION)
+    exports.save(export_ctranslate2(merged, {"quantization": quantization}))
+    return adapter, merged, exports.load()

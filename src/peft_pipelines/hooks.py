@@ -472,7 +472,7 @@ def headline(metrics: dict[str, Any]) -> str:
 
 
 def export_headline(report: dict[str, Any]) -> str:
-    """The export's figures from a pipeline's export_report.json: perplexity on both engines, speed."""
+    """The export's figures from a pipeline's export_report.json: perplexity or CER on both engines, speed."""
     figures = report.get("perplexity", {})
     speed = report.get("generation", {}).get("tokens_per_second", {})
     verdict = "passed" if report.get("passed") else "FAILED"
@@ -487,6 +487,14 @@ def export_headline(report: dict[str, Any]) -> str:
         line += (
             f", greedy tokens/s PeftModel 8-bit {speed['peft_8bit']:.1f}, "
             f"CTranslate2 {speed['ctranslate2']:.1f}"
+        )
+    clips = report.get("clips", {})
+    if "cer" in clips and "clips_per_second" in clips:
+        cer, rate = clips["cer"], clips["clips_per_second"]
+        line += (
+            f": CER merged {cer['merged']:.1%}, CTranslate2 {report.get('quantization', '?')} "
+            f"{cer['ctranslate2']:.1%} ({clips['identical']} of {clips['n']} transcripts identical), "
+            f"clips/s {rate['merged']:.2f} -> {rate['ctranslate2']:.2f}"
         )
     return line
 

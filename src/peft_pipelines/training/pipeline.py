@@ -14,6 +14,7 @@ from peft_pipelines.training.export import (
     export_base_ctranslate2,
     export_ctranslate2,
     merge_adapter,
+    require_export_parity,
 )
 from peft_pipelines.training.nodes import add_peft_adapter, describe_base_model
 
@@ -83,6 +84,22 @@ def create_export_pipeline() -> Pipeline:
                 "base_ctranslate2_model",
                 name="export_base_ctranslate2",
             ),
+        ],
+        tags="export",
+    )
+
+
+def create_parity_pipeline(check_export_parity: Callable, inputs: list[str]) -> Pipeline:
+    """``check_export_parity(*inputs)`` -> ``export_report``, then the verdict; tagged ``export``.
+
+    The verdict (:func:`~peft_pipelines.training.export.require_export_parity`)
+    is a node of its own, so that a failing export's report is saved before
+    the run stops with its one line.
+    """
+    return Pipeline(
+        [
+            Node(check_export_parity, inputs, "export_report", name="check_export_parity"),
+            Node(require_export_parity, "export_report", None, name="require_export_parity"),
         ],
         tags="export",
     )

@@ -20,10 +20,10 @@ from peft_pipelines.pipelines.opt_quotes.nodes import (
     train_adapter,
 )
 from peft_pipelines.plots import loss_curve_figure, perplexity_figure, titled
-from peft_pipelines.training.export import require_export_parity
 from peft_pipelines.training.pipeline import (
     create_adapter_training_pipeline,
     create_export_pipeline,
+    create_parity_pipeline,
 )
 
 
@@ -102,11 +102,14 @@ def create_report_pipeline() -> Pipeline:
     )
 
 
-def create_parity_pipeline() -> Pipeline:
-    """The CTranslate2 export against the merged model (report first, then the verdict)."""
+def create_pipeline(**kwargs) -> Pipeline:
     return Pipeline(
         [
-            Node(
+            create_data_pipeline(),
+            create_model_pipeline(),
+            create_report_pipeline(),
+            create_export_pipeline(),
+            create_parity_pipeline(
                 check_export_parity,
                 [
                     "adapter",
@@ -118,24 +121,7 @@ def create_parity_pipeline() -> Pipeline:
                     "params:generation",
                     "params:export",
                 ],
-                "export_report",
-                name="check_export_parity",
             ),
-            # A node of its own, so that a failing export's report is saved before the run stops.
-            Node(require_export_parity, "export_report", None, name="require_export_parity"),
-        ],
-        tags="export",
-    )
-
-
-def create_pipeline(**kwargs) -> Pipeline:
-    return Pipeline(
-        [
-            create_data_pipeline(),
-            create_model_pipeline(),
-            create_report_pipeline(),
-            create_export_pipeline(),
-            create_parity_pipeline(),
         ],
         namespace="opt_quotes",
     )

@@ -8,6 +8,7 @@ Whisper's own: its collator, its input window and its evaluation.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from typing import Any
 
@@ -27,15 +28,32 @@ from peft_pipelines.data_quality import (
 from peft_pipelines.errors import ConfigurationError
 from peft_pipelines.io.base_model_manifest import BaseModelManifest
 from peft_pipelines.io.common_voice import CorpusFormatError
-from peft_pipelines.io.model_loading import WHISPER_POSITIONS_PER_SECOND, whisper_encoder_window
+from peft_pipelines.io.exported_models import CTranslate2Folder
+from peft_pipelines.io.model_loading import (
+    WHISPER_POSITIONS_PER_SECOND,
+    load_base_model,
+    load_processor,
+    whisper_encoder_window,
+)
 from peft_pipelines.speech.collator import collator_for, input_window
+from peft_pipelines.speech.ctranslate2_engine import load_ctranslate2_transcriber
 from peft_pipelines.speech.decoding import DecodingOptions, Transcript
 from peft_pipelines.speech.evaluation import transcribe_and_score
+from peft_pipelines.speech.export_parity import (
+    TranscriptParitySettings,
+    compare_runs,
+    parity_failures,
+    timed_transcripts,
+)
 from peft_pipelines.speech.metrics import NORMALISER, character_error_rate
-from peft_pipelines.speech.transcribe import transcribe_features, transcribe_recordings
+from peft_pipelines.speech.transcribe import (
+    TransformersTranscriber,
+    transcribe_features,
+    transcribe_recordings,
+)
 from peft_pipelines.speech.vad import VadSettings, has_speech
 from peft_pipelines.training.comparison import SIDES, warn_if_random_base
-from peft_pipelines.training.nodes import fit_adapter, report_provenance
+from peft_pipelines.training.nodes import base_model_fields, fit_adapter, report_provenance
 
 logger = logging.getLogger(__name__)
 
@@ -331,3 +349,82 @@ def _clips_with_speech(
         "numpy", columns=["audio_16k"]
     )
     return has_speech((row["audio_16k"] for row in audio), vad)
+
+
+def check_export_parity(  # noqa: PLR0917 (a Kedro node: inputs arrive by position)
+    merged_model: BaseModelManifest,
+    ctranslate2_model: CTranslate2Folder,
+    base_model_manifest: BaseModelManifest,
+    corpus_16k: DatasetDict,
+    long_utterances: Dataset,
+    model: dict[str, Any],
+    evaluation: dict[str, Any],
+    export: dict[str, Any],
+) -> dict[str, Any]:
+    """The CTranslate2 export against the merged float model it was converted from: CER, speed, agreement.
+
+    The clips of ``evaluation["split"]`` in the training window (each engine
+    as it serves them: our CTranslate2 engine fits its window to each batch,
+    never below the training window), then the long recordings (the merged
+    model in its full window). Decoded as the evaluation decodes, without the
+    voice activity detector: both engines hear the same audio. The report
+    says whether the export passes (:func:`parity_failures`);
+    ``require_export_parity`` stops the run after it is written if not.
+    """
+    settings = TranscriptParitySettings.from_params(export)
+    options = dataclasses.replace(DecodingOptions.from_parameters(model, evaluation), vad=None)
+    clips = _parity_clips(corpus_16k, evaluation)
+    recordings = long_utterances.with_format("numpy", columns=["audio_16k"])["audio_16k"]
+    merged = TransformersTranscriber(load_base_model(merged_model), load_processor(merged_model))
+    exported = load_ctranslate2_transcriber(
+        ctranslate2_model.path,
+        min_window_seconds=base_model_manifest.window_seconds,
+        compute_type="default",  # the export's own weight type
+    )
+    with whisper_encoder_window(merged.model, base_model_manifest.window_seconds):
+        merged_clips = timed_transcripts(merged, clips["audio_16k"], options)
+    clip_figures = compare_runs(
+        list(clips["sentence"]),
+        merged_clips,
+        timed_transcripts(exported, clips["audio_16k"], options),
+    )
+    recording_figures = compare_runs(
+        list(long_utterances["sentence"]),
+        timed_transcripts(merged, list(recordings), options),
+        timed_transcripts(exported, list(recordings), options),
+    )
+    failures = parity_failures(
+        clip_figures, recording_figures, ctranslate2_model.quantization, settings
+    )
+    _log_parity(clip_figures, ctranslate2_model.quantization)
+    return {
+        "passed": not failures,
+        "failures": [f"the CTranslate2 export at {ctranslate2_model}: {line}" for line in failures],
+        "quantization": ctranslate2_model.quantization,
+        "clips": clip_figures,
+        "long_utterances": recording_figures,
+        **dataclasses.asdict(settings),
+        **base_model_fields(base_model_manifest),
+    }
+
+
+def _parity_clips(corpus_16k: DatasetDict, evaluation: dict[str, Any]) -> Dataset:
+    """The evaluation's clips (``split``, the first ``max_clips``), audio as arrays."""
+    clips = corpus_16k[evaluation.get("split", "test")]
+    if evaluation.get("max_clips"):
+        clips = clips.select(range(min(len(clips), int(evaluation["max_clips"]))))
+    return clips.with_format("numpy", columns=["audio_16k"], output_all_columns=True)
+
+
+def _log_parity(clips: dict[str, Any], quantization: str) -> None:
+    logger.info(
+        "Export (CTranslate2 %s) on %d clips: CER merged %.3f, CTranslate2 %.3f; "
+        "%d identical transcripts; clips/s merged %.2f, CTranslate2 %.2f",
+        quantization,
+        clips["n"],
+        clips["cer"]["merged"],
+        clips["cer"]["ctranslate2"],
+        clips["identical"],
+        clips["clips_per_second"]["merged"],
+        clips["clips_per_second"]["ctranslate2"],
+    )

@@ -16,6 +16,7 @@ from transformers.models.whisper.tokenization_whisper import LANGUAGES, TO_LANGU
 
 from peft_pipelines.io.model_loading import WHISPER_POSITIONS_PER_SECOND
 from peft_pipelines.speech.decoding import DecodingOptions
+from peft_pipelines.speech.export_parity import TranscriptParitySettings
 from peft_pipelines.speech.vad import DEFAULT_VAD
 from peft_pipelines.training.parameter_schema import (
     BaseModelSection,
@@ -112,13 +113,22 @@ class EvaluationSection(Section):
     seed: int | None = None
 
 
+class TranscriptParityExportSection(ExportSection):
+    """Export settings and how close the export's transcripts must stay (:class:`TranscriptParitySettings`)."""
+
+    max_cer_gap: Annotated[float, Field(ge=0, le=1)] = TranscriptParitySettings.max_cer_gap
+    min_identical_share: Annotated[float, Field(ge=0, le=1)] = (
+        TranscriptParitySettings.min_identical_share
+    )
+
+
 class WhisperZhParameters(PipelineSection):
     keep_columns: list[str]
     audio: AudioSection
     model: ModelSection
     features: FeaturesSection
     base_model: WhisperBaseModelSection
-    export: ExportSection = Field(default_factory=ExportSection)
+    export: TranscriptParityExportSection = Field(default_factory=TranscriptParityExportSection)
     long_utterances: LongUtterancesSection
     evaluation: EvaluationSection
 

@@ -11,6 +11,7 @@ the saved features.
 from kedro.pipeline import Node, Pipeline
 
 from peft_pipelines.pipelines.whisper_zh.nodes import (
+    check_export_parity,
     evaluate_transcription,
     ingest_corpus,
     join_long_utterances,
@@ -24,6 +25,7 @@ from peft_pipelines.speech.pipeline import audio_features
 from peft_pipelines.training.pipeline import (
     create_adapter_training_pipeline,
     create_export_pipeline,
+    create_parity_pipeline,
 )
 
 
@@ -121,6 +123,19 @@ def create_pipeline(**kwargs) -> Pipeline:
             create_model_pipeline(),
             create_report_pipeline(),
             create_export_pipeline(),
+            create_parity_pipeline(
+                check_export_parity,
+                [
+                    "merged_model",
+                    "ctranslate2_model",
+                    "base_model_manifest",
+                    "corpus_16k",
+                    "long_utterances",
+                    "params:model",
+                    "params:evaluation",
+                    "params:export",
+                ],
+            ),
         ],
         namespace="whisper_zh",
     )
