@@ -14,6 +14,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -243,3 +244,59 @@ def tiny_ctranslate2_export(root: Path) -> Path:
 
     model_dir = build_tiny_whisper(str(PROCESSOR_DIR), TINY_ARCHITECTURE, 0, str(root / "model"))
     return export_to_ctranslate2(model_dir, root / "ctranslate2")
+
+
+# The version string the export helpers save under (a run gives all its versioned outputs one).
+EXPORT_VERSION = "2026-01-01T00.00.00.000Z"
+# A LoRA whose B starts non-zero: merged, it changes the model's output.
+NONZERO_LORA = {
+    "peft_type": "LORA",
+    "r": 2,
+    "lora_alpha": 8,
+    "target_modules": ["q_proj", "v_proj"],
+    "init_lora_weights": False,
+}
+
+
+def trained_lookalike_adapter(manifest: Any, task_type: str | None = None) -> Any:
+    """A LoRA on ``manifest``'s base whose weights change its output, as a trained one does."""
+    from peft_pipelines.io.model_loading import load_base_model  # noqa: PLC0415
+    from peft_pipelines.training.peft_wrapping import wrap_with_peft  # noqa: PLC0415
+
+    peft = {**NONZERO_LORA, **({"task_type": task_type} if task_type else {})}
+    adapter, _ = wrap_with_peft(load_base_model(manifest), peft)
+    return adapter
+
+
+def export_lookalike_adapter(
+    root: Path,
+    manifest: Any,
+    quantization: str,
+    *,
+    task_type: str | None = None,
+    version: str = EXPORT_VERSION,
+) -> tuple[Any, Any, Any]:
+    """A non-zero adapter on ``manifest``'s base, merged and exported as the export stages do.
+
+    Written where the catalog puts them for a pipeline whose models are in
+    ``root``: ``merged/<version>/merged``, ``ctranslate2/<version>/ctranslate2``.
+    Returns the adapter (not saved), the merged model's manifest and the
+    export's ``CTranslate2Folder``.
+    """
+    from kedro.io import Version  # noqa: PLC0415
+
+    from peft_pipelines.io.exported_models import (  # noqa: PLC0415
+        CTranslate2ModelDataset,
+        MergedModelDataset,
+    )
+    from peft_pipelines.training.export import export_ctranslate2, merge_adapter  # noqa: PLC0415
+
+    adapter = trained_lookalike_adapter(manifest, task_type)
+    merged_dataset = MergedModelDataset(path=str(root / "merged"), version=Version(None, version))
+    merged_dataset.save(merge_adapter(adapter, manifest))
+    merged = merged_dataset.load()
+    exports = CTranslate2ModelDataset(
+        path=str(root / "ctranslate2"), version=Version(None, version)
+    )
+    exports.save(export_ctranslate2(merged, {"quantization": quantization}))
+    return adapter, merged, exports.load()

@@ -34,39 +34,14 @@ from peft_pipelines.text.ctranslate2_lm import ctranslate2_greedy_token_ids, ctr
 from peft_pipelines.training.export import (
     ExportParityError,
     export_base_ctranslate2,
-    export_ctranslate2,
-    merge_adapter,
     require_export_parity,
 )
-from peft_pipelines.training.peft_wrapping import wrap_with_peft
-from tests.support import TINY_OPT_CATALOG
+from tests.support import EXPORT_VERSION, TINY_OPT_CATALOG, export_lookalike_adapter
 
 OPT_ARCHITECTURE = TINY_OPT_CATALOG["opt_quotes.pretrained_model"]["architecture"]
 GPT2_TOKENIZER = "data/01_raw/gpt2_tokenizer"
-VERSION = Version(None, "2026-01-01T00.00.00.000Z")
+VERSION = Version(None, EXPORT_VERSION)
 PROMPTS = ["Two things are infinite: ", "Life is "]
-# A LoRA whose B starts non-zero: merged, it changes the model's output.
-LORA = {"peft_type": "LORA", "r": 2, "lora_alpha": 8, "target_modules": ["q_proj", "v_proj"]}
-NONZERO_LORA = {**LORA, "init_lora_weights": False}
-
-
-def _trained_lookalike(manifest: BaseModelManifest, task_type: str | None = None):
-    peft = {**NONZERO_LORA, **({"task_type": task_type} if task_type else {})}
-    adapter, _ = wrap_with_peft(load_base_model(manifest), peft)
-    return adapter
-
-
-def _export(
-    root: Path, manifest: BaseModelManifest, quantization: str, task_type: str | None = None
-):
-    """Merge a non-zero adapter into ``manifest``'s base and export it as the pipeline does."""
-    adapter = _trained_lookalike(manifest, task_type)
-    merged_dataset = MergedModelDataset(path=str(root / "merged"), version=VERSION)
-    merged_dataset.save(merge_adapter(adapter, manifest))
-    merged = merged_dataset.load()
-    exports = CTranslate2ModelDataset(path=str(root / "ctranslate2"), version=VERSION)
-    exports.save(export_ctranslate2(merged, {"quantization": quantization}))
-    return adapter, merged, exports.load()
 
 
 @pytest.fixture(scope="module")
@@ -77,7 +52,9 @@ def tiny_opt(tmp_path_factory) -> BaseModelManifest:
 
 @pytest.fixture(scope="module")
 def opt_float32_export(tmp_path_factory, tiny_opt):
-    return _export(tmp_path_factory.mktemp("float32"), tiny_opt, "float32", "CAUSAL_LM")
+    return export_lookalike_adapter(
+        tmp_path_factory.mktemp("float32"), tiny_opt, "float32", task_type="CAUSAL_LM"
+    )
 
 
 def test_the_merged_opt_exports_with_identical_greedy_ids_and_perplexity(
@@ -109,7 +86,7 @@ def test_the_merged_opt_exports_with_identical_greedy_ids_and_perplexity(
 
 
 def test_an_int8_export_loads_and_generates(tmp_path, tiny_opt):
-    _, _, export = _export(tmp_path, tiny_opt, "int8", "CAUSAL_LM")
+    _, _, export = export_lookalike_adapter(tmp_path, tiny_opt, "int8", task_type="CAUSAL_LM")
     assert export.quantization == "int8"
     tokenizer = with_padding_token(load_tokenizer(tiny_opt))
     ids, _ = ctranslate2_greedy_token_ids(
@@ -126,7 +103,7 @@ def test_the_merged_whisper_exports_with_identical_greedy_ids(
     from transformers import WhisperProcessor  # noqa: PLC0415
 
     manifest = tiny_whisper_manifest
-    _, merged, export = _export(tmp_path, manifest, "float32")
+    _, merged, export = export_lookalike_adapter(tmp_path, manifest, "float32")
     for name in ("tokenizer.json", "preprocessor_config.json", "generation_config.json"):
         assert (Path(merged.name_or_path) / name).is_file()
     base_generation = json.loads(
