@@ -14,9 +14,9 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
-from kedro.io import Version
 
 from tests.scratch_project import PROJECT_ROOT
 
@@ -246,15 +246,20 @@ def tiny_ctranslate2_export(root: Path) -> Path:
     return export_to_ctranslate2(model_dir, root / "ctranslate2")
 
 
-# Exports of tiny models, as the export stages make them (merge_adapter, export_ctranslate2).
-EXPORT_VERSION = Version(None, "2026-01-01T00.00.00.000Z")
+# The version string the export helpers save under (a run gives all its versioned outputs one).
+EXPORT_VERSION = "2026-01-01T00.00.00.000Z"
 # A LoRA whose B starts non-zero: merged, it changes the model's output.
-LORA = {"peft_type": "LORA", "r": 2, "lora_alpha": 8, "target_modules": ["q_proj", "v_proj"]}
-NONZERO_LORA = {**LORA, "init_lora_weights": False}
+NONZERO_LORA = {
+    "peft_type": "LORA",
+    "r": 2,
+    "lora_alpha": 8,
+    "target_modules": ["q_proj", "v_proj"],
+    "init_lora_weights": False,
+}
 
 
-def trained_lookalike(manifest, task_type: str | None = None):
-    """The untrained adapter of a non-zero LoRA on ``manifest``'s base: merged, it changes the outputs."""
+def trained_lookalike_adapter(manifest: Any, task_type: str | None = None) -> Any:
+    """A LoRA on ``manifest``'s base whose weights change its output, as a trained one does."""
     from peft_pipelines.io.model_loading import load_base_model  # noqa: PLC0415
     from peft_pipelines.training.peft_wrapping import wrap_with_peft  # noqa: PLC0415
 
@@ -263,21 +268,35 @@ def trained_lookalike(manifest, task_type: str | None = None):
     return adapter
 
 
-def export_lookalike(root: Path, manifest, quantization: str, task_type: str | None = None):
-    """Merge a non-zero adapter into ``manifest``'s base and export it as the pipeline does.
+def export_lookalike_adapter(
+    root: Path,
+    manifest: Any,
+    quantization: str,
+    *,
+    task_type: str | None = None,
+    version: str = EXPORT_VERSION,
+) -> tuple[Any, Any, Any]:
+    """A non-zero adapter on ``manifest``'s base, merged and exported as the export stages do.
 
-    Returns the adapter, the merged model's manifest and the export (CTranslate2Folder).
+    Written where the catalog puts them for a pipeline whose models are in
+    ``root``: ``merged/<version>/merged``, ``ctranslate2/<version>/ctranslate2``.
+    Returns the adapter (not saved), the merged model's manifest and the
+    export's ``CTranslate2Folder``.
     """
+    from kedro.io import Version  # noqa: PLC0415
+
     from peft_pipelines.io.exported_models import (  # noqa: PLC0415
         CTranslate2ModelDataset,
         MergedModelDataset,
     )
     from peft_pipelines.training.export import export_ctranslate2, merge_adapter  # noqa: PLC0415
 
-    adapter = trained_lookalike(manifest, task_type)
-    merged_dataset = MergedModelDataset(path=str(root / "merged"), version=EXPORT_VERSION)
+    adapter = trained_lookalike_adapter(manifest, task_type)
+    merged_dataset = MergedModelDataset(path=str(root / "merged"), version=Version(None, version))
     merged_dataset.save(merge_adapter(adapter, manifest))
     merged = merged_dataset.load()
-    exports = CTranslate2ModelDataset(path=str(root / "ctranslate2"), version=EXPORT_VERSION)
+    exports = CTranslate2ModelDataset(
+        path=str(root / "ctranslate2"), version=Version(None, version)
+    )
     exports.save(export_ctranslate2(merged, {"quantization": quantization}))
     return adapter, merged, exports.load()

@@ -47,8 +47,8 @@ def test_an_adapter_deleted_after_the_page_loaded_is_said_to_be_gone_and_the_lis
 
     replies = list(handlers.transcribe(str(clip), VERSIONS[0]))
     assert len(replies) == 1, replies
-    base, tuned, status = replies[0]
-    assert (base, tuned) == ("", "")
+    base, tuned, exported, status = replies[0]
+    assert (base, tuned, exported) == ("", "", "")
     assert status.startswith(f"⚠ Adapter `{VERSIONS[0]}` is no longer on disk"), status
     assert not handlers.loaded.models  # no other adapter answered in its place
     assert "no longer on disk" in handlers.describe(VERSIONS[0])

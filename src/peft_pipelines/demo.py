@@ -5,8 +5,10 @@
 
 Speech tab: upload an audio file or record one; one click transcribes it with
 base Whisper (adapter disabled) and with the fine-tuned adapter, timing
-each. The adapter is the latest ``whisper_zh`` one, or one picked from the
-adapters on disk, each shown with its base model, PEFT settings and test CER
+each; when the adapter has a CTranslate2 export (the export stages', found
+through the catalog's ``whisper_zh.ctranslate2_model`` entry at the adapter's
+version), a third box gives that export's transcript and time. The adapter
+is the latest ``whisper_zh`` one, or one picked from the adapters on disk, each shown with its base model, PEFT settings and test CER
 (from MLflow when tracking is on, else from the latest ``metrics.json``). Text
 tab: base and fine-tuned ``opt_quotes`` continuations of a prompt.
 
@@ -15,8 +17,8 @@ analytics off, no share link and system fonts only: nothing on the page
 loads from outside the machine. Models load once per adapter and stay
 loaded; requests queue, one at a time, each with its own results. Bad input
 (not audio, empty, too large, too long, a prompt over 2,000 characters), a
-missing adapter and one deleted after the page loaded are a message on the
-page; each continuation stops after 20 s. The page's link-preview tags are
+missing adapter, one deleted after the page loaded and a broken export are
+a message on the page; each continuation stops after 20 s. The page's link-preview tags are
 ours (title and description, no image from another host).
 """
 
@@ -48,6 +50,7 @@ logger = logging.getLogger(__name__)
 MAX_UPLOAD_BYTES = 25 * 2**20
 MAX_AUDIO_SECONDS = 10 * 60
 SPEECH, TEXT = "whisper_zh", "opt_quotes"
+SPEECH_EXPORT = f"{SPEECH}.ctranslate2_model"
 SAMPLE_PROMPTS = ["Two things are infinite: ", "The secret of getting ahead is "]
 # Requests waiting beyond these are told the queue is full: each takes at most a minute or two.
 MAX_QUEUED_REQUESTS = 10
@@ -127,6 +130,7 @@ class AdapterInfo:
     base: str
     peft: dict[str, Any]
     cer: float | None = None
+    window_seconds: float | None = None  # the window it was trained with (None: the model's)
 
     @property
     def label(self) -> str:
@@ -151,9 +155,12 @@ def read_adapter_info(folder: Path) -> AdapterInfo:
 
     peft = json.loads((folder / "adapter_config.json").read_text(encoding="utf-8"))
     manifest_file = folder / MANIFEST_FILE
-    base = read_manifest(manifest_file).name_or_path if manifest_file.is_file() else None
+    manifest = read_manifest(manifest_file) if manifest_file.is_file() else None
     return AdapterInfo(
-        folder=folder, base=str(base or peft.get("base_model_name_or_path")), peft=peft
+        folder=folder,
+        base=str((manifest and manifest.name_or_path) or peft.get("base_model_name_or_path")),
+        peft=peft,
+        window_seconds=manifest.window_seconds if manifest else None,
     )
 
 
@@ -231,18 +238,62 @@ def find_adapters(
     return adapters
 
 
+@dataclass(frozen=True)
+class ExportedModel:
+    """The CTranslate2 export of one adapter: its folder, its weights' quantization, or what is wrong with it."""
+
+    folder: Path
+    quantization: str | None = None
+    problem: str | None = None  # one line naming the folder: the export cannot be used
+
+    @property
+    def title(self) -> str:
+        """The label of its box: "Fine-tuned, CTranslate2 int8"."""
+        return f"Fine-tuned, CTranslate2 {self.quantization or ''}".rstrip()
+
+    def fact(self) -> str:
+        state = f"⚠ {self.problem}" if self.problem else f"{self.quantization} weights"
+        return f"**CTranslate2 export** `{shown_path(self.folder)}`: {state}"
+
+
+def find_export(project: Path, catalog: Any, adapter: AdapterInfo) -> ExportedModel | None:
+    """The CTranslate2 export of ``adapter`` where the catalog keeps it, checked; None if there is none.
+
+    The export stages save it with the adapter's version string; a versioned
+    entry keeps each version as ``<path>/<version>/<last part of path>``, as
+    the adapters are kept. A folder that is there but not a whole export
+    (a cut ``model.bin``, a vocabulary that is not its tokenizer's) has its ``problem``.
+    """
+    from peft_pipelines.io.exported_models import (  # noqa: PLC0415
+        ExportError,
+        check_ctranslate2_folder,
+    )
+
+    root = catalog_filepath(catalog, SPEECH_EXPORT)
+    if root is None:
+        return None
+    folder = project / root / adapter.label / root.name
+    if not folder.is_dir():
+        return None
+    try:
+        record = check_ctranslate2_folder(folder)
+    except ExportError as error:
+        return ExportedModel(folder, problem=first_line(error))
+    return ExportedModel(folder, quantization=str(record.get("quantization") or "") or None)
+
+
 @dataclass
 class LoadedModels:
-    """Models loaded once per adapter folder and kept; safe to share between request threads."""
+    """Models loaded once per adapter or export folder and kept; safe to share between request threads."""
 
-    models: dict[Path, tuple[Any, Any]] = field(default_factory=dict)
+    models: dict[Path, Any] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def is_loaded(self, folder: Path) -> bool:
         return folder in self.models
 
-    def get(self, folder: Path, load: Any) -> tuple[Any, Any]:
-        """(model, processor or tokenizer) of the adapter in ``folder``: ``load(folder)`` the first time."""
+    def get(self, folder: Path, load: Any) -> Any:
+        """What ``load(folder)`` returned the first time (an adapter's model and processor, an export's transcriber)."""
         with self.lock:
             if folder not in self.models:
                 self.models[folder] = load(folder)
@@ -269,6 +320,20 @@ def transcribe_both(
         model, lambda: _timed(lambda: transcribe_file(model, processor, audio, options))
     )
     return {side: (_shown(heard), seconds) for side, (heard, seconds) in sides.items()}
+
+
+def transcribe_exported(transcriber: Any, audio: Path, options: Any) -> tuple[str, float]:
+    """The transcript of ``audio`` by a CTranslate2 export's ``ClipTranscriber``, and the seconds it took.
+
+    Decoded as the other boxes are (``options``: the same ``DecodingOptions``,
+    the same detector and chunks), by :func:`~peft_pipelines.speech.transcribe.transcribe_files`.
+    """
+    from peft_pipelines.speech.transcribe import transcribe_files  # noqa: PLC0415
+
+    (heard,), seconds = _timed(lambda: transcribe_files(transcriber, [audio], options))
+    if isinstance(heard, Exception):  # not audio after all: check_audio let it through
+        raise heard
+    return _shown(heard), seconds
 
 
 def _shown(heard: Any) -> str:
@@ -346,19 +411,35 @@ class DemoHandlers:
             )
         return picked
 
+    def export_of(self, info: AdapterInfo | None) -> ExportedModel | None:
+        """The CTranslate2 export of the speech adapter ``info`` (:func:`find_export`); None without one."""
+        return find_export(self.project, self.catalog, info) if info else None
+
+    def _facts(self, info: AdapterInfo) -> str:
+        export = self.export_of(info)
+        return info.facts() + (f"  \n{export.fact()}" if export else "")
+
     def describe(self, label: str | None) -> str:
         try:
             info = self.pick(SPEECH, label)
         except AdapterGoneError as error:
             return f"⚠ {error}"
-        return info.facts() if info else no_adapter_message(SPEECH)
+        return self._facts(info) if info else no_adapter_message(SPEECH)
 
     def adapter_choices(self, label: str | None) -> tuple[list[str], str | None, str]:
         """The speech adapters on disk now, the one to show (``label`` if still there, else the newest), its facts."""
         found = self.adapters(SPEECH)
         shown = next((a for a in found if a.label == label), found[0] if found else None)
-        facts = shown.facts() if shown else no_adapter_message(SPEECH)
+        facts = self._facts(shown) if shown else no_adapter_message(SPEECH)
         return [a.label for a in found], shown.label if shown else None, facts
+
+    def export_box(self, label: str | None) -> tuple[bool, str]:
+        """Whether the page shows the CTranslate2 box for adapter ``label`` (None: the newest), and its title."""
+        try:
+            export = self.export_of(self.pick(SPEECH, label))
+        except AdapterGoneError:
+            export = None
+        return export is not None, export.title if export else ExportedModel(Path()).title
 
     def _load_text_model(self, folder: Path) -> tuple[Any, Any]:
         """The opt_quotes adapter on its base, and the tokenizer the run saved."""
@@ -368,25 +449,70 @@ class DemoHandlers:
         model.eval()
         return model, self.catalog.load(f"{TEXT}.tokenizer")
 
-    def transcribe(self, audio: str | None, label: str | None) -> Iterator[tuple[str, str, str]]:
-        """(base text, fine-tuned text, status line), first a loading notice if the models are not loaded."""
+    def transcribe(
+        self, audio: str | None, label: str | None
+    ) -> Iterator[tuple[str, str, str, str]]:
+        """(base text, fine-tuned text, CTranslate2 text, status line), first a loading notice if need be.
+
+        The CTranslate2 text is "" when the adapter has no export; a broken
+        export is a message in its place, the other two texts unaffected.
+        """
         try:
             info = self.pick(SPEECH, label)
             checked = check_audio(audio) if info else None
         except DemoInputError as error:
-            yield "", "", f"⚠ {error}"
+            yield "", "", "", f"⚠ {error}"
             return
         if info is None or checked is None:
-            yield "", "", no_adapter_message(SPEECH)
+            yield "", "", "", no_adapter_message(SPEECH)
             return
         from peft_pipelines.speech.transcribe import load_transcriber  # noqa: PLC0415
 
-        yield from self._side_by_side(
+        base, tuned, status = "", "", ""
+        for base, tuned, status in self._side_by_side(
             info,
             load_transcriber,
             lambda model, processor: transcribe_both(model, processor, checked, self.decoding),
             what=checked.name,
+        ):
+            yield base, tuned, "", status
+        export = self.export_of(info)
+        if export is None:
+            return
+        if not export.problem and not self.loaded.is_loaded(export.folder):
+            yield (
+                base,
+                tuned,
+                "",
+                f"{status} Loading the CTranslate2 export (first request only)...",
+            )
+        exported, timing = self._transcribe_with_export(export, info, checked)
+        yield base, tuned, exported, f"{status} {timing}"
+
+    def _transcribe_with_export(
+        self, export: ExportedModel, info: AdapterInfo, audio: Path
+    ) -> tuple[str, str]:
+        """(the export's transcript or a message naming its folder, its part of the status line)."""
+        from peft_pipelines.speech.ctranslate2_engine import (  # noqa: PLC0415
+            load_ctranslate2_transcriber,
         )
+
+        if export.problem:
+            return f"⚠ {export.problem}", f"{export.title}: the export is broken."
+
+        def load(folder: Path) -> Any:
+            # No batch is cut below the window the adapter was trained with.
+            return load_ctranslate2_transcriber(folder, min_window_seconds=info.window_seconds)
+
+        try:
+            transcriber = self.loaded.get(export.folder, load)
+            text, seconds = transcribe_exported(transcriber, audio, self.decoding)
+        except Exception as error:  # noqa: BLE001 (a message on the page, never a stack trace)
+            line = first_line(error)
+            if str(export.folder) not in line:
+                line = f"the CTranslate2 export at {export.folder}: {line}"
+            return f"⚠ {line}", f"{export.title}: failed."
+        return text, f"{export.title} {seconds:.1f} s."
 
     def generate(self, prompt: str) -> Iterator[tuple[str, str, str]]:
         """(base continuation, fine-tuned continuation, status line) of ``prompt``."""
@@ -441,61 +567,81 @@ class DemoHandlers:
         )
 
 
+def _speech_tab(gr: Any, app: Any, handlers: DemoHandlers) -> None:
+    """The speech tab: audio, the adapter and its facts, and a box per model (CTranslate2's if exported)."""
+    speech_adapters = handlers.adapters(SPEECH)
+    with gr.Row():
+        audio = gr.Audio(
+            sources=["upload", "microphone"], type="filepath", label="Audio", elem_id="audio"
+        )
+        with gr.Column():
+            choice = gr.Dropdown(
+                choices=[a.label for a in speech_adapters],
+                value=speech_adapters[0].label if speech_adapters else None,
+                label="Adapter",
+                elem_id="adapter",
+            )
+            facts = gr.Markdown(handlers.describe(None), elem_id="adapter-facts")
+    button = gr.Button("Transcribe", variant="primary", elem_id="transcribe")
+    status = gr.Markdown(elem_id="speech-status")
+    with gr.Row():
+        base_box = gr.Textbox(label="Base model", elem_id="base-transcript", lines=4)
+        tuned_box = gr.Textbox(label="Fine-tuned", elem_id="finetuned-transcript", lines=4)
+        # Shown only for an adapter with a CTranslate2 export.
+        has_export, export_title = handlers.export_box(None)
+        export_box = gr.Textbox(
+            label=export_title, elem_id="ctranslate2-transcript", lines=4, visible=has_export
+        )
+
+    def shown_export(label: str | None) -> Any:
+        visible, title = handlers.export_box(label)
+        return gr.Textbox(label=title, visible=visible)
+
+    def describe(label: str | None) -> tuple[str, Any]:
+        return handlers.describe(label), shown_export(label)
+
+    def refresh(label: str | None) -> tuple[Any, str, Any]:
+        labels, shown, text = handlers.adapter_choices(label)
+        return gr.Dropdown(choices=labels, value=shown), text, shown_export(shown)
+
+    choice.change(describe, inputs=choice, outputs=[facts, export_box])
+    # The list follows the disk: adapters deleted or trained since the page was built.
+    refreshed = [choice, facts, export_box]
+    button.click(
+        handlers.transcribe,
+        inputs=[audio, choice],
+        outputs=[base_box, tuned_box, export_box, status],
+    ).then(refresh, inputs=choice, outputs=refreshed, concurrency_limit=None)
+    app.load(refresh, inputs=choice, outputs=refreshed, concurrency_limit=None)
+
+
+def _text_tab(gr: Any, handlers: DemoHandlers) -> None:
+    """The text tab: a prompt, and the base and fine-tuned continuations."""
+    prompt = gr.Textbox(
+        label="Prompt",
+        value=SAMPLE_PROMPTS[0],
+        info=f"At most {handlers.limits.max_prompt_chars:,} characters.",
+        elem_id="prompt",
+    )
+    go = gr.Button("Continue", variant="primary", elem_id="continue")
+    text_status = gr.Markdown(elem_id="text-status")
+    with gr.Row():
+        base_text = gr.Textbox(label="Base model", elem_id="base-continuation", lines=4)
+        tuned_text = gr.Textbox(label="Fine-tuned", elem_id="finetuned-continuation", lines=4)
+    go.click(handlers.generate, inputs=prompt, outputs=[base_text, tuned_text, text_status])
+
+
 def build_app(project: Path, env: str | None = None) -> Any:
     """The Gradio app over the project's trained adapters (found through its catalog)."""
     import gradio as gr  # noqa: PLC0415
 
     handlers = DemoHandlers(project, env)
-    speech_adapters = handlers.adapters(SPEECH)
     with gr.Blocks(title=PAGE_TITLE, analytics_enabled=False) as app:
         gr.Markdown("# peft-pipelines: base and fine-tuned, side by side")
         with gr.Tab("Speech (whisper_zh)"):
-            with gr.Row():
-                audio = gr.Audio(
-                    sources=["upload", "microphone"],
-                    type="filepath",
-                    label="Audio",
-                    elem_id="audio",
-                )
-                with gr.Column():
-                    choice = gr.Dropdown(
-                        choices=[a.label for a in speech_adapters],
-                        value=speech_adapters[0].label if speech_adapters else None,
-                        label="Adapter",
-                        elem_id="adapter",
-                    )
-                    facts = gr.Markdown(handlers.describe(None), elem_id="adapter-facts")
-            button = gr.Button("Transcribe", variant="primary", elem_id="transcribe")
-            status = gr.Markdown(elem_id="speech-status")
-            with gr.Row():
-                base_box = gr.Textbox(label="Base model", elem_id="base-transcript", lines=4)
-                tuned_box = gr.Textbox(label="Fine-tuned", elem_id="finetuned-transcript", lines=4)
-            choice.change(handlers.describe, inputs=choice, outputs=facts)
-
-            def refresh(label: str | None) -> tuple[Any, str]:
-                labels, shown, text = handlers.adapter_choices(label)
-                return gr.Dropdown(choices=labels, value=shown), text
-
-            # The list follows the disk: adapters deleted or trained since the page was built.
-            button.click(
-                handlers.transcribe, inputs=[audio, choice], outputs=[base_box, tuned_box, status]
-            ).then(refresh, inputs=choice, outputs=[choice, facts], concurrency_limit=None)
-            app.load(refresh, inputs=choice, outputs=[choice, facts], concurrency_limit=None)
+            _speech_tab(gr, app, handlers)
         with gr.Tab("Text (opt_quotes)"):
-            prompt = gr.Textbox(
-                label="Prompt",
-                value=SAMPLE_PROMPTS[0],
-                info=f"At most {handlers.limits.max_prompt_chars:,} characters.",
-                elem_id="prompt",
-            )
-            go = gr.Button("Continue", variant="primary", elem_id="continue")
-            text_status = gr.Markdown(elem_id="text-status")
-            with gr.Row():
-                base_text = gr.Textbox(label="Base model", elem_id="base-continuation", lines=4)
-                tuned_text = gr.Textbox(
-                    label="Fine-tuned", elem_id="finetuned-continuation", lines=4
-                )
-            go.click(handlers.generate, inputs=prompt, outputs=[base_text, tuned_text, text_status])
+            _text_tab(gr, handlers)
     # One request at a time: the models are shared, each request's results are its own.
     app.queue(default_concurrency_limit=1, max_size=MAX_QUEUED_REQUESTS)
     return app

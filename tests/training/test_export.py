@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from kedro.io import Version
 
 from peft_pipelines.errors import UserError
 from peft_pipelines.io.base_model_manifest import BaseModelManifest
@@ -35,15 +36,11 @@ from peft_pipelines.training.export import (
     export_base_ctranslate2,
     require_export_parity,
 )
-from tests.support import (
-    EXPORT_VERSION,
-    TINY_OPT_CATALOG,
-    export_lookalike,
-)
+from tests.support import EXPORT_VERSION, TINY_OPT_CATALOG, export_lookalike_adapter
 
 OPT_ARCHITECTURE = TINY_OPT_CATALOG["opt_quotes.pretrained_model"]["architecture"]
 GPT2_TOKENIZER = "data/01_raw/gpt2_tokenizer"
-VERSION = EXPORT_VERSION
+VERSION = Version(None, EXPORT_VERSION)
 PROMPTS = ["Two things are infinite: ", "Life is "]
 
 
@@ -55,7 +52,9 @@ def tiny_opt(tmp_path_factory) -> BaseModelManifest:
 
 @pytest.fixture(scope="module")
 def opt_float32_export(tmp_path_factory, tiny_opt):
-    return export_lookalike(tmp_path_factory.mktemp("float32"), tiny_opt, "float32", "CAUSAL_LM")
+    return export_lookalike_adapter(
+        tmp_path_factory.mktemp("float32"), tiny_opt, "float32", task_type="CAUSAL_LM"
+    )
 
 
 def test_the_merged_opt_exports_with_identical_greedy_ids_and_perplexity(
@@ -87,7 +86,7 @@ def test_the_merged_opt_exports_with_identical_greedy_ids_and_perplexity(
 
 
 def test_an_int8_export_loads_and_generates(tmp_path, tiny_opt):
-    _, _, export = export_lookalike(tmp_path, tiny_opt, "int8", "CAUSAL_LM")
+    _, _, export = export_lookalike_adapter(tmp_path, tiny_opt, "int8", task_type="CAUSAL_LM")
     assert export.quantization == "int8"
     tokenizer = with_padding_token(load_tokenizer(tiny_opt))
     ids, _ = ctranslate2_greedy_token_ids(
@@ -104,7 +103,7 @@ def test_the_merged_whisper_exports_with_identical_greedy_ids(
     from transformers import WhisperProcessor  # noqa: PLC0415
 
     manifest = tiny_whisper_manifest
-    _, merged, export = export_lookalike(tmp_path, manifest, "float32")
+    _, merged, export = export_lookalike_adapter(tmp_path, manifest, "float32")
     for name in ("tokenizer.json", "preprocessor_config.json", "generation_config.json"):
         assert (Path(merged.name_or_path) / name).is_file()
     base_generation = json.loads(

@@ -11,7 +11,7 @@ from peft_pipelines.project import Project
 from peft_pipelines.speech.export_parity import TranscriptParitySettings, parity_failures
 from peft_pipelines.training.export import ExportParityError, require_export_parity
 from tests.scratch_project import PROJECT_ROOT
-from tests.support import export_lookalike
+from tests.support import export_lookalike_adapter
 
 
 def _audio(seconds: list[float], seed: int) -> list[np.ndarray]:
@@ -36,7 +36,7 @@ def whisper_parameters() -> dict:
 def test_the_report_holds_both_engines_figures_and_its_verdict(
     tmp_path, tiny_whisper_manifest, whisper_parameters
 ):
-    _, merged, export = export_lookalike(tmp_path, tiny_whisper_manifest, "float32")
+    _, merged, export = export_lookalike_adapter(tmp_path, tiny_whisper_manifest, "float32")
     corpus = DatasetDict(
         {
             "test": Dataset.from_dict(
