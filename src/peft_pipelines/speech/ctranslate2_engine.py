@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from peft_pipelines.errors import UserError, first_line
+from peft_pipelines.io.exported_models import CTranslate2Folder
 from peft_pipelines.speech.decoding import DecodingOptions, Transcript
 from peft_pipelines.speech.features import compact_log_mel, pad_log_mel
 from peft_pipelines.speech.transcribe import (
@@ -292,7 +293,7 @@ class CTranslate2Transcriber:
 
 
 def load_ctranslate2_transcriber(
-    folder: Path,
+    folder: Path | CTranslate2Folder,
     *,
     min_window_seconds: float | None = None,
     device: str = "cpu",
@@ -308,6 +309,8 @@ def load_ctranslate2_transcriber(
     import ctranslate2  # noqa: PLC0415
     from transformers import WhisperFeatureExtractor, WhisperTokenizer  # noqa: PLC0415
 
+    if isinstance(folder, CTranslate2Folder):  # an export as the catalog loads it
+        folder = folder.path
     window_frames = check_export_folder(folder)
     try:
         tokenizer = WhisperTokenizer.from_pretrained(str(folder))

@@ -377,7 +377,7 @@ def check_export_parity(  # noqa: PLR0917 (a Kedro node: inputs arrive by positi
     recordings = long_utterances.with_format("numpy", columns=["audio_16k"])["audio_16k"]
     merged = TransformersTranscriber(load_base_model(merged_model), load_processor(merged_model))
     exported = load_ctranslate2_transcriber(
-        ctranslate2_model.path,
+        ctranslate2_model,
         min_window_seconds=base_model_manifest.window_seconds,
         compute_type="default",  # the export's own weight type
     )
