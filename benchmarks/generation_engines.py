@@ -52,10 +52,14 @@ from peft_pipelines.io.exported_models import (
 )
 from peft_pipelines.io.model_datasets import MANIFEST_FILE, load_adapter, read_manifest
 from peft_pipelines.io.model_loading import load_base_model
-from peft_pipelines.pipelines.opt_quotes.nodes import _leading_tokens_agreement, prepare_tokenizer
+from peft_pipelines.pipelines.opt_quotes.nodes import prepare_tokenizer
 from peft_pipelines.text import TinyRandomOPTDataset
 from peft_pipelines.text.causal_lm import greedy_token_ids, perplexity
-from peft_pipelines.text.ctranslate2_lm import ctranslate2_greedy_token_ids, ctranslate2_perplexity
+from peft_pipelines.text.ctranslate2_lm import (
+    ctranslate2_greedy_token_ids,
+    ctranslate2_perplexity,
+    leading_tokens_agreement,
+)
 from peft_pipelines.training.export import ExportSettings, merge_adapter
 from peft_pipelines.training.nodes import add_peft_adapter, describe_base_model
 from tests.scratch_project import PROJECT_ROOT
@@ -207,7 +211,7 @@ def report(
         )
     peft, exports = runs[0], runs[1:]
     agreements = [
-        _leading_tokens_agreement(peft.token_ids, run.token_ids, compared_tokens) for run in exports
+        leading_tokens_agreement(peft.token_ids, run.token_ids, compared_tokens) for run in exports
     ]
     lines.append(f"leading {compared_tokens} greedy tokens identical to (a), per prompt:")
     for index, prompt in enumerate(prompts):

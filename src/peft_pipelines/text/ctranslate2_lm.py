@@ -61,3 +61,24 @@ def ctranslate2_greedy_token_ids(
     seconds = time.perf_counter() - started
     ids = [list(result.sequences_ids[0]) for result in results]
     return ids, sum(map(len, ids)) / max(seconds, 1e-9)
+
+
+def leading_tokens_agreement(
+    reference: list[list[int]], exported: list[list[int]], count: int
+) -> list[dict[str, Any]]:
+    """Per prompt: the first ``count`` greedy tokens of the PeftModel and of the export, and how many lead identically."""
+    rows = []
+    for reference_ids, exported_ids in zip(reference, exported, strict=True):
+        ours, theirs = reference_ids[:count], exported_ids[:count]
+        pairs = zip(ours, theirs, strict=False)  # one side may end early (end-of-text)
+        same = next((i for i, (a, b) in enumerate(pairs) if a != b), None)
+        leading = min(len(ours), len(theirs)) if same is None else same
+        rows.append(
+            {
+                "identical": ours == theirs,
+                "leading_identical": leading,
+                "peft": ours,
+                "ctranslate2": theirs,
+            }
+        )
+    return rows

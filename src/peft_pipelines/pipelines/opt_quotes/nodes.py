@@ -31,7 +31,11 @@ from peft_pipelines.text.causal_lm import (
     perplexity,
     with_padding_token,
 )
-from peft_pipelines.text.ctranslate2_lm import ctranslate2_greedy_token_ids, ctranslate2_perplexity
+from peft_pipelines.text.ctranslate2_lm import (
+    ctranslate2_greedy_token_ids,
+    ctranslate2_perplexity,
+    leading_tokens_agreement,
+)
 from peft_pipelines.text.quotes import clean_quote_rows, quote_rows
 from peft_pipelines.training.comparison import on_each_side, side_by_side_rows, warn_if_random_base
 from peft_pipelines.training.export import ExportSettings
@@ -226,27 +230,6 @@ def generate_samples(
     }
 
 
-def _leading_tokens_agreement(
-    reference: list[list[int]], exported: list[list[int]], count: int
-) -> list[dict[str, Any]]:
-    """Per prompt: the first ``count`` tokens of each side, and how many lead identically."""
-    rows = []
-    for reference_ids, exported_ids in zip(reference, exported, strict=True):
-        ours, theirs = reference_ids[:count], exported_ids[:count]
-        pairs = zip(ours, theirs, strict=False)  # one side may end early (end-of-text)
-        same = next((i for i, (a, b) in enumerate(pairs) if a != b), None)
-        leading = min(len(ours), len(theirs)) if same is None else same
-        rows.append(
-            {
-                "identical": ours == theirs,
-                "leading_identical": leading,
-                "peft": ours,
-                "ctranslate2": theirs,
-            }
-        )
-    return rows
-
-
 def check_export_parity(  # noqa: PLR0917 (Kedro passes node inputs positionally)
     adapter: PeftModel,
     merged_model: BaseModelManifest,
@@ -307,7 +290,7 @@ def check_export_parity(  # noqa: PLR0917 (Kedro passes node inputs positionally
             "tokens_per_second": {"peft_8bit": peft_speed, "ctranslate2": ct2_speed},
             "prompts": prompts,
             "compared_tokens": settings.compared_tokens,
-            "per_prompt": _leading_tokens_agreement(peft_ids, ct2_ids, settings.compared_tokens),
+            "per_prompt": leading_tokens_agreement(peft_ids, ct2_ids, settings.compared_tokens),
         },
         **base_model_fields(merged_model),
     }
