@@ -10,8 +10,8 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
+from peft_pipelines.errors import UserError
 from peft_pipelines.speech.ctranslate2_engine import (
-    CTranslate2ModelError,
     fitted_window_frames,
     load_ctranslate2_transcriber,
     read_model_shapes,
@@ -67,7 +67,7 @@ def test_a_broken_export_is_one_line_naming_it(tiny_export, tmp_path, spoil):
         (export / "vocabulary.json").write_text(json.dumps(vocabulary))
     else:
         model.write_bytes(b"not a CTranslate2 model at all")
-    with pytest.raises(CTranslate2ModelError) as raised:
+    with pytest.raises(UserError) as raised:
         load_ctranslate2_transcriber(export)
     message = str(raised.value)
     assert "\n" not in message
@@ -75,7 +75,7 @@ def test_a_broken_export_is_one_line_naming_it(tiny_export, tmp_path, spoil):
     expected = {
         "truncated": "is truncated",
         "missing": "has no model.bin",
-        "vocabulary": "first difference at id 100",
+        "vocabulary": "(first: id 100): not the same vocabulary",
         "not a model": "not a CTranslate2 model",
     }[spoil]
     assert expected in message, message

@@ -102,11 +102,6 @@ class CTranslate2Folder:
         return str(self.path)
 
 
-def _version_path(dataset: AbstractVersionedDataset, loading: bool) -> Path:
-    # Unversioned datasets have one path; versioned ones resolve it (latest on load).
-    return Path(dataset._get_load_path() if loading else dataset._get_save_path())
-
-
 class _ExportFolderDataset(AbstractVersionedDataset[Any, Any]):
     """A folder written whole or not at all; versioned like the adapter with ``versioned: true``."""
 
@@ -122,7 +117,11 @@ class _ExportFolderDataset(AbstractVersionedDataset[Any, Any]):
 
     def resolved_path(self) -> Path:
         """The folder a load reads: the latest version, if versioned."""
-        return _version_path(self, loading=True)
+        return Path(self._get_load_path())
+
+    def save_path(self) -> Path:
+        """The folder a save writes: this run's version, if versioned."""
+        return Path(self._get_save_path())
 
     def versions_root(self) -> Path:
         """The folder of the catalog entry (with ``versioned: true``, the one holding the versions)."""
@@ -183,7 +182,7 @@ class MergedModelDataset(_ExportFolderDataset):
         )
 
     def save(self, data: MergedModel) -> None:
-        target = _version_path(self, loading=False)
+        target = self.save_path()
 
         def write(staging: Path) -> None:
             data.model.save_pretrained(str(staging))
@@ -228,7 +227,7 @@ class CTranslate2ModelDataset(_ExportFolderDataset):
             write_export_record(staging, data.quantization)
             check_ctranslate2_folder(staging)
 
-        replace_folder_atomically(_version_path(self, loading=False), write)
+        replace_folder_atomically(self.save_path(), write)
 
     def _complete(self, folder: Path) -> bool:
         return (folder / EXPORT_RECORD).is_file()

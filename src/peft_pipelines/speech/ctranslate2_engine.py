@@ -22,7 +22,6 @@ changes that make it several times faster on a CPU:
 
 from __future__ import annotations
 
-import json
 import os
 import struct
 from collections.abc import Sequence
@@ -33,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from peft_pipelines.errors import UserError, first_line
-from peft_pipelines.io.exported_models import CTranslate2Folder
+from peft_pipelines.io.exported_models import CTranslate2Folder, check_vocabulary
 from peft_pipelines.speech.decoding import DecodingOptions, Transcript
 from peft_pipelines.speech.features import compact_log_mel, pad_log_mel
 from peft_pipelines.speech.transcribe import (
@@ -131,7 +130,8 @@ def check_export_folder(folder: Path) -> int:
 
     Raises :class:`CTranslate2ModelError` (one line naming the folder) for a
     missing file, a ``model.bin`` that is cut short or not Whisper's, or a
-    ``vocabulary.json`` that is not the tokenizer's vocabulary.
+    ``vocabulary.json`` that is not the tokenizer's vocabulary (checked by
+    :func:`~peft_pipelines.io.exported_models.check_vocabulary` on load).
     """
     if not folder.is_dir():
         raise CTranslate2ModelError(f"no CTranslate2 export at {folder}")
@@ -146,24 +146,6 @@ def check_export_folder(folder: Path) -> int:
             f"the CTranslate2 model at {folder} is a {shapes.spec}, not a Whisper"
         )
     return shapes.shapes[ENCODER_POSITIONS][0] * ENCODER_FRAMES_PER_POSITION
-
-
-def check_vocabulary(folder: Path, tokenizer: Any) -> None:
-    """``vocabulary.json`` (the ids the model was exported with) must be the tokenizer's, token for token."""
-    try:
-        vocabulary = json.loads((folder / "vocabulary.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError) as error:
-        raise CTranslate2ModelError(f"cannot read {folder / 'vocabulary.json'}: {error}") from None
-    tokens = tokenizer.convert_ids_to_tokens(list(range(len(tokenizer))))
-    if vocabulary != tokens:
-        differ = next(
-            (i for i, (a, b) in enumerate(zip(vocabulary, tokens, strict=False)) if a != b),
-            min(len(vocabulary), len(tokens)),
-        )
-        raise CTranslate2ModelError(
-            f"the CTranslate2 export at {folder}: vocabulary.json ({len(vocabulary)} tokens) "
-            f"is not tokenizer.json's ({len(tokens)} tokens; first difference at id {differ})"
-        )
 
 
 def fitted_window_frames(
@@ -320,7 +302,7 @@ def load_ctranslate2_transcriber(
             f"cannot load the tokenizer or feature extractor of the CTranslate2 export at "
             f"{folder}: {first_line(error)}"
         ) from error
-    check_vocabulary(folder, tokenizer)
+    check_vocabulary(folder)  # ids that decode to other tokens: named before any transcript
     try:
         model = ctranslate2.models.Whisper(
             str(folder), device=device, compute_type=compute_type, intra_threads=threads

@@ -230,6 +230,24 @@ def generate_samples(
     }
 
 
+def _log_export_figures(
+    merged: dict[str, Any],
+    exported: dict[str, Any],
+    quantization: str,
+    peft_speed: float,
+    ct2_speed: float,
+) -> None:
+    logger.info(
+        "Export: held-out perplexity merged %.3f, CTranslate2 %s %.3f; "
+        "greedy tokens/s PeftModel 8-bit %.1f, CTranslate2 %.1f",
+        merged["perplexity"],
+        quantization,
+        exported["perplexity"],
+        peft_speed,
+        ct2_speed,
+    )
+
+
 def check_export_parity(  # noqa: PLR0917 (Kedro passes node inputs positionally)
     adapter: PeftModel,
     merged_model: BaseModelManifest,
@@ -260,16 +278,7 @@ def check_export_parity(  # noqa: PLR0917 (Kedro passes node inputs positionally
     peft_ids, peft_speed = greedy_token_ids(adapter, tokenizer, prompts, max_new_tokens)
     ct2_ids, ct2_speed = ctranslate2_greedy_token_ids(generator, tokenizer, prompts, max_new_tokens)
     passed = gap <= settings.max_perplexity_gap
-    logger.info(
-        "Export: held-out perplexity merged %.3f, CTranslate2 %s %.3f (gap %.2f%%); "
-        "greedy tokens/s PeftModel 8-bit %.1f, CTranslate2 %.1f",
-        merged["perplexity"],
-        settings.quantization,
-        exported["perplexity"],
-        100 * gap,
-        peft_speed,
-        ct2_speed,
-    )
+    _log_export_figures(merged, exported, ctranslate2_model.quantization, peft_speed, ct2_speed)
     failures = (
         []
         if passed
