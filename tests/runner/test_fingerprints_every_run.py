@@ -22,7 +22,7 @@ from tests.support import QUICK_WHISPER_RUN
 pytestmark = pytest.mark.slow
 
 RECORDS = Path("data/.fingerprints")
-WHISPER_NODES = 16  # 13 + the export stages (merge, CTranslate2 export, base export)
+WHISPER_NODES = 18  # 13 + the export stages (merge, export, base export, parity, its verdict)
 
 
 @pytest.fixture(scope="module")

@@ -29,7 +29,8 @@ DATA = {
 }
 MODEL = {"describe_base_model", "add_peft_adapter", "train_adapter", "evaluate_transcription"}
 REPORT = {"plot_loss_curve", "plot_error_rates"}
-EXPORT = {"merge_adapter", "export_ctranslate2", "export_base_ctranslate2"}
+PARITY = {"check_export_parity", "require_export_parity"}
+EXPORT = {"merge_adapter", "export_ctranslate2", "export_base_ctranslate2", *PARITY}
 # What the corpus feeds: not the window, nor the base model, its untrained adapter and export.
 UNTOUCHED_BY_DATA = {
     "read_input_window",
@@ -127,7 +128,8 @@ def test_a_second_run_with_no_change_runs_nothing_and_a_changed_setting_reruns_i
         ran, changed = _run(project, _with(evaluation__max_new_tokens=6))
     finally:
         mlflow_switch.write_text("enabled: false\n")
-    assert ran == _names({"evaluate_transcription", "plot_error_rates"})
+    # The export's parity check decodes with the evaluation's settings too.
+    assert ran == _names({"evaluate_transcription", "plot_error_rates", *PARITY})
     # Training was skipped as fresh: its checkpoints are as it left them.
     assert files_signature(checkpoints) == saved_checkpoints
     tags = _latest_mlflow_tags(project)
@@ -141,7 +143,9 @@ def test_a_second_run_with_no_change_runs_nothing_and_a_changed_setting_reruns_i
 
     ran, _ = _run(project, _with(evaluation__max_new_tokens=6, peft__r=2))
     adapter_and_after = {"add_peft_adapter", "train_adapter", "evaluate_transcription"}
-    assert ran == _names(adapter_and_after | REPORT | {"merge_adapter", "export_ctranslate2"})
+    assert ran == _names(
+        adapter_and_after | REPORT | {"merge_adapter", "export_ctranslate2", *PARITY}
+    )
 
 
 def test_a_changed_sentence_or_clip_reruns_the_data_and_model_stages(project, quick_opt_run):

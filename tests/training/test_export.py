@@ -220,3 +220,12 @@ def test_a_failed_parity_report_stops_the_run_with_its_reason():
     with pytest.raises(ExportParityError, match="^perplexity 3 % off$") as raised:
         require_export_parity({"passed": False, "failures": ["perplexity 3 % off"]})
     assert isinstance(raised.value, UserError)
+
+
+def test_a_random_weight_bases_failed_parity_is_reported_not_enforced(caplog):
+    report = {"passed": False, "failures": ["CER 1.5 off"], "base_model_random": True}
+    with caplog.at_level("WARNING"):
+        require_export_parity(report)
+    assert "not enforced" in caplog.text and "CER 1.5 off" in caplog.text
+    with pytest.raises(ExportParityError):
+        require_export_parity({**report, "base_model_random": False})

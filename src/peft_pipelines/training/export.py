@@ -124,6 +124,21 @@ def export_base_ctranslate2(
 
 
 def require_export_parity(export_report: dict[str, Any]) -> None:
-    """Stop the run with one line if the export report (already written) says the export failed."""
-    if not export_report.get("passed", False):
-        raise ExportParityError("; ".join(export_report.get("failures", ["the export failed"])))
+    """Stop the run with one line if the export report (already written) says the export failed.
+
+    Not for a base with random weights (a test model): its outputs are noise
+    that runs to the token budget, where the two engines' texts part for
+    reasons that say nothing of the export. Its report keeps the verdict, and
+    a warning says it was not enforced.
+    """
+    if export_report.get("passed", False):
+        return
+    failures = export_report.get("failures", ["the export failed"])
+    if export_report.get("base_model_random"):
+        logger.warning(
+            "The export's parity check failed and is not enforced, the base model having "
+            "random weights: %s",
+            "; ".join(failures),
+        )
+        return
+    raise ExportParityError("; ".join(failures))
