@@ -38,13 +38,19 @@ import numpy as np
 import torch
 
 from benchmarks.eval_throughput import whisper_zh_parameters
-from peft_pipelines.cli import ctranslate2_export_of
-from peft_pipelines.io.model_datasets import MANIFEST_FILE, read_manifest
+from peft_pipelines.io.exported_models import (
+    CTranslate2Conversion,
+    CTranslate2ModelDataset,
+    MergedModelDataset,
+    ctranslate2_export_of,
+)
+from peft_pipelines.io.model_datasets import MANIFEST_FILE, load_adapter, read_manifest
 from peft_pipelines.speech.audio import decode_to_mono
 from peft_pipelines.speech.ctranslate2_engine import load_ctranslate2_transcriber
 from peft_pipelines.speech.decoding import DecodingOptions, Transcript
 from peft_pipelines.speech.metrics import character_error_rate
 from peft_pipelines.speech.transcribe import ClipTranscriber, TransformersTranscriber
+from peft_pipelines.training.export import merge_adapter
 from tests.scratch_project import PROJECT_ROOT
 from tests.support import BUNDLED_CORPUS, TINY_ARCHITECTURE, export_to_ctranslate2, read_tsv
 
@@ -81,20 +87,19 @@ def merged_export(adapter: Path) -> Path:
     staged = ctranslate2_export_of(adapter)
     if staged is not None and (staged / "model.bin").is_file():
         return staged
-    cached = EXPORT_CACHE / adapter.parent.name / "ctranslate2"
-    if (cached / "model.bin").is_file():
-        return cached
-    from peft import PeftModel  # noqa: PLC0415
-    from transformers import WhisperForConditionalGeneration, WhisperProcessor  # noqa: PLC0415
-
-    # Merged into the float32 base: 8-bit weights cannot take the LoRA update exactly.
-    base = read_manifest(adapter / MANIFEST_FILE).name_or_path
-    model = WhisperForConditionalGeneration.from_pretrained(base, dtype=torch.float32)
-    merged = PeftModel.from_pretrained(model, str(adapter)).merge_and_unload()
-    with tempfile.TemporaryDirectory() as scratch:
-        merged.save_pretrained(scratch)
-        WhisperProcessor.from_pretrained(base).save_pretrained(scratch)
-        return export_to_ctranslate2(Path(scratch), cached)
+    # Else made once by the export stages' own code: merge_adapter, then the CTranslate2
+    # dataset's conversion (the adapter merged into its float32 base: 8-bit weights
+    # cannot take the LoRA update exactly).
+    cache = EXPORT_CACHE / adapter.parent.name
+    merged_dataset = MergedModelDataset(path=str(cache / "merged"))
+    if not merged_dataset.exists():
+        manifest = read_manifest(adapter / MANIFEST_FILE)
+        merged_dataset.save(merge_adapter(load_adapter(adapter), manifest))
+    export_dataset = CTranslate2ModelDataset(path=str(cache / "ctranslate2"))
+    if not export_dataset.exists():
+        merged = Path(merged_dataset.load().name_or_path)
+        export_dataset.save(CTranslate2Conversion(merged, quantization="int8"))
+    return export_dataset.load().path
 
 
 def reduced_models(scratch: Path) -> tuple[ClipTranscriber, Path]:

@@ -217,24 +217,22 @@ def run_benchmark(name: str, *args: str) -> str:
     return run.stdout
 
 
-# What the export stages put beside model.bin (ctranslate2.converters copies them from the model).
-CTRANSLATE2_COPIED_FILES = ["tokenizer.json", "preprocessor_config.json"]
-
-
 def export_to_ctranslate2(model_dir: Path, out: Path, quantization: str = "int8") -> Path:
     """A transformers Whisper folder converted as the export stages convert it: CTranslate2 at ``quantization``.
 
-    transformers 5 saves the feature extractor inside ``processor_config.json``;
-    it is written out as ``preprocessor_config.json`` first, for the converter to copy.
+    transformers 5 saves the feature extractor inside ``processor_config.json``
+    (the export stages' merged folder writes it out too); it is written out as
+    ``preprocessor_config.json`` first, for the converter to copy.
     """
-    import ctranslate2  # noqa: PLC0415 (only the engine's tests and benchmark need it)
     from transformers import WhisperFeatureExtractor  # noqa: PLC0415
 
-    WhisperFeatureExtractor.from_pretrained(str(model_dir)).save_pretrained(str(model_dir))
-    converter = ctranslate2.converters.TransformersConverter(
-        str(model_dir), copy_files=CTRANSLATE2_COPIED_FILES
+    from peft_pipelines.io.exported_models import (  # noqa: PLC0415
+        CTranslate2Conversion,
+        convert_to_ctranslate2,
     )
-    converter.convert(str(out), quantization=quantization, force=True)
+
+    WhisperFeatureExtractor.from_pretrained(str(model_dir)).save_pretrained(str(model_dir))
+    convert_to_ctranslate2(CTranslate2Conversion(Path(model_dir), quantization), out)
     return out
 
 

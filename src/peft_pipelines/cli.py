@@ -186,18 +186,6 @@ def adapter_folder(given: str | None, project: Project) -> Path:
 ENGINES = ("ctranslate2", "transformers")
 
 
-def ctranslate2_export_of(adapter: Path) -> Path | None:
-    """Where the export stages write the CTranslate2 export of a versioned adapter, or None outside that layout.
-
-    ``<dir>/adapter/<version>/adapter`` -> ``<dir>/ctranslate2/<version>/ctranslate2``
-    (the same version string: the export of exactly that adapter).
-    """
-    version = adapter.parent
-    if adapter.name != "adapter" or version.parent.name != "adapter":
-        return None
-    return version.parent.parent / "ctranslate2" / version.name / "ctranslate2"
-
-
 def chosen_engine(engine: str | None, adapter: Path, *, base_only: bool) -> tuple[Path | None, str]:
     """The CTranslate2 export to decode with (None: the transformers model) and why, in words.
 
@@ -213,6 +201,8 @@ def chosen_engine(engine: str | None, adapter: Path, *, base_only: bool) -> tupl
                 "merged in"
             )
         return None, "transformers (--base-only: the CTranslate2 export has the adapter merged in)"
+    from peft_pipelines.io.exported_models import ctranslate2_export_of  # noqa: PLC0415
+
     export = ctranslate2_export_of(adapter)
     if engine == "ctranslate2":
         if export is None or not export.exists():

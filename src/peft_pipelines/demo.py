@@ -50,7 +50,6 @@ logger = logging.getLogger(__name__)
 MAX_UPLOAD_BYTES = 25 * 2**20
 MAX_AUDIO_SECONDS = 10 * 60
 SPEECH, TEXT = "whisper_zh", "opt_quotes"
-SPEECH_EXPORT = f"{SPEECH}.ctranslate2_model"
 SAMPLE_PROMPTS = ["Two things are infinite: ", "The secret of getting ahead is "]
 # Requests waiting beyond these are told the queue is full: each takes at most a minute or two.
 MAX_QUEUED_REQUESTS = 10
@@ -256,24 +255,22 @@ class ExportedModel:
         return f"**CTranslate2 export** `{shown_path(self.folder)}`: {state}"
 
 
-def find_export(project: Path, catalog: Any, adapter: AdapterInfo) -> ExportedModel | None:
-    """The CTranslate2 export of ``adapter`` where the catalog keeps it, checked; None if there is none.
+def find_export(project: Path, adapter: AdapterInfo) -> ExportedModel | None:
+    """The CTranslate2 export of ``adapter``, checked; None if there is none.
 
-    The export stages save it with the adapter's version string; a versioned
-    entry keeps each version as ``<path>/<version>/<last part of path>``, as
-    the adapters are kept. A folder that is there but not a whole export
+    The export stages save it beside the adapter, under the adapter's version
+    (:func:`~peft_pipelines.io.exported_models.ctranslate2_export_of`, as the
+    transcribe command finds it). A folder that is there but not a whole export
     (a cut ``model.bin``, a vocabulary that is not its tokenizer's) has its ``problem``.
     """
     from peft_pipelines.io.exported_models import (  # noqa: PLC0415
         ExportError,
         check_ctranslate2_folder,
+        ctranslate2_export_of,
     )
 
-    root = catalog_filepath(catalog, SPEECH_EXPORT)
-    if root is None:
-        return None
-    folder = project / root / adapter.label / root.name
-    if not folder.is_dir():
+    folder = ctranslate2_export_of(project / adapter.folder)
+    if folder is None or not folder.is_dir():
         return None
     try:
         record = check_ctranslate2_folder(folder)
@@ -413,7 +410,7 @@ class DemoHandlers:
 
     def export_of(self, info: AdapterInfo | None) -> ExportedModel | None:
         """The CTranslate2 export of the speech adapter ``info`` (:func:`find_export`); None without one."""
-        return find_export(self.project, self.catalog, info) if info else None
+        return find_export(self.project, info) if info else None
 
     def _facts(self, info: AdapterInfo) -> str:
         export = self.export_of(info)

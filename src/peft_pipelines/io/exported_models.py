@@ -382,3 +382,16 @@ def open_ctranslate2(export: CTranslate2Folder, model_class: str, **options: Any
         raise ExportError(
             f"CTranslate2 cannot load the export at {export.path}: {first_line(error)}"
         ) from error
+
+
+def ctranslate2_export_of(adapter: Path) -> Path | None:
+    """Where the export stages write the CTranslate2 export of a versioned adapter, or None outside that layout.
+
+    ``<dir>/adapter/<version>/adapter`` -> ``<dir>/ctranslate2/<version>/ctranslate2``
+    (the same version string: the export of exactly that adapter; the catalog's
+    ``{namespace}.adapter`` and ``{namespace}.ctranslate2_model`` are siblings).
+    """
+    version = adapter.parent
+    if adapter.name != "adapter" or version.parent.name != "adapter":
+        return None
+    return version.parent.parent / "ctranslate2" / version.name / "ctranslate2"

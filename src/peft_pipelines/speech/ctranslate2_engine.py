@@ -129,9 +129,9 @@ def check_export_folder(folder: Path) -> int:
     """Check an export folder before CTranslate2 reads it; return its encoder window in log-mel frames.
 
     Raises :class:`CTranslate2ModelError` (one line naming the folder) for a
-    missing file, a ``model.bin`` that is cut short or not Whisper's, or a
-    ``vocabulary.json`` that is not the tokenizer's vocabulary (checked by
-    :func:`~peft_pipelines.io.exported_models.check_vocabulary` on load).
+    missing file or a ``model.bin`` that is cut short or not Whisper's. The
+    vocabulary is checked on load, once the tokenizer is read
+    (:func:`~peft_pipelines.io.exported_models.check_vocabulary`).
     """
     if not folder.is_dir():
         raise CTranslate2ModelError(f"no CTranslate2 export at {folder}")
