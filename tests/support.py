@@ -256,12 +256,27 @@ NONZERO_LORA = {
 }
 
 
-def trained_lookalike_adapter(manifest: Any, task_type: str | None = None) -> Any:
-    """A LoRA on ``manifest``'s base whose weights change its output, as a trained one does."""
+def save_export_verdict(
+    root: Path, *, passed: bool = True, version: str = EXPORT_VERSION, **verdict: Any
+) -> None:
+    """The parity verdict on the export in ``root`` saved as the catalog's ``{namespace}.export_verdict`` saves it."""
+    from kedro.io import Version  # noqa: PLC0415
+    from kedro_datasets.json import JSONDataset  # noqa: PLC0415
+
+    dataset = JSONDataset(
+        filepath=str(root / "export_verdict.json"), version=Version(None, version)
+    )
+    dataset.save({"passed": passed, "enforced": True, "failures": [], **verdict})
+
+
+def trained_lookalike_adapter(
+    manifest: Any, task_type: str | None = None, **lora_settings: Any
+) -> Any:
+    """A LoRA (``NONZERO_LORA`` updated by ``lora_settings``) on ``manifest``'s base whose weights change its output, as a trained one does."""
     from peft_pipelines.io.model_loading import load_base_model  # noqa: PLC0415
     from peft_pipelines.training.peft_wrapping import wrap_with_peft  # noqa: PLC0415
 
-    peft = {**NONZERO_LORA, **({"task_type": task_type} if task_type else {})}
+    peft = {**NONZERO_LORA, **lora_settings, **({"task_type": task_type} if task_type else {})}
     adapter, _ = wrap_with_peft(load_base_model(manifest), peft)
     return adapter
 
@@ -273,11 +288,13 @@ def export_lookalike_adapter(
     *,
     task_type: str | None = None,
     version: str = EXPORT_VERSION,
+    **lora_settings: Any,
 ) -> tuple[Any, Any, Any]:
     """A non-zero adapter on ``manifest``'s base, merged and exported as the export stages do.
 
     Written where the catalog puts them for a pipeline whose models are in
-    ``root``: ``merged/<version>/merged``, ``ctranslate2/<version>/ctranslate2``.
+    ``root``: ``merged/<version>/merged``, ``ctranslate2/<version>/ctranslate2``,
+    and a passed parity verdict.
     Returns the adapter (not saved), the merged model's manifest and the
     export's ``CTranslate2Folder``.
     """
@@ -289,7 +306,7 @@ def export_lookalike_adapter(
     )
     from peft_pipelines.training.export import export_ctranslate2, merge_adapter  # noqa: PLC0415
 
-    adapter = trained_lookalike_adapter(manifest, task_type)
+    adapter = trained_lookalike_adapter(manifest, task_type, **lora_settings)
     merged_dataset = MergedModelDataset(path=str(root / "merged"), version=Version(None, version))
     merged_dataset.save(merge_adapter(adapter, manifest))
     merged = merged_dataset.load()
@@ -297,4 +314,5 @@ def export_lookalike_adapter(
         path=str(root / "ctranslate2"), version=Version(None, version)
     )
     exports.save(export_ctranslate2(merged, {"quantization": quantization}))
+    save_export_verdict(root, version=version)
     return adapter, merged, exports.load()

@@ -15,7 +15,7 @@ import pytest
 
 from peft_pipelines import cli
 from tests.scratch_project import PROJECT_ROOT
-from tests.support import BUNDLED_CORPUS, tiny_ctranslate2_export
+from tests.support import BUNDLED_CORPUS, save_export_verdict, tiny_ctranslate2_export
 
 VERSION = "2026-01-01T00.00.00.000Z"
 SUBRIP_CUE = re.compile(r"^\d+\n\d\d:\d\d:\d\d,\d{3} --> \d\d:\d\d:\d\d,\d{3}\n.+\n$", re.MULTILINE)
@@ -30,6 +30,7 @@ def exported_adapter(tmp_path_factory) -> Path:
     (adapter / "adapter_config.json").write_text("{}")
     export = tiny_ctranslate2_export(tmp_path_factory.mktemp("tiny"))
     shutil.copytree(export, root / "ctranslate2" / VERSION / "ctranslate2")
+    save_export_verdict(root, version=VERSION)
     return adapter
 
 
@@ -64,6 +65,33 @@ def test_the_export_is_the_default_engine_and_stderr_says_so(exported_adapter, c
     assert captured.out.strip() and "\t" not in captured.out
 
 
+@pytest.mark.parametrize(
+    ("verdict", "reason"),
+    [
+        (
+            {"passed": False, "failures": ["test clips: CER 0.150 against 0.110"]},
+            "failed its parity check: test clips: CER 0.150",
+        ),
+        (None, "has no parity verdict"),
+    ],
+)
+def test_an_export_without_a_passed_verdict_is_not_the_default(
+    exported_adapter, tmp_path, verdict, reason
+):
+    root = tmp_path / "whisper_zh"
+    adapter = root / "adapter" / VERSION / "adapter"
+    shutil.copytree(exported_adapter, adapter)
+    export = exported_adapter.parents[2] / "ctranslate2" / VERSION / "ctranslate2"
+    shutil.copytree(export, root / "ctranslate2" / VERSION / "ctranslate2")
+    if verdict is not None:
+        save_export_verdict(root, version=VERSION, **verdict)
+    export, which = cli.chosen_engine(None, adapter, base_only=False)
+    assert export is None
+    assert which.startswith("transformers (the CTranslate2 export at ") and reason in which
+    asked, which = cli.chosen_engine("ctranslate2", adapter, base_only=False)
+    assert asked == root / "ctranslate2" / VERSION / "ctranslate2" and reason in which
+
+
 def test_srt_is_subrip(exported_adapter, tmp_path, capsys):
     assert _run(exported_adapter, *_clips(1), "--format", "srt") == 0
     document = capsys.readouterr().out
@@ -83,6 +111,25 @@ def test_several_files_as_srt_on_stdout_are_refused_before_any_model_loads(
     assert capsys.readouterr().err.splitlines() == [
         "error: several files as srt need --output-dir: one file each"
     ]
+
+
+def test_two_files_of_one_name_into_one_output_dir_are_refused_before_any_model_loads(
+    exported_adapter, tmp_path, capsys
+):
+    first = _clips(1)[0]
+    twin = tmp_path / "elsewhere" / Path(first).name
+    twin.parent.mkdir()
+    shutil.copy(first, twin)
+    out = tmp_path / "subtitles"
+    assert (
+        _run(exported_adapter, first, str(twin), "--format", "srt", "--output-dir", str(out)) == 2
+    )
+    target = out / f"{Path(first).stem}.srt"
+    assert capsys.readouterr().err.splitlines() == [
+        f"error: {first} and {twin} would both be written to {target}: "
+        "give them in separate runs or rename one"
+    ]
+    assert not out.exists()
 
 
 def test_a_truncated_model_bin_is_one_line_and_exit_2(exported_adapter, tmp_path, capsys):

@@ -21,7 +21,7 @@ from peft_pipelines.io.model_datasets import BaseModelManifestDataset, PeftAdapt
 from peft_pipelines.speech import transcribe as transcribe_module
 from peft_pipelines.speech.ctranslate2_engine import CTranslate2Transcriber
 from tests.scratch_project import copy_project
-from tests.support import EXPORT_VERSION, export_lookalike_adapter
+from tests.support import EXPORT_VERSION, export_lookalike_adapter, save_export_verdict
 
 MODELS = Path("data/06_models/whisper_zh")
 # Older than EXPORT_VERSION: the newest adapter, the page's first pick, keeps its good export.
@@ -31,6 +31,7 @@ SPOILT = {
     "vocabulary": "2025-01-03T00.00.00.000Z",
 }
 NOT_EXPORTED = "2025-02-01T00.00.00.000Z"
+PARITY_FAILED = "2025-03-01T00.00.00.000Z"
 
 
 @pytest.fixture(scope="module")
@@ -114,6 +115,21 @@ def test_a_broken_export_is_a_message_naming_it_and_the_other_boxes_still_work(
     assert "\n" not in exported and "Traceback" not in exported
     assert "Fine-tuned, CTranslate2" in status
     assert handlers.export_box(SPOILT[how])[0]  # the box is shown, with its message
+
+
+def test_an_export_that_failed_its_parity_check_is_not_served(
+    handlers, exported_project, bundled_corpus
+):
+    export = _version_copy(exported_project, PARITY_FAILED, exported=True)
+    failure = "test clips: CER 0.150 against the merged model's 0.110"
+    save_export_verdict(
+        exported_project / MODELS, passed=False, version=PARITY_FAILED, failures=[failure]
+    )
+    replies = list(handlers.transcribe(_clip(bundled_corpus), PARITY_FAILED))
+    base, tuned, exported, status = replies[-1]
+    assert base and tuned and not tuned.startswith("⚠"), replies[-1]
+    assert exported.startswith("⚠") and failure in exported and str(export.parents[2]) in exported
+    assert status.endswith("not served.")
 
 
 def test_an_adapter_without_an_export_gives_the_two_boxes_of_before(

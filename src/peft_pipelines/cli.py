@@ -189,8 +189,9 @@ ENGINES = ("ctranslate2", "transformers")
 def chosen_engine(engine: str | None, adapter: Path, *, base_only: bool) -> tuple[Path | None, str]:
     """The CTranslate2 export to decode with (None: the transformers model) and why, in words.
 
-    No ``engine`` given: the adapter's CTranslate2 export if it has one, else
-    transformers. ``--base-only`` needs transformers: the export has the adapter merged in.
+    No ``engine`` given: the adapter's CTranslate2 export if its parity check
+    passed, else transformers. ``--base-only`` needs transformers: the export
+    has the adapter merged in.
     """
     if engine == "transformers":
         return None, "transformers (--engine)"
@@ -201,17 +202,25 @@ def chosen_engine(engine: str | None, adapter: Path, *, base_only: bool) -> tupl
                 "merged in"
             )
         return None, "transformers (--base-only: the CTranslate2 export has the adapter merged in)"
-    from peft_pipelines.io.exported_models import ctranslate2_export_of  # noqa: PLC0415
+    from peft_pipelines.io.exported_models import (  # noqa: PLC0415
+        ctranslate2_export_of,
+        unverified_export_problem,
+    )
 
     export = ctranslate2_export_of(adapter)
+    exported = export is not None and (export / "model.bin").is_file()
     if engine == "ctranslate2":
-        if export is None or not export.exists():
+        if not exported:
             where = export or f"<dir>/ctranslate2/<version>/ctranslate2 beside {adapter}"
             raise CommandInputError(f"no CTranslate2 export of the adapter at {adapter}: {where}")
-        return export, f"ctranslate2 ({export})"
-    if export is not None and (export / "model.bin").is_file():
-        return export, f"ctranslate2 ({export})"
-    return None, f"transformers (no CTranslate2 export at {export or 'the export layout'})"
+        problem = unverified_export_problem(adapter)
+        return export, f"ctranslate2 ({export}{f'; {problem}' if problem else ''})"
+    if not exported:
+        return None, f"transformers (no CTranslate2 export at {export or 'the export layout'})"
+    problem = unverified_export_problem(adapter)
+    if problem:
+        return None, f"transformers (the CTranslate2 export at {export} {problem})"
+    return export, f"ctranslate2 ({export})"
 
 
 def _with_transformers(
@@ -276,8 +285,9 @@ def readable_inputs(given: Sequence[str], form: str, output_dir: Path | None) ->
     """The files of ``given`` the command can read, each other one said in an ``error:`` line.
 
     One file: its problem is the command's error (exit 2 before any model
-    loads). Several: the others are still transcribed. None readable, or
-    several files as SubRip/WebVTT on standard output: :class:`CommandInputError`.
+    loads). Several: the others are still transcribed. None readable,
+    several files as SubRip/WebVTT on standard output, or two files that
+    would be written to one file of ``output_dir``: :class:`CommandInputError`.
     """
     if len(given) > 1 and form in ("srt", "vtt") and output_dir is None:
         raise CommandInputError(f"several files as {form} need --output-dir: one file each")
@@ -289,6 +299,16 @@ def readable_inputs(given: Sequence[str], form: str, output_dir: Path | None) ->
     readable = [Path(name) for name in given if not problems[name]]
     if not readable:
         raise CommandInputError(f"none of the {len(given)} files can be read")
+    if output_dir is not None:
+        written: dict[Path, Path] = {}
+        for path in readable:
+            target = output_dir / f"{path.stem}.{form}"
+            if target in written:
+                raise CommandInputError(
+                    f"{written[target]} and {path} would both be written to {target}: "
+                    "give them in separate runs or rename one"
+                )
+            written[target] = path
     return readable
 
 

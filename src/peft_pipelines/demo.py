@@ -261,12 +261,14 @@ def find_export(project: Path, adapter: AdapterInfo) -> ExportedModel | None:
     The export stages save it beside the adapter, under the adapter's version
     (:func:`~peft_pipelines.io.exported_models.ctranslate2_export_of`, as the
     transcribe command finds it). A folder that is there but not a whole export
-    (a cut ``model.bin``, a vocabulary that is not its tokenizer's) has its ``problem``.
+    (a cut ``model.bin``, a vocabulary that is not its tokenizer's), or whose
+    parity check failed or never ran, has its ``problem``.
     """
     from peft_pipelines.io.exported_models import (  # noqa: PLC0415
         ExportError,
         check_ctranslate2_folder,
         ctranslate2_export_of,
+        unverified_export_problem,
     )
 
     folder = ctranslate2_export_of(project / adapter.folder)
@@ -276,7 +278,11 @@ def find_export(project: Path, adapter: AdapterInfo) -> ExportedModel | None:
         record = check_ctranslate2_folder(folder)
     except ExportError as error:
         return ExportedModel(folder, problem=first_line(error))
-    return ExportedModel(folder, quantization=str(record.get("quantization") or "") or None)
+    problem = unverified_export_problem(project / adapter.folder)
+    quantization = str(record.get("quantization") or "") or None
+    if problem:
+        problem = f"the CTranslate2 export at {shown_path(folder)} {problem}"
+    return ExportedModel(folder, quantization=quantization, problem=problem)
 
 
 @dataclass
@@ -495,7 +501,7 @@ class DemoHandlers:
         )
 
         if export.problem:
-            return f"⚠ {export.problem}", f"{export.title}: the export is broken."
+            return f"⚠ {export.problem}", f"{export.title}: not served."
 
         def load(folder: Path) -> Any:
             # No batch is cut below the window the adapter was trained with.

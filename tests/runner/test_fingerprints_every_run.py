@@ -22,7 +22,9 @@ from tests.support import QUICK_WHISPER_RUN
 pytestmark = pytest.mark.slow
 
 RECORDS = Path("data/.fingerprints")
-WHISPER_NODES = 18  # 13 + the export stages (merge, export, base export, parity, its verdict)
+WHISPER_NODES = (
+    19  # 13 + the export stages (merge, export, base export, parity, its record, its stop)
+)
 
 
 @pytest.fixture(scope="module")

@@ -29,7 +29,7 @@ DATA = {
 }
 MODEL = {"describe_base_model", "add_peft_adapter", "train_adapter", "evaluate_transcription"}
 REPORT = {"plot_loss_curve", "plot_error_rates"}
-PARITY = {"check_export_parity", "require_export_parity"}
+PARITY = {"check_export_parity", "record_export_verdict", "require_export_parity"}
 EXPORT = {"merge_adapter", "export_ctranslate2", "export_base_ctranslate2", *PARITY}
 # What the corpus feeds: not the window, nor the base model, its untrained adapter and export.
 UNTOUCHED_BY_DATA = {

@@ -19,6 +19,7 @@ from peft_pipelines.io.exported_models import (
     CTranslate2Conversion,
     CTranslate2ModelDataset,
     ExportError,
+    ExportVerdict,
     MergedModelDataset,
     open_ctranslate2,
     write_export_record,
@@ -34,6 +35,7 @@ from peft_pipelines.text.ctranslate2_lm import ctranslate2_greedy_token_ids, ctr
 from peft_pipelines.training.export import (
     ExportParityError,
     export_base_ctranslate2,
+    record_export_verdict,
     require_export_parity,
 )
 from tests.support import EXPORT_VERSION, TINY_OPT_CATALOG, export_lookalike_adapter
@@ -216,16 +218,20 @@ def test_a_missing_merged_model_is_one_line(tmp_path):
 
 
 def test_a_failed_parity_report_stops_the_run_with_its_reason():
-    require_export_parity({"passed": True, "failures": []})
+    require_export_parity(record_export_verdict({"passed": True, "failures": []}))
+    verdict = record_export_verdict({"passed": False, "failures": ["perplexity 3 % off"]})
+    assert verdict == {"passed": False, "enforced": True, "failures": ["perplexity 3 % off"]}
     with pytest.raises(ExportParityError, match="^perplexity 3 % off$") as raised:
-        require_export_parity({"passed": False, "failures": ["perplexity 3 % off"]})
+        require_export_parity(verdict)
     assert isinstance(raised.value, UserError)
 
 
 def test_a_random_weight_bases_failed_parity_is_reported_not_enforced(caplog):
     report = {"passed": False, "failures": ["CER 1.5 off"], "base_model_random": True}
+    verdict = record_export_verdict(report)
+    assert verdict["enforced"] is False and ExportVerdict.from_dict(verdict).servable
     with caplog.at_level("WARNING"):
-        require_export_parity(report)
+        require_export_parity(verdict)
     assert "not enforced" in caplog.text and "CER 1.5 off" in caplog.text
     with pytest.raises(ExportParityError):
-        require_export_parity({**report, "base_model_random": False})
+        require_export_parity(record_export_verdict({**report, "base_model_random": False}))

@@ -37,6 +37,7 @@ from peft_pipelines.io.model_datasets import (
 from peft_pipelines.io.model_folders import ModelFolderError, check_model_folder
 
 EXPORT_RECORD = "export_record.json"
+EXPORT_VERDICT = "export_verdict.json"
 # Files a converter and a user of an exported model need beside the weights: the tokenizer
 # (both), the feature extractor (Whisper; faster-whisper reads preprocessor_config.json).
 TOKENIZER_FILES = (
@@ -100,6 +101,35 @@ class CTranslate2Folder:
 
     def __str__(self) -> str:
         return str(self.path)
+
+
+@dataclass(frozen=True)
+class ExportVerdict:
+    """The parity check's verdict on one export, saved (``{namespace}.export_verdict``) under its version.
+
+    ``enforced`` is false for a base with random weights, whose outputs are
+    noise: its failed check is reported, not held against the export.
+    """
+
+    passed: bool
+    enforced: bool = True
+    failures: tuple[str, ...] = ()
+
+    @property
+    def servable(self) -> bool:
+        """Whether a command may pick the export without being asked to."""
+        return self.passed or not self.enforced
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"passed": self.passed, "enforced": self.enforced, "failures": list(self.failures)}
+
+    @classmethod
+    def from_dict(cls, verdict: dict[str, Any]) -> ExportVerdict:
+        return cls(
+            passed=bool(verdict["passed"]),
+            enforced=bool(verdict.get("enforced", True)),
+            failures=tuple(str(failure) for failure in verdict.get("failures", ())),
+        )
 
 
 class _ExportFolderDataset(AbstractVersionedDataset[Any, Any]):
@@ -395,3 +425,38 @@ def ctranslate2_export_of(adapter: Path) -> Path | None:
     if adapter.name != "adapter" or version.parent.name != "adapter":
         return None
     return version.parent.parent / "ctranslate2" / version.name / "ctranslate2"
+
+
+def export_verdict_of(adapter: Path) -> ExportVerdict | None:
+    """The parity verdict on the CTranslate2 export of a versioned adapter; None if none was saved.
+
+    ``<dir>/adapter/<version>/adapter`` -> ``<dir>/export_verdict.json/<version>/export_verdict.json``
+    (the catalog's ``{namespace}.export_verdict``, versioned as the export).
+    An unreadable verdict is no verdict: :class:`ExportError`.
+    """
+    version = adapter.parent
+    if adapter.name != "adapter" or version.parent.name != "adapter":
+        return None
+    file = version.parent.parent / EXPORT_VERDICT / version.name / EXPORT_VERDICT
+    if not file.is_file():
+        return None
+    try:
+        return ExportVerdict.from_dict(json.loads(file.read_text(encoding="utf-8")))
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise ExportError(f"{file} is not a parity verdict: {first_line(error)}") from error
+
+
+def unverified_export_problem(adapter: Path) -> str | None:
+    """Why the CTranslate2 export of ``adapter`` is not served unasked; None when its verdict lets it be.
+
+    No verdict (the parity check never ran on it), a failed one, or an unreadable one.
+    """
+    try:
+        verdict = export_verdict_of(adapter)
+    except ExportError as error:
+        return first_line(error)
+    if verdict is None:
+        return "has no parity verdict: kedro run --tags export checks it"
+    if not verdict.servable:
+        return f"failed its parity check: {'; '.join(verdict.failures)}"
+    return None

@@ -26,6 +26,7 @@ from peft_pipelines.io.base_model_manifest import BaseModelManifest
 from peft_pipelines.io.exported_models import (
     CTranslate2Assembly,
     CTranslate2Conversion,
+    ExportVerdict,
     MergedModel,
 )
 from peft_pipelines.io.model_loading import load_base_model, load_processor, training_device
@@ -123,22 +124,34 @@ def export_base_ctranslate2(
     )
 
 
-def require_export_parity(export_report: dict[str, Any]) -> None:
-    """Stop the run with one line if the export report (already written) says the export failed.
+def record_export_verdict(export_report: dict[str, Any]) -> dict[str, Any]:
+    """The export report's verdict, saved beside the export so that only a passed one is served by default.
 
-    Not for a base with random weights (a test model): its outputs are noise
-    that runs to the token budget, where the two engines' texts part for
-    reasons that say nothing of the export. Its report keeps the verdict, and
-    a warning says it was not enforced.
+    Not enforced for a base with random weights (a test model): its outputs are
+    noise that runs to the token budget, where the two engines' texts part for
+    reasons that say nothing of the export.
     """
-    if export_report.get("passed", False):
+    passed = bool(export_report.get("passed", False))
+    failures = () if passed else tuple(export_report.get("failures") or ["the export failed"])
+    verdict = ExportVerdict(
+        passed=passed, enforced=not export_report.get("base_model_random"), failures=failures
+    )
+    return verdict.as_dict()
+
+
+def require_export_parity(export_verdict: dict[str, Any]) -> None:
+    """Stop the run with one line if the export failed its parity check (report and verdict already saved).
+
+    An unenforced verdict (a random-weight base) is a warning.
+    """
+    verdict = ExportVerdict.from_dict(export_verdict)
+    if verdict.passed:
         return
-    failures = export_report.get("failures", ["the export failed"])
-    if export_report.get("base_model_random"):
+    if not verdict.enforced:
         logger.warning(
             "The export's parity check failed and is not enforced, the base model having "
             "random weights: %s",
-            "; ".join(failures),
+            "; ".join(verdict.failures),
         )
         return
-    raise ExportParityError("; ".join(failures))
+    raise ExportParityError("; ".join(verdict.failures))

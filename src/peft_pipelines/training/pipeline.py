@@ -14,6 +14,7 @@ from peft_pipelines.training.export import (
     export_base_ctranslate2,
     export_ctranslate2,
     merge_adapter,
+    record_export_verdict,
     require_export_parity,
 )
 from peft_pipelines.training.nodes import add_peft_adapter, describe_base_model
@@ -90,16 +91,23 @@ def create_export_pipeline() -> Pipeline:
 
 
 def create_parity_pipeline(check_export_parity: Callable, inputs: list[str]) -> Pipeline:
-    """``check_export_parity(*inputs)`` -> ``export_report``, then the verdict; tagged ``export``.
+    """``check_export_parity(*inputs)`` -> ``export_report`` -> ``export_verdict``, then the stop; tagged ``export``.
 
-    The verdict (:func:`~peft_pipelines.training.export.require_export_parity`)
-    is a node of its own, so that a failing export's report is saved before
-    the run stops with its one line.
+    The stop (:func:`~peft_pipelines.training.export.require_export_parity`)
+    is a node of its own, so that a failing export's report and verdict are
+    saved before the run ends with its one line; the verdict, versioned as the
+    export, keeps the CLI and the demo from serving a failed export by default.
     """
     return Pipeline(
         [
             Node(check_export_parity, inputs, "export_report", name="check_export_parity"),
-            Node(require_export_parity, "export_report", None, name="require_export_parity"),
+            Node(
+                record_export_verdict,
+                "export_report",
+                "export_verdict",
+                name="record_export_verdict",
+            ),
+            Node(require_export_parity, "export_verdict", None, name="require_export_parity"),
         ],
         tags="export",
     )

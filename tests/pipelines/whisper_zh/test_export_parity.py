@@ -9,7 +9,11 @@ from datasets import Dataset, DatasetDict
 from peft_pipelines.pipelines.whisper_zh.nodes import check_export_parity
 from peft_pipelines.project import Project
 from peft_pipelines.speech.export_parity import TranscriptParitySettings, parity_failures
-from peft_pipelines.training.export import ExportParityError, require_export_parity
+from peft_pipelines.training.export import (
+    ExportParityError,
+    record_export_verdict,
+    require_export_parity,
+)
 from tests.scratch_project import PROJECT_ROOT
 from tests.support import export_lookalike_adapter
 
@@ -75,7 +79,7 @@ def test_the_report_holds_both_engines_figures_and_its_verdict(
 def test_a_failing_report_stops_the_run_with_its_reason():
     report = {"passed": False, "failures": ["the CTranslate2 export at x: test clips: CER 0.130"]}
     with pytest.raises(ExportParityError, match="CER 0.130"):
-        require_export_parity(report)
+        require_export_parity(record_export_verdict(report))
 
 
 def test_a_quantized_export_fails_when_its_cer_moves_more_than_the_gap():
