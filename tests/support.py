@@ -146,6 +146,20 @@ QUICK_OPT_RUN = {
     }
 }
 
+
+def lab_parameters(pipeline: str, variants: dict[str, Any], max_steps: int = 2) -> dict[str, Any]:
+    """conf/local parameters of a scratch project whose ``<pipeline>_lab`` runs ``variants`` only, ``max_steps`` each.
+
+    The variants' names must be in the configuration files: the registry reads them there.
+    """
+    return {
+        "peft_lab": {
+            "max_steps": max_steps,
+            pipeline: {"only": list(variants), "variants": variants},
+        }
+    }
+
+
 # whisper-base from the CTranslate2 file two PyPI wheels ship: the parts and config conf/base's
 # catalog names for whisper_zh.pretrained_model.
 WHISPER_BASE_CONVERSION = {

@@ -206,6 +206,49 @@ def _process_ended(tags: dict[str, str]) -> bool:
     return abs(started - recorded) > 1.0  # a NaN (no start time recorded) compares False: alive
 
 
+class _RunLog:
+    """Where a dataset's figures go: the run of the `kedro run` (names prefixed by the pipeline) or a variant's nested run."""
+
+    def __init__(self, mlflow: Any, *, prefix: str = "", run_id: str | None = None) -> None:
+        self.mlflow, self.prefix, self.run_id = mlflow, prefix, run_id
+
+    def named(self, key: str, separator: str = ".") -> str:
+        return f"{self.prefix}{separator}{key}" if self.prefix else key
+
+    def _client(self) -> Any:
+        from mlflow.tracking import MlflowClient  # noqa: PLC0415 (see MlflowTracking)
+
+        return MlflowClient()
+
+    def metrics(self, values: dict[str, float], step: int | None = None) -> None:
+        if self.run_id is None:
+            self.mlflow.log_metrics(values, step=step)
+            return
+        client = self._client()
+        for key, value in values.items():
+            client.log_metric(self.run_id, key, value, step=step or 0)
+
+    def tags(self, values: dict[str, str]) -> None:
+        if self.run_id is None:
+            self.mlflow.set_tags(values)
+            return
+        for key, value in values.items():
+            self._client().set_tag(self.run_id, key, value)
+
+    def params(self, values: dict[str, Any]) -> None:
+        client = self._client()
+        for key, value in values.items():
+            text = str(value)
+            cut = text if len(text) <= _MAX_PARAM_CHARS else text[: _MAX_PARAM_CHARS - 3] + "..."
+            client.log_param(self.run_id, key, cut)
+
+    def artifacts(self, folder: str, artifact_path: str) -> None:
+        if self.run_id is None:
+            self.mlflow.log_artifacts(folder, artifact_path=artifact_path)
+        else:
+            self._client().log_artifacts(self.run_id, folder, artifact_path=artifact_path)
+
+
 class MlflowTracking:
     """One MLflow run per `kedro run`, written with MLflow's own API (settings in conf/*/mlflow.yml).
 
@@ -215,6 +258,11 @@ class MlflowTracking:
     the loss history of `<pipeline>.training_log` as metrics against step, and the
     adapter of `<pipeline>.adapter` as an artifact folder. A failed run is marked
     FAILED. Only rank 0 of a torchrun / `accelerate launch` job opens a run.
+
+    Each variant of a PEFT lab (datasets `<pipeline>_lab.<variant>.*`) gets a run
+    of its own nested under the run (MLflow's `mlflow.parentRunId` tag), with the
+    variant's resolved settings as parameters and its figures, losses and
+    adapter, named as in a pipeline's run without the prefix.
 
     A killed run cannot close its MLflow run, so each run records its process
     (host, pid, start time) as tags, and the next tracked run's start marks
@@ -233,6 +281,7 @@ class MlflowTracking:
         self._mlflow: Any = None
         self._any_random_base = False
         self._catalog: DataCatalog | None = None
+        self._variant_runs: dict[str, str] = {}  # lab variant namespace -> its nested run's id
 
     @hook_impl
     def after_context_created(self, context: Any) -> None:
@@ -250,6 +299,7 @@ class MlflowTracking:
         self, run_params: dict[str, Any], pipeline: Pipeline, catalog: DataCatalog
     ) -> None:
         self._mlflow, self._any_random_base, self._catalog = None, False, catalog
+        self._variant_runs = {}
         if not self._settings.get("enabled", False) or not is_rank_zero():
             return
         self._check_store()
@@ -381,38 +431,65 @@ class MlflowTracking:
 
     @hook_impl
     def after_dataset_saved(self, dataset_name: str, data: Any) -> None:
-        mlflow = self._mlflow
-        if mlflow is None:
+        if self._mlflow is None:
             return
         pipeline, _, output = dataset_name.rpartition(".")
+        log = self._variant_log(pipeline) or _RunLog(self._mlflow, prefix=pipeline)
         if output == "metrics" and isinstance(data, dict):
             figures = {k: v for k, v in data.items() if k not in {"seed", "peft_config"}}
-            mlflow.log_metrics(numeric_leaves(figures, pipeline))
+            log.metrics(numeric_leaves(figures, log.prefix))
             random = bool(data.get("base_model_random"))
             # A run of several pipelines is flagged if any of their bases is random.
             self._any_random_base = self._any_random_base or random
-            mlflow.set_tags(
+            self._mlflow.set_tag("base_model_random", str(self._any_random_base).lower())
+            log.tags(
                 {
-                    "base_model_random": str(self._any_random_base).lower(),
-                    f"{pipeline}.base_model_random": str(random).lower(),
-                    f"{pipeline}.base_model": str(data.get("base_model")),
+                    log.named("base_model_random"): str(random).lower(),
+                    log.named("base_model"): str(data.get("base_model")),
                 }
             )
         elif output == "training_log" and isinstance(data, dict):
             for entry in data.get("log_history", []):
                 losses = {k: float(v) for k, v in entry.items() if k in {"loss", "eval_loss"}}
                 if losses:
-                    mlflow.log_metrics(
-                        {f"{pipeline}.{k}": v for k, v in losses.items()},
-                        step=int(entry.get("step", 0)),
+                    log.metrics(
+                        {log.named(k): v for k, v in losses.items()}, step=int(entry.get("step", 0))
                     )
         elif output == "adapter" and hasattr(data, "save_pretrained"):
             # Which version on disk this run wrote: the demo reads each adapter's CER by it.
             if self._catalog is not None and (saved := _saved_path(self._catalog, dataset_name)):
-                mlflow.set_tag(f"{pipeline}.adapter", saved)
+                log.tags({log.named("adapter"): saved})
             with tempfile.TemporaryDirectory() as folder:
                 data.save_pretrained(folder)
-                mlflow.log_artifacts(folder, artifact_path=f"{pipeline}/adapter")
+                log.artifacts(folder, log.named("adapter", "/"))
+        elif output in {"peft", "training"} and log.run_id and isinstance(data, dict):
+            log.params(flatten(data, output))  # a lab variant's resolved settings
+
+    def _variant_log(self, namespace: str) -> _RunLog | None:
+        """The nested run of a lab's variant (namespace ``<pipeline>_lab.<variant>``), opened on its first output."""
+        lab, _, variant = namespace.partition(".")
+        if not (lab.endswith("_lab") and variant) or "." in variant:
+            return None
+        if namespace not in self._variant_runs:
+            from mlflow.tracking import MlflowClient  # noqa: PLC0415 (see the class docstring)
+
+            parent = self._mlflow.active_run().info
+            run = MlflowClient().create_run(
+                parent.experiment_id,
+                run_name=namespace,
+                # MLflow's documented tag for a nested run: shown under its parent.
+                tags={"mlflow.parentRunId": parent.run_id, "kedro.namespace": namespace}
+                | _process_tags(),
+            )
+            self._variant_runs[namespace] = run.info.run_id
+        return _RunLog(self._mlflow, run_id=self._variant_runs[namespace])
+
+    def _end_variant_runs(self, status: str) -> None:
+        from mlflow.tracking import MlflowClient  # noqa: PLC0415 (see the class docstring)
+
+        for run_id in self._variant_runs.values():
+            MlflowClient().set_terminated(run_id, status)
+        self._variant_runs = {}
 
     @hook_impl
     def incremental_run_planned(self, plan: Any) -> None:
@@ -428,12 +505,14 @@ class MlflowTracking:
     @hook_impl
     def after_pipeline_run(self) -> None:
         if self._mlflow is not None:
+            self._end_variant_runs("FINISHED")
             self._mlflow.end_run("FINISHED")
             self._mlflow = None
 
     @hook_impl
     def on_pipeline_error(self) -> None:
         if self._mlflow is not None:
+            self._end_variant_runs("FAILED")
             self._mlflow.end_run("FAILED")
             self._mlflow = None
 

@@ -11,6 +11,7 @@ import difflib
 import importlib
 import importlib.util
 import logging
+import re
 from collections.abc import Callable, Generator
 from typing import Any
 
@@ -20,11 +21,14 @@ from kedro.pipeline import Pipeline
 from transformers import PretrainedConfig
 
 from peft_pipelines.errors import ConfigurationError, first_line
-from peft_pipelines.training.parameter_schema import PipelineParameters
+from peft_pipelines.training.lab import variant_settings
+from peft_pipelines.training.parameter_schema import PipelineParameters, peft_problems
 
 logger = logging.getLogger(__name__)
 
 PIPELINES_PACKAGE = f"{__package__}.pipelines"
+# A lab variant's own parameters, as its settings node reads them.
+LAB_VARIANT = re.compile(r"params:peft_lab\.(\w+)\.variants\.(\w+)")
 
 
 class ParameterCheck:
@@ -69,6 +73,37 @@ def parameter_problems(pipeline: Pipeline, catalog: DataCatalog) -> list[str]:
         schema = pipeline_schema(name)
         if schema is not None:
             problems += schema.problems(name, parameters.get(name), _model_config(catalog, name))
+    return problems + lab_problems(pipeline, parameters)
+
+
+def lab_problems(pipeline: Pipeline, parameters: dict[str, Any]) -> list[str]:
+    """One line per problem in the PEFT settings of each lab variant the pipeline trains.
+
+    Each variant's settings are resolved as its ``resolve_variant_settings``
+    node will resolve them, then checked as a pipeline's ``peft`` section is.
+    """
+    lab = parameters.get("peft_lab") or {}
+    problems = []
+    for name in sorted(pipeline.inputs()):
+        if not (match := LAB_VARIANT.fullmatch(name)):
+            continue
+        owner, variant = match[1], match[2]
+        own = parameters.get(owner) or {}
+        try:
+            peft, _ = variant_settings(
+                dict(own.get("peft") or {}),
+                dict(own.get("training") or {}),
+                dict(own.get("base_model") or {}),
+                ((lab.get(owner) or {}).get("variants") or {}).get(variant),
+                lab.get("max_steps"),
+                str(lab.get("checkpoints")),
+                pipeline=owner,
+                name=variant,
+            )
+        except ConfigurationError as error:
+            problems.append(str(error))
+            continue
+        problems += peft_problems(f"peft_lab.{owner}.variants.{variant}.peft", peft)
     return problems
 
 

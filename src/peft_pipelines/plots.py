@@ -120,6 +120,49 @@ def perplexity_figure(metrics: dict[str, Any], pipeline: str) -> Figure:
     return figure
 
 
+def pareto_front(points: list[tuple[float, float, str]]) -> list[tuple[float, float, str]]:
+    """The points no other point beats on both cost and figure (both lower is better), by rising cost."""
+    front: list[tuple[float, float, str]] = []
+    for cost, figure, name in sorted(points, key=lambda p: (p[0], p[1])):
+        if not front or figure < front[-1][1]:
+            front.append((cost, figure, name))
+    return front
+
+
+def lab_front_figure(comparison: dict[str, Any], figures: list[str]) -> Figure:
+    """Each figure of ``figures`` (test CER, perplexity...) against trainable parameters, one point per variant.
+
+    The cost-quality front (the variants no other one beats with fewer
+    parameters) is drawn as a line; the base (adapter off) as a dashed level.
+    A figure no variant has (the guard set when none was given) gets no panel.
+    """
+    rows = comparison["variants"]
+    shown = [f for f in figures if any(r["metrics"].get(f) is not None for r in rows)]
+    figure = Figure(figsize=(6.5, 4.4 * max(len(shown), 1)), layout="constrained")
+    for index, name in enumerate(shown):
+        axes = figure.add_subplot(len(shown), 1, index + 1)
+        points = [
+            (float(r["trainable_parameters"]), float(r["metrics"][name]), r["variant"])
+            for r in rows
+            if r["metrics"].get(name) is not None and r.get("trainable_parameters")
+        ]
+        for cost, value, label in points:
+            axes.scatter(cost, value, color=TUNED_COLOUR)
+            axes.annotate(label, (cost, value), textcoords="offset points", xytext=(4, 4))
+        front = pareto_front(points)
+        axes.plot([p[0] for p in front], [p[1] for p in front], color=TUNED_COLOUR, alpha=0.5)
+        if comparison.get("base", {}).get(name) is not None:
+            axes.axhline(comparison["base"][name], color=BASE_COLOUR, linestyle="--", label="base")
+            axes.legend()
+        axes.set_xscale("log")
+        axes.set_xlabel("trainable parameters (log scale)")
+        axes.set_ylabel(f"{name} (lower is better)")
+        axes.grid(alpha=0.3)
+        headline = f"{comparison['pipeline']} lab: {name} against trainable parameters"
+        axes.set_title(_title(headline, bool(comparison.get("base_model_random"))))
+    return figure
+
+
 def titled(figure_function: Any, pipeline: str) -> Any:
     """``figure_function`` with the pipeline's name bound, as a Kedro node function.
 

@@ -177,7 +177,9 @@ def perplexity(
         )
         input_ids = batch["input_ids"].to(device)
         mask = batch["attention_mask"].to(device)
-        logits = model(input_ids=input_ids, attention_mask=mask).logits.float()
+        # Prompt tuning and P-tuning put their virtual tokens' logits first: score the text's.
+        logits = model(input_ids=input_ids, attention_mask=mask).logits[:, -input_ids.size(1) :]
+        logits = logits.float()
         targets = input_ids[:, 1:].masked_fill(mask[:, 1:] == 0, -100)
         total_nll += torch.nn.functional.cross_entropy(
             logits[:, :-1].reshape(-1, logits.size(-1)),

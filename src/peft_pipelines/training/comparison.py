@@ -51,6 +51,20 @@ def side_by_side_rows(model: PeftModel, rows_per_side: int) -> list[str]:
     return [BASE_ROW] * rows_per_side + [model.active_adapter] * rows_per_side
 
 
+def mixes_adapters_in_a_batch(model: PeftModel) -> bool:
+    """Whether PEFT runs each row of a batch with its own adapter (``adapter_names``) for this model.
+
+    Only plain LoRA does: DoRA refuses it, AdaLoRA's and prompt learning's
+    forward passes reject the argument, and IA3's ignore it (every row would
+    get the adapter).
+    """
+    return all(
+        str(getattr(config.peft_type, "value", config.peft_type)) == "LORA"
+        and not getattr(config, "use_dora", False)
+        for config in model.peft_config.values()
+    )
+
+
 def warn_if_random_base(manifest: BaseModelManifest) -> None:
     """Log the manifest's note when its base has random weights: every report of it says so too."""
     if manifest.base_model_random:

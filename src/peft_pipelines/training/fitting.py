@@ -20,7 +20,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import psutil
 import safetensors.torch
+import torch
 from datasets import Dataset
 from datasets.fingerprint import fingerprint_transform
 from peft import PeftModel
@@ -93,6 +95,34 @@ class WallClockBudget(TrainerCallback):
             control.should_save = args.save_strategy != "no"
             control.should_evaluate = args.eval_strategy != "no"
         return control
+
+
+class PeakMemory(TrainerCallback):
+    """The peak memory of a training: the accelerator's allocated peak, or on a CPU the process's resident size.
+
+    On a GPU, torch's own peak counter, reset when training begins; on a CPU the
+    resident set size sampled at the start and after every step (the peak of
+    the process between steps, not of a variant alone in a shared process:
+    memory freed by an earlier training is not always returned to the system).
+    """
+
+    def __init__(self) -> None:
+        self.peak_bytes = 0
+        self.kind = "cuda_max_allocated" if torch.cuda.is_available() else "cpu_resident_sampled"
+
+    def _sample(self) -> None:
+        if torch.cuda.is_available():
+            self.peak_bytes = max(self.peak_bytes, torch.cuda.max_memory_allocated())
+        else:
+            self.peak_bytes = max(self.peak_bytes, psutil.Process().memory_info().rss)
+
+    def on_train_begin(self, args, state, control, **kwargs):  # noqa: ARG002 (TrainerCallback signature)
+        if torch.cuda.is_available():
+            torch.cuda.reset_peak_memory_stats()
+        self._sample()
+
+    def on_step_end(self, args, state, control, **kwargs):  # noqa: ARG002 (TrainerCallback signature)
+        self._sample()
 
 
 def uses_adalora(model: Any) -> bool:
@@ -204,9 +234,12 @@ def restore_finished_training(
 
 
 def _callbacks(
-    model: PeftModel | PreTrainedModel, keeper: CheckpointKeeper, budget: WallClockBudget | None
+    model: PeftModel | PreTrainedModel,
+    keeper: CheckpointKeeper,
+    budget: WallClockBudget | None,
+    memory: PeakMemory,
 ) -> list[TrainerCallback]:
-    callbacks: list[TrainerCallback] = [keeper]
+    callbacks: list[TrainerCallback] = [keeper, memory]
     if uses_adalora(model):
         callbacks.append(AdaLoraRankAllocation(model))
     if budget is not None:
@@ -219,10 +252,23 @@ def _training_log(
     resumed_from: Path | None,
     seconds: float,
     budget: WallClockBudget | None,
+    memory: PeakMemory | None = None,
 ) -> dict[str, Any]:
+    """The log of a training: where it resumed, its steps, its time and peak memory, the Trainer's history.
+
+    ``steps_run`` counts the steps of this run only (after a resume, those
+    before it are not), and ``seconds_per_step`` is this run's time over them
+    (None when no step ran: a finished training restored).
+    """
+    first_step = _checkpoint_step(resumed_from)
+    steps_run = max(state.global_step - first_step, 0) if seconds > 0 else 0
     return {
         "resumed_from": resumed_from.name if resumed_from else None,
         "global_step": state.global_step,
+        "steps_run": steps_run,
+        "seconds_per_step": round(seconds / steps_run, 4) if steps_run else None,
+        "peak_memory_bytes": memory.peak_bytes if memory else None,
+        "peak_memory_kind": memory.kind if memory else None,
         "best_checkpoint": Path(state.best_model_checkpoint).name
         if state.best_model_checkpoint
         else None,
@@ -230,6 +276,14 @@ def _training_log(
         "stopped_by_time_budget": budget is not None and budget.stopped_at_step is not None,
         "log_history": state.log_history,
     }
+
+
+def _checkpoint_step(checkpoint: Path | None) -> int:
+    """The step a ``checkpoint-<step>`` folder was saved at; 0 for none."""
+    if checkpoint is None:
+        return 0
+    step = checkpoint.name.rpartition("-")[2]
+    return int(step) if step.isdigit() else 0
 
 
 def fit_model(
@@ -273,13 +327,14 @@ def fit_model(
     keeper = CheckpointKeeper(plan, fingerprint)
     minutes = training.get("time_budget_minutes")
     budget = WallClockBudget(60.0 * float(minutes)) if minutes else None
+    memory = PeakMemory()
     trainer = (Seq2SeqTrainer if seq2seq else Trainer)(
         model=model,
         args=arguments,
         train_dataset=train_dataset,
         eval_dataset=eval_dataset,
         data_collator=data_collator,
-        callbacks=_callbacks(model, keeper, budget),
+        callbacks=_callbacks(model, keeper, budget, memory),
     )
     started = time.monotonic()
     try:
@@ -288,5 +343,5 @@ def fit_model(
         keeper.drop_unfinished_start(arguments.should_save)
         raise
     return trainer.model, _training_log(
-        trainer.state, plan.resume_from, time.monotonic() - started, budget
+        trainer.state, plan.resume_from, time.monotonic() - started, budget, memory
     )

@@ -17,7 +17,7 @@ from peft_pipelines.errors import ConfigurationError
 from peft_pipelines.io.base_model_manifest import LOAD_SETTINGS, BaseModelManifest, field_problem
 from peft_pipelines.io.model_loading import load_base_model
 from peft_pipelines.training.fitting import fit_model
-from peft_pipelines.training.peft_wrapping import wrap_with_peft
+from peft_pipelines.training.peft_wrapping import adapter_state_bytes, wrap_with_peft
 from peft_pipelines.training.provenance import git_commit, package_versions
 
 
@@ -104,6 +104,8 @@ def fit_adapter(
         },
         seq2seq=seq2seq,
     )
+    if isinstance(trained, PeftModel):
+        log["adapter_bytes"] = adapter_state_bytes(trained)
     return trained, {**log, **base_model_fields(base_model_manifest)}
 
 

@@ -6,7 +6,15 @@ import logging
 import re
 from typing import Any
 
-from peft import PeftConfig, PeftModel, get_peft_config, get_peft_model
+from peft import (
+    PEFT_TYPE_TO_CONFIG_MAPPING,
+    PeftConfig,
+    PeftModel,
+    PromptLearningConfig,
+    get_peft_config,
+    get_peft_model,
+    get_peft_model_state_dict,
+)
 from torch import nn
 
 logger = logging.getLogger(__name__)
@@ -28,6 +36,18 @@ def peft_config_from_params(params: dict[str, Any]) -> PeftConfig:
         if isinstance(config.get(key), list | tuple):
             config[key] = list(config[key])
     return get_peft_config(config)
+
+
+def is_prompt_learning(method: str) -> bool:
+    """Whether PEFT method ``method`` (``PROMPT_TUNING``, ``PREFIX_TUNING``...) learns virtual tokens fed as ``input_ids``."""
+    config_class = PEFT_TYPE_TO_CONFIG_MAPPING.get(method)
+    return config_class is not None and issubclass(config_class, PromptLearningConfig)
+
+
+def adapter_state_bytes(model: PeftModel) -> int:
+    """Bytes of the tensors ``save_pretrained`` writes for the active adapter (its file, less the header)."""
+    state = get_peft_model_state_dict(model, adapter_name=model.active_adapter)
+    return sum(tensor.numel() * tensor.element_size() for tensor in state.values())
 
 
 def _module_matches(name: str, target: str) -> bool:

@@ -6,6 +6,7 @@ the wiring around it (dataset names, outputs, node names, tags) is the same,
 and is written once here.
 """
 
+import functools
 from collections.abc import Callable
 
 from kedro.pipeline import Node, Pipeline
@@ -17,15 +18,25 @@ from peft_pipelines.training.export import (
     record_export_verdict,
     require_export_parity,
 )
+from peft_pipelines.training.lab import REPORT_KINDS, check_variant_name, variant_settings
 from peft_pipelines.training.nodes import add_peft_adapter, describe_base_model
 
+# The inputs of the model stages that a lab variant replaces with its own.
+VARIANT_SETTINGS = ("peft", "training")
 
-def create_adapter_training_pipeline(train_adapter: Callable, data_inputs: list[str]) -> Pipeline:
+
+def create_adapter_training_pipeline(
+    train_adapter: Callable,
+    data_inputs: list[str],
+    peft: str = "params:peft",
+    training: str = "params:training",
+) -> Pipeline:
     """``pretrained_model`` -> ``base_model_manifest`` -> ``peft_model`` -> ``adapter``, ``training_log``.
 
     ``train_adapter`` takes the untrained adapter, the manifest, then
-    ``data_inputs`` (dataset and parameter names), then ``params:training`` and
-    ``params:peft``. Every node is tagged ``model``.
+    ``data_inputs`` (dataset and parameter names), then the training and PEFT
+    settings: ``params:training`` and ``params:peft``, or the datasets a lab
+    variant resolves (``peft``, ``training``). Every node is tagged ``model``.
     """
     return Pipeline(
         [
@@ -37,7 +48,7 @@ def create_adapter_training_pipeline(train_adapter: Callable, data_inputs: list[
             ),
             Node(
                 add_peft_adapter,
-                ["base_model_manifest", "params:peft"],
+                ["base_model_manifest", peft],
                 ["peft_model", "peft_summary"],
                 name="add_peft_adapter",
             ),
@@ -47,8 +58,8 @@ def create_adapter_training_pipeline(train_adapter: Callable, data_inputs: list[
                     "peft_model",
                     "base_model_manifest",
                     *data_inputs,
-                    "params:training",
-                    "params:peft",
+                    training,
+                    peft,
                 ],
                 ["adapter", "training_log"],
                 name="train_adapter",
@@ -111,3 +122,90 @@ def create_parity_pipeline(check_export_parity: Callable, inputs: list[str]) -> 
         ],
         tags="export",
     )
+
+
+def _variant_pipeline(pipeline: str, name: str, model_stages: Pipeline) -> Pipeline:
+    """One variant's copy of the model stages, namespace ``<pipeline>_lab.<name>``.
+
+    Its ``peft`` and ``training`` come from :func:`variant_settings` (the
+    pipeline's own and ``params:peft_lab.<pipeline>.variants.<name>``); every
+    other free input, dataset or parameter, is the pipeline's own
+    (``features`` -> ``<pipeline>.features``): a new input of the model stages
+    reaches every variant without a change here.
+    """
+    resolve = Node(
+        functools.partial(variant_settings, pipeline=pipeline, name=name),
+        [
+            "params:peft",
+            "params:training",
+            "params:base_model",
+            "params:variant",
+            "params:max_steps",
+            "params:checkpoints",
+        ],
+        list(VARIANT_SETTINGS),
+        name="resolve_variant_settings",
+    )
+    stages = Pipeline([resolve, model_stages])
+    lab_parameters = {
+        "params:variant": f"params:peft_lab.{pipeline}.variants.{name}",
+        "params:max_steps": "params:peft_lab.max_steps",
+        "params:checkpoints": "params:peft_lab.checkpoints",
+    }
+    free = stages.inputs()
+    return Pipeline(
+        stages,
+        inputs={item: f"{pipeline}.{item}" for item in free if not item.startswith("params:")},
+        parameters={
+            item: lab_parameters.get(item, f"params:{pipeline}.{item.removeprefix('params:')}")
+            for item in free
+            if item.startswith("params:")
+        },
+        namespace=f"{pipeline}_lab.{name}",
+        tags=["lab"],
+    )
+
+
+def assemble_lab_pipeline(
+    pipeline: str,
+    *,
+    data_stages: Pipeline,
+    model_stages: Pipeline,
+    variants: list[str],
+    comparison: Callable[[list[str]], Pipeline],
+) -> Pipeline:
+    """``<pipeline>_lab``: the data stages once, one copy of the model stages per variant, the comparison.
+
+    ``model_stages`` is the pipeline's model pipeline built on the datasets
+    ``peft`` and ``training`` instead of its parameters. Its stages that do not
+    depend on them (the base-model manifest, a tokenizer the data stages
+    need) run once, beside the data stages, under the pipeline's own names, so
+    the lab reuses what a run of the pipeline saved (the incremental runner
+    skips them while fresh). ``comparison(variants)`` is the pipeline's
+    comparison stage (namespace ``<pipeline>_lab``), reading every variant's reports
+    (:func:`variant_reports`).
+    """
+    for name in variants:
+        check_variant_name(pipeline, name)
+    per_variant = model_stages.from_inputs(*VARIANT_SETTINGS)
+    shared = Pipeline([data_stages, model_stages - per_variant], namespace=pipeline)
+    copies = [_variant_pipeline(pipeline, name, per_variant) for name in variants]
+    compare = Pipeline(
+        comparison(variants),
+        inputs={
+            local: f"{pipeline}_lab.{local.replace('__', '.')}"
+            for local in variant_reports(variants)
+        },
+        namespace=f"{pipeline}_lab",
+        tags=["lab"],
+    )
+    return Pipeline([shared, *copies, compare])
+
+
+def variant_reports(variants: list[str]) -> list[str]:
+    """The inputs of a lab's comparison, per variant in order (see :func:`~peft_pipelines.training.lab.comparison`).
+
+    Local names (``<variant>__<kind>``); :func:`assemble_lab_pipeline` maps
+    them to the variants' datasets (``<pipeline>_lab.<variant>.<kind>``).
+    """
+    return [f"{name}__{kind}" for name in variants for kind in REPORT_KINDS]

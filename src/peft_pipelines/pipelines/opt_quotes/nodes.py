@@ -37,8 +37,14 @@ from peft_pipelines.text.ctranslate2_lm import (
     leading_tokens_agreement,
 )
 from peft_pipelines.text.quotes import clean_quote_rows, quote_rows
-from peft_pipelines.training.comparison import on_each_side, side_by_side_rows, warn_if_random_base
+from peft_pipelines.training.comparison import (
+    mixes_adapters_in_a_batch,
+    on_each_side,
+    side_by_side_rows,
+    warn_if_random_base,
+)
 from peft_pipelines.training.export import ExportSettings
+from peft_pipelines.training.lab import comparison, comparison_markdown
 from peft_pipelines.training.nodes import base_model_fields, fit_adapter, report_provenance
 
 logger = logging.getLogger(__name__)
@@ -210,15 +216,23 @@ def generate_samples(
     """Greedy continuations of fixed prompts by the base and the fine-tuned model, side by side.
 
     Both go in one batch, the base rows with the adapter off
-    (:func:`~peft_pipelines.training.comparison.side_by_side_rows`): this halves the time.
+    (:func:`~peft_pipelines.training.comparison.side_by_side_rows`), which
+    halves the time, where the method allows it (LoRA); any other (DoRA,
+    AdaLoRA, IA3, prompt learning) generates each side on its own.
     """
     max_new_tokens = int(generation.get("max_new_tokens", 48))
     prompts = list(generation["prompts"])
-    rows = side_by_side_rows(adapter, len(prompts))
-    texts = generate_texts(
-        adapter, tokenizer, prompts + prompts, max_new_tokens, adapter_names=rows
-    )
-    base, finetuned = texts[: len(prompts)], texts[len(prompts) :]
+    if mixes_adapters_in_a_batch(adapter):
+        rows = side_by_side_rows(adapter, len(prompts))
+        texts = generate_texts(
+            adapter, tokenizer, prompts + prompts, max_new_tokens, adapter_names=rows
+        )
+        base, finetuned = texts[: len(prompts)], texts[len(prompts) :]
+    else:
+        sides = on_each_side(
+            adapter, lambda: generate_texts(adapter, tokenizer, prompts, max_new_tokens)
+        )
+        base, finetuned = sides["base"], sides["finetuned"]
     samples = [
         {"prompt": prompt, "base": b, "finetuned": f}
         for prompt, b, f in zip(prompts, base, finetuned, strict=True)
@@ -303,3 +317,18 @@ def check_export_parity(  # noqa: PLR0917 (Kedro passes node inputs positionally
         },
         **base_model_fields(merged_model),
     }
+
+
+def lab_figures(metrics: dict[str, Any], side: str) -> dict[str, float | None]:
+    """One side's figure a lab compares: the held-out perplexity."""
+    return {"perplexity": metrics[side]["perplexity"]}
+
+
+def compare_variants(*reports: Any, variants: list[str]) -> tuple[dict[str, Any], str]:
+    """The lab's comparison of its variants (``comparison.json``) and the same as a Markdown table.
+
+    ``reports``: per variant, its ``peft``, ``training``, ``peft_summary``,
+    ``training_log`` and ``metrics`` (see :func:`peft_pipelines.training.lab.comparison`).
+    """
+    table = comparison("opt_quotes", list(variants), list(reports), lab_figures)
+    return table, comparison_markdown(table)

@@ -5,12 +5,18 @@ Every node and dataset lives in the ``opt_quotes`` namespace (node names read
 model, the PEFT wrapping and the training wiring are the training core's
 modular pipelines, the same ones ``whisper_zh`` uses. Tags: ``data``, ``model``, ``report``,
 ``export`` (merged model, CTranslate2 copies, the export's parity report).
+``opt_quotes_lab`` (:func:`create_lab_pipeline`, registered with the variants of
+conf/*/parameters_peft_lab.yml) trains one copy of the model stages per PEFT
+variant on the same tokens and compares them.
 """
+
+import functools
 
 from kedro.pipeline import Node, Pipeline
 
 from peft_pipelines.pipelines.opt_quotes.nodes import (
     check_export_parity,
+    compare_variants,
     evaluate_perplexity,
     generate_samples,
     ingest_quotes,
@@ -19,11 +25,13 @@ from peft_pipelines.pipelines.opt_quotes.nodes import (
     tokenize_quotes,
     train_adapter,
 )
-from peft_pipelines.plots import loss_curve_figure, perplexity_figure, titled
+from peft_pipelines.plots import lab_front_figure, loss_curve_figure, perplexity_figure, titled
 from peft_pipelines.training.pipeline import (
+    assemble_lab_pipeline,
     create_adapter_training_pipeline,
     create_export_pipeline,
     create_parity_pipeline,
+    variant_reports,
 )
 
 
@@ -49,13 +57,16 @@ def create_data_pipeline() -> Pipeline:
     )
 
 
-def create_model_pipeline() -> Pipeline:
-    """Base model (8-bit) -> PEFT adapter -> Trainer -> perplexity before and after, samples."""
+def create_model_pipeline(peft: str = "params:peft", training: str = "params:training") -> Pipeline:
+    """Base model (8-bit) -> PEFT adapter -> Trainer -> perplexity before and after, samples.
+
+    ``peft`` and ``training`` name the settings: the parameters, or a lab variant's datasets.
+    """
     return Pipeline(
         [
             Node(prepare_tokenizer, "base_model_manifest", "tokenizer", name="prepare_tokenizer"),
             create_adapter_training_pipeline(
-                train_adapter, ["tokens", "tokenizer", "params:evaluation"]
+                train_adapter, ["tokens", "tokenizer", "params:evaluation"], peft, training
             ),
             Node(
                 evaluate_perplexity,
@@ -65,7 +76,7 @@ def create_model_pipeline() -> Pipeline:
                     "tokens",
                     "tokenizer",
                     "params:evaluation",
-                    "params:peft",
+                    peft,
                 ],
                 "metrics",
                 name="evaluate_perplexity",
@@ -124,4 +135,38 @@ def create_pipeline(**kwargs) -> Pipeline:
             ),
         ],
         namespace="opt_quotes",
+    )
+
+
+def _lab_comparison(variants: list[str]) -> Pipeline:
+    return Pipeline(
+        [
+            Node(
+                functools.partial(compare_variants, variants=list(variants)),
+                variant_reports(variants),
+                ["comparison", "comparison_table"],
+                name="compare_variants",
+            ),
+            Node(
+                functools.partial(lab_front_figure, figures=["perplexity"]),
+                "comparison",
+                "comparison_plot",
+                name="plot_comparison",
+            ),
+        ]
+    )
+
+
+def create_lab_pipeline(variants: list[str]) -> Pipeline:
+    """``opt_quotes_lab``: the data stages once, the model stages once per PEFT variant, their comparison.
+
+    No export stages: a variant worth serving is made the pipeline's own
+    settings and exported by ``opt_quotes``.
+    """
+    return assemble_lab_pipeline(
+        "opt_quotes",
+        data_stages=create_data_pipeline(),
+        model_stages=create_model_pipeline(peft="peft", training="training"),
+        variants=variants,
+        comparison=_lab_comparison,
     )

@@ -53,6 +53,7 @@ from peft_pipelines.speech.transcribe import (
 )
 from peft_pipelines.speech.vad import VadSettings, has_speech
 from peft_pipelines.training.comparison import SIDES, warn_if_random_base
+from peft_pipelines.training.lab import comparison, comparison_markdown
 from peft_pipelines.training.nodes import base_model_fields, fit_adapter, report_provenance
 
 logger = logging.getLogger(__name__)
@@ -428,3 +429,32 @@ def _log_parity(clips: dict[str, Any], quantization: str) -> None:
         clips["clips_per_second"]["merged"],
         clips["clips_per_second"]["ctranslate2"],
     )
+
+
+def lab_figures(metrics: dict[str, Any], side: str) -> dict[str, float | None]:
+    """One side's figures a lab compares: CER and WER of the test clips, of the long utterances, of the guard set.
+
+    The guard's are None when the run had no guard recordings.
+    """
+    long = metrics.get("long_utterances", {}).get(side, {})
+    guard = metrics.get("guard")
+    guard_side = guard.get(side) if isinstance(guard, dict) else None
+    guard_side = guard_side if isinstance(guard_side, dict) else {}
+    return {
+        "test_cer": metrics[side]["cer"],
+        "test_wer": metrics[side]["wer"],
+        "long_cer": long.get("cer"),
+        "long_wer": long.get("wer"),
+        "guard_cer": guard_side.get("cer"),
+        "guard_wer": guard_side.get("wer"),
+    }
+
+
+def compare_variants(*reports: Any, variants: list[str]) -> tuple[dict[str, Any], str]:
+    """The lab's comparison of its variants (``comparison.json``) and the same as a Markdown table.
+
+    ``reports``: per variant, its ``peft``, ``training``, ``peft_summary``,
+    ``training_log`` and ``metrics`` (see :func:`peft_pipelines.training.lab.comparison`).
+    """
+    table = comparison("whisper_zh", list(variants), list(reports), lab_figures)
+    return table, comparison_markdown(table)

@@ -5,13 +5,18 @@ read ``whisper_zh.train_adapter`` and parameters ``params:whisper_zh.*``.
 Tags: ``data`` (corpus to features), ``model`` (base model, adapter,
 evaluation), ``report`` (figures), ``export`` (merged model, CTranslate2 copies):
 ``kedro run --pipelines whisper_zh --tags model`` reruns the model stages on
-the saved features.
+the saved features. ``whisper_zh_lab`` (:func:`create_lab_pipeline`, registered
+with the variants of conf/*/parameters_peft_lab.yml) trains one copy of the
+model stages per PEFT variant on the same features and compares them.
 """
+
+import functools
 
 from kedro.pipeline import Node, Pipeline
 
 from peft_pipelines.pipelines.whisper_zh.nodes import (
     check_export_parity,
+    compare_variants,
     evaluate_transcription,
     ingest_corpus,
     join_long_utterances,
@@ -20,13 +25,18 @@ from peft_pipelines.pipelines.whisper_zh.nodes import (
     report_data_quality,
     train_adapter,
 )
-from peft_pipelines.plots import error_rate_figure, loss_curve_figure, titled
+from peft_pipelines.plots import error_rate_figure, lab_front_figure, loss_curve_figure, titled
 from peft_pipelines.speech.pipeline import audio_features
 from peft_pipelines.training.pipeline import (
+    assemble_lab_pipeline,
     create_adapter_training_pipeline,
     create_export_pipeline,
     create_parity_pipeline,
+    variant_reports,
 )
+
+# The figures the lab's chart sets against trainable parameters (a panel each, when present).
+LAB_CHART_FIGURES = ["test_cer", "long_cer", "guard_cer"]
 
 
 def create_data_pipeline() -> Pipeline:
@@ -69,11 +79,14 @@ def create_data_pipeline() -> Pipeline:
     )
 
 
-def create_model_pipeline() -> Pipeline:
-    """Base model (8-bit) -> PEFT adapter -> Seq2SeqTrainer -> CER/WER before and after."""
+def create_model_pipeline(peft: str = "params:peft", training: str = "params:training") -> Pipeline:
+    """Base model (8-bit) -> PEFT adapter -> Seq2SeqTrainer -> CER/WER before and after.
+
+    ``peft`` and ``training`` name the settings: the parameters, or a lab variant's datasets.
+    """
     return Pipeline(
         [
-            create_adapter_training_pipeline(train_adapter, ["features"]),
+            create_adapter_training_pipeline(train_adapter, ["features"], peft, training),
             Node(
                 evaluate_transcription,
                 [
@@ -85,7 +98,7 @@ def create_model_pipeline() -> Pipeline:
                     "processor",
                     "params:model",
                     "params:evaluation",
-                    "params:peft",
+                    peft,
                 ],
                 ["metrics", "predictions"],
                 name="evaluate_transcription",
@@ -138,4 +151,38 @@ def create_pipeline(**kwargs) -> Pipeline:
             ),
         ],
         namespace="whisper_zh",
+    )
+
+
+def _lab_comparison(variants: list[str]) -> Pipeline:
+    return Pipeline(
+        [
+            Node(
+                functools.partial(compare_variants, variants=list(variants)),
+                variant_reports(variants),
+                ["comparison", "comparison_table"],
+                name="compare_variants",
+            ),
+            Node(
+                functools.partial(lab_front_figure, figures=LAB_CHART_FIGURES),
+                "comparison",
+                "comparison_plot",
+                name="plot_comparison",
+            ),
+        ]
+    )
+
+
+def create_lab_pipeline(variants: list[str]) -> Pipeline:
+    """``whisper_zh_lab``: the data stages once, the model stages once per PEFT variant, their comparison.
+
+    No export stages: a variant worth serving is made the pipeline's own
+    settings and exported by ``whisper_zh``.
+    """
+    return assemble_lab_pipeline(
+        "whisper_zh",
+        data_stages=create_data_pipeline(),
+        model_stages=create_model_pipeline(peft="peft", training="training"),
+        variants=variants,
+        comparison=_lab_comparison,
     )
