@@ -86,6 +86,13 @@ def quantization_config(quantization: str) -> BitsAndBytesConfig | None:
 
 def _int8_layer_in_training_mode(module: torch.nn.Module, _args: tuple) -> None:
     module.training = True
+    # peft's DoRA reads an 8-bit weight through dequantize_module_weight, which on a CPU
+    # puts back a copy of it (Int8Params.to) holding the int8 values but not their row
+    # scales (the layer's state holds those); bitsandbytes' next forward would take the
+    # copy's missing scales into its state and fail. The copy gets the layer's scales.
+    weight = module.weight
+    if getattr(weight, "CB", None) is not None and weight.SCB is None:
+        weight.SCB = module.state.SCB
 
 
 def use_dequantizing_int8_path_on_cpu(model: torch.nn.Module) -> int:
@@ -97,7 +104,8 @@ def use_dequantizing_int8_path_on_cpu(model: torch.nn.Module) -> int:
     through float16, with an outlier split, which CPUs without fast float16 run
     more slowly (10-15 % here; bitsandbytes' own comment says up to 3x).
     A forward pre-hook sets the flag on those layers alone (they hold no dropout),
-    so the model still evaluates the same int8 weights, with float32 activations.
+    so the model still evaluates the same int8 weights, with float32 activations;
+    it also keeps a weight's scales through peft's DoRA (see the hook).
     Returns how many layers were hooked (none off the CPU).
     """
     if training_device() != "cpu":

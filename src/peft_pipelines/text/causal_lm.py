@@ -224,8 +224,8 @@ def generate_texts(
         max_new_tokens=max_new_tokens,
         do_sample=False,
         pad_token_id=tokenizer.pad_token_id,
-        use_cache=True,  # the training core turns the cache off in the model's config
-        **generate_kwargs,
+        # The training core turns the cache off in the model's config; a caller may too.
+        **{"use_cache": True, **generate_kwargs},
     )
     return tokenizer.batch_decode(
         output[:, inputs["input_ids"].shape[1] :], skip_special_tokens=True

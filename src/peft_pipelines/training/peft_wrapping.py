@@ -44,6 +44,14 @@ def is_prompt_learning(method: str) -> bool:
     return config_class is not None and issubclass(config_class, PromptLearningConfig)
 
 
+def peft_methods(model: PeftModel) -> list[str]:
+    """The PEFT method of each adapter of ``model`` (``LORA``, ``PROMPT_TUNING``...)."""
+    return [
+        str(getattr(config.peft_type, "value", config.peft_type))
+        for config in model.peft_config.values()
+    ]
+
+
 def adapter_state_bytes(model: PeftModel) -> int:
     """Bytes of the tensors ``save_pretrained`` writes for the active adapter (its file, less the header)."""
     state = get_peft_model_state_dict(model, adapter_name=model.active_adapter)

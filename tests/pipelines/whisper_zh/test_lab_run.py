@@ -149,3 +149,33 @@ def test_a_prompt_learning_variant_for_whisper_is_refused_in_one_line(lab_projec
         "which peft feeds to the model as input_ids; Whisper's encoder takes input_features, "
         "so no prompt-learning method is offered for whisper_zh"
     )
+
+
+def test_every_default_variant_trains_saves_and_reloads_on_the_tiny_whisper(tmp_path):
+    from peft_pipelines.io.model_datasets import load_adapter  # noqa: PLC0415 (loads torch)
+
+    # conf/base's variants as they are; only the steps and the run's size are cut.
+    project = copy_project(
+        tmp_path, catalog=QUICK_WHISPER_CATALOG, parameters={"peft_lab": {"max_steps": 1}}
+    )
+    quick = copy.deepcopy(QUICK_WHISPER_RUN)
+    del quick["whisper_zh"]["peft"]  # the pipeline's own: LoRA on the encoder
+    run_pipeline(project, "whisper_zh_lab", quick)
+    table = json.loads((project / LAB / "comparison.json").read_text())
+    methods = {row["variant"]: row["method"] for row in table["variants"]}
+    assert methods == {
+        "seed_lora": "LORA",
+        "encoder_lora": "LORA",
+        "dora": "LORA+DoRA",
+        "adalora": "ADALORA",
+        "ia3": "IA3",
+        "oft": "OFT",
+    }
+    for row in table["variants"]:
+        assert row["steps"] == 1 and row["adapter_bytes"] > 0, row["variant"]
+        assert isinstance(row["metrics"]["test_cer"], float), row["variant"]
+        (folder,) = (project / f"data/06_models/peft_lab/whisper_zh/{row['variant']}/adapter").glob(
+            "*/adapter"
+        )
+        reloaded = load_adapter(folder)
+        assert reloaded.peft_config["default"].peft_type.value == row["method"].split("+")[0]

@@ -46,6 +46,7 @@ from peft_pipelines.training.comparison import (
 from peft_pipelines.training.export import ExportSettings
 from peft_pipelines.training.lab import comparison, comparison_markdown
 from peft_pipelines.training.nodes import base_model_fields, fit_adapter, report_provenance
+from peft_pipelines.training.peft_wrapping import is_prompt_learning, peft_methods
 
 logger = logging.getLogger(__name__)
 
@@ -218,7 +219,8 @@ def generate_samples(
     Both go in one batch, the base rows with the adapter off
     (:func:`~peft_pipelines.training.comparison.side_by_side_rows`), which
     halves the time, where the method allows it (LoRA); any other (DoRA,
-    AdaLoRA, IA3, prompt learning) generates each side on its own.
+    AdaLoRA, IA3, prompt learning) generates each side on its own, soft
+    prompts without the decoder cache.
     """
     max_new_tokens = int(generation.get("max_new_tokens", 48))
     prompts = list(generation["prompts"])
@@ -229,8 +231,12 @@ def generate_samples(
         )
         base, finetuned = texts[: len(prompts)], texts[len(prompts) :]
     else:
+        # peft's virtual tokens and transformers' cached positions disagree in generate
+        # (OPT: a tensor-size error): soft prompts generate without the cache.
+        cache = not any(is_prompt_learning(method) for method in peft_methods(adapter))
         sides = on_each_side(
-            adapter, lambda: generate_texts(adapter, tokenizer, prompts, max_new_tokens)
+            adapter,
+            lambda: generate_texts(adapter, tokenizer, prompts, max_new_tokens, use_cache=cache),
         )
         base, finetuned = sides["base"], sides["finetuned"]
     samples = [
