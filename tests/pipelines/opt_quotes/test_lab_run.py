@@ -108,3 +108,28 @@ def test_every_default_method_trains_saves_reloads_and_scores_on_the_tiny_opt(tm
             load_adapter(folder).peft_config["default"].peft_type.value
             == row["method"].split("+")[0]
         )
+
+
+def test_each_variant_is_an_mlflow_run_nested_under_the_lab_run(tmp_path):
+    from mlflow.tracking import MlflowClient  # noqa: PLC0415 (slow import, one test)
+
+    variants = {"lora": {}, "rank2": {"peft": {"r": 2}}}
+    project = copy_project(
+        tmp_path,
+        tracked=True,
+        catalog=TINY_OPT_CATALOG,
+        parameters=lab_parameters("opt_quotes", variants, max_steps=1),
+    )
+    run_pipeline(project, "opt_quotes_lab", QUICK_OPT_RUN)
+    client = MlflowClient(f"sqlite:///{project / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("peft_pipelines")
+    runs = client.search_runs([experiment.experiment_id])
+    (parent,) = [run for run in runs if "mlflow.parentRunId" not in run.data.tags]
+    children = {run.info.run_name: run for run in runs if run is not parent}
+    assert set(children) == {"opt_quotes_lab.lora", "opt_quotes_lab.rank2"}
+    for child in children.values():
+        assert child.data.tags["mlflow.parentRunId"] == parent.info.run_id
+        assert child.info.status == "FINISHED"
+        assert math.isfinite(child.data.metrics["finetuned.perplexity"])
+    assert children["opt_quotes_lab.rank2"].data.params["peft.r"] == "2"
+    assert parent.data.params["peft_lab.max_steps"] == "1"
