@@ -6,8 +6,9 @@ the wiring around it (dataset names, outputs, node names, tags) is the same,
 and is written once here.
 """
 
-import functools
 from collections.abc import Callable
+from functools import partial, update_wrapper
+from typing import Any
 
 from kedro.pipeline import Node, Pipeline
 
@@ -23,6 +24,11 @@ from peft_pipelines.training.nodes import add_peft_adapter, describe_base_model
 
 # The inputs of the model stages that a lab variant replaces with its own.
 VARIANT_SETTINGS = ("peft", "training")
+
+
+def bound(function: Callable, **settings: Any) -> Callable:
+    """``function`` with ``settings`` bound, keeping its name and docstring (Kedro and Kedro-Viz show them)."""
+    return update_wrapper(partial(function, **settings), function)
 
 
 def create_adapter_training_pipeline(
@@ -134,7 +140,7 @@ def _variant_pipeline(pipeline: str, name: str, model_stages: Pipeline) -> Pipel
     reaches every variant without a change here.
     """
     resolve = Node(
-        functools.partial(variant_settings, pipeline=pipeline, name=name),
+        bound(variant_settings, pipeline=pipeline, name=name),
         [
             "params:peft",
             "params:training",

@@ -10,8 +10,6 @@ conf/*/parameters_peft_lab.yml) trains one copy of the model stages per PEFT
 variant on the same tokens and compares them.
 """
 
-import functools
-
 from kedro.pipeline import Node, Pipeline
 
 from peft_pipelines.pipelines.opt_quotes.nodes import (
@@ -28,6 +26,7 @@ from peft_pipelines.pipelines.opt_quotes.nodes import (
 from peft_pipelines.plots import lab_front_figure, loss_curve_figure, perplexity_figure, titled
 from peft_pipelines.training.pipeline import (
     assemble_lab_pipeline,
+    bound,
     create_adapter_training_pipeline,
     create_export_pipeline,
     create_parity_pipeline,
@@ -142,13 +141,13 @@ def _lab_comparison(variants: list[str]) -> Pipeline:
     return Pipeline(
         [
             Node(
-                functools.partial(compare_variants, variants=list(variants)),
+                bound(compare_variants, variants=list(variants)),
                 variant_reports(variants),
                 ["comparison", "comparison_table"],
                 name="compare_variants",
             ),
             Node(
-                functools.partial(lab_front_figure, figures=["perplexity"]),
+                bound(lab_front_figure, figures=["perplexity"]),
                 "comparison",
                 "comparison_plot",
                 name="plot_comparison",

@@ -10,8 +10,6 @@ with the variants of conf/*/parameters_peft_lab.yml) trains one copy of the
 model stages per PEFT variant on the same features and compares them.
 """
 
-import functools
-
 from kedro.pipeline import Node, Pipeline
 
 from peft_pipelines.pipelines.whisper_zh.nodes import (
@@ -29,6 +27,7 @@ from peft_pipelines.plots import error_rate_figure, lab_front_figure, loss_curve
 from peft_pipelines.speech.pipeline import audio_features
 from peft_pipelines.training.pipeline import (
     assemble_lab_pipeline,
+    bound,
     create_adapter_training_pipeline,
     create_export_pipeline,
     create_parity_pipeline,
@@ -158,13 +157,13 @@ def _lab_comparison(variants: list[str]) -> Pipeline:
     return Pipeline(
         [
             Node(
-                functools.partial(compare_variants, variants=list(variants)),
+                bound(compare_variants, variants=list(variants)),
                 variant_reports(variants),
                 ["comparison", "comparison_table"],
                 name="compare_variants",
             ),
             Node(
-                functools.partial(lab_front_figure, figures=LAB_CHART_FIGURES),
+                bound(lab_front_figure, figures=LAB_CHART_FIGURES),
                 "comparison",
                 "comparison_plot",
                 name="plot_comparison",
