@@ -70,7 +70,7 @@ def create_data_pipeline() -> Pipeline:
 
 
 def create_model_pipeline() -> Pipeline:
-    """Base model (8-bit) -> PEFT adapter -> Seq2SeqTrainer -> CER/WER before and after."""
+    """Base model (8-bit) -> PEFT adapter -> Seq2SeqTrainer -> CER/WER before and after (and on the guard, if set)."""
     return Pipeline(
         [
             create_adapter_training_pipeline(train_adapter, ["features"]),
@@ -82,6 +82,7 @@ def create_model_pipeline() -> Pipeline:
                     "features",
                     "corpus_16k",
                     "long_utterances",
+                    "guard_recordings",
                     "processor",
                     "params:model",
                     "params:evaluation",
