@@ -330,3 +330,55 @@ def export_lookalike_adapter(
     exports.save(export_ctranslate2(merged, {"quantization": quantization}))
     save_export_verdict(root, version=version)
     return adapter, merged, exports.load()
+
+
+# The drops each layout of `make_guard_folder` plants, by reason; both hold three usable recordings.
+GUARD_DROPS = {
+    "files": {"no_audio": 1, "empty_transcript": 1, "no_transcript": 1, "undecodable_audio": 1},
+    "wav.scp": {"missing_audio": 1, "empty_transcript": 1},
+}
+
+
+def make_guard_folder(root: Path, layout: str) -> Path:
+    """A guard folder in ``root`` from three bundled test clips (mp3, and wav and flac made from them).
+
+    ``layout`` "files": the audio beside ``text``; plus an id without audio, an
+    empty transcript, audio without a transcript and a file that is not audio.
+    "wav.scp": a ``wav.scp`` naming the audio (relative to the folder, and one
+    absolute path outside it in ``root/elsewhere``); plus a path that is no
+    file and an empty transcript. What each plants: ``GUARD_DROPS[layout]``.
+    """
+    import soundfile  # noqa: PLC0415
+
+    folder, audio = root / "guard", root / "guard"
+    if layout == "wav.scp":
+        audio = root / "guard" / "audio"
+    audio.mkdir(parents=True)
+    (root / "elsewhere").mkdir()
+    rows = read_tsv(BUNDLED_CORPUS / "test.tsv")[:4]
+    clips = [BUNDLED_CORPUS / "clips" / row["path"] for row in rows]
+    shutil.copy(clips[0], audio / "g1.mp3")
+    samples, rate = soundfile.read(clips[1])
+    soundfile.write(audio / "g2.wav", samples, rate)
+    samples, rate = soundfile.read(clips[2])
+    soundfile.write(
+        (root / "elsewhere" if layout == "wav.scp" else audio) / "g3.flac", samples, rate
+    )
+    shutil.copy(clips[3], audio / "g_empty.mp3")
+    text = [f"g{i + 1} {row['sentence']}" for i, row in enumerate(rows[:3])]
+    text += ["g_empty ", "g_missing 这个包太重了"]
+    if layout == "files":
+        text.append("g_bad 他在公司上班")
+        (audio / "g_bad.wav").write_bytes(b"not audio at all")
+        shutil.copy(clips[3], audio / "g_orphan.mp3")
+    else:
+        scp = [
+            "g1 audio/g1.mp3",
+            "g2 audio/g2.wav",
+            f"g3 {root / 'elsewhere' / 'g3.flac'}",
+            "g_empty audio/g_empty.mp3",
+            "g_missing audio/gone.wav",
+        ]
+        (folder / "wav.scp").write_text("\n".join(scp) + "\n", encoding="utf-8")
+    (folder / "text").write_text("\n".join(text) + "\n", encoding="utf-8")
+    return folder

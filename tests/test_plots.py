@@ -85,6 +85,13 @@ def test_error_rates_are_shown_in_per_cent_base_beside_fine_tuned():
     )
     assert axes.get_xticklabels()[2].get_text() == "CER, long\n(5 recordings)"
 
+    metrics["guard"] = {"set": False, "note": "no guard set"}
+    assert len(error_rate_figure(metrics, "whisper_zh").axes[0].patches) == 6
+    metrics["guard"] = {"set": True, "base": {"cer": 0.21, "n": 3}, "finetuned": {"cer": 0.25}}
+    axes = error_rate_figure(metrics, "whisper_zh").axes[0]
+    assert 21.0 in [round(b.get_height(), 6) for b in axes.patches]
+    assert axes.get_xticklabels()[3].get_text() == "CER, guard\n(3 recordings)"
+
 
 def test_a_titled_figure_function_keeps_its_name_for_kedro():
     node_function = titled(perplexity_figure, "opt_quotes")

@@ -446,6 +446,10 @@ class MlflowTracking:
                 {
                     log.named("base_model_random"): str(random).lower(),
                     log.named("base_model"): str(data.get("base_model")),
+                    **{
+                        log.named(key.removeprefix(f"{pipeline}.")): value
+                        for key, value in guard_tags(data, pipeline).items()
+                    },
                 }
             )
         elif output == "training_log" and isinstance(data, dict):
@@ -527,6 +531,35 @@ def _saved_path(catalog: DataCatalog, dataset_name: str) -> str | None:
     return shown_path(path) if path is not None else None
 
 
+def guard_tags(metrics: dict[str, Any], pipeline: str) -> dict[str, str]:
+    """The guard's verdict as an MLflow tag, ``<pipeline>.guard_regressed``: true, false, or why there is none.
+
+    The run also tags the adapter version it wrote (``<pipeline>.adapter``):
+    the verdict is that adapter's.
+    """
+    if "guard" not in metrics:
+        return {}
+    guard = metrics["guard"]
+    regressed = guard.get("regressed")
+    value = str(regressed).lower() if isinstance(regressed, bool) else str(guard.get("note"))
+    return {f"{pipeline}.guard_regressed": value}
+
+
+def guard_headline(guard: dict[str, Any]) -> str:
+    """``guard: CER base 0.21 -> fine-tuned 0.25 (worse), n=40, 2 dropped``; "" when no guard was set."""
+    base, tuned = guard.get("base", {}), guard.get("finetuned", {})
+    if not guard.get("set"):
+        return ""
+    if "cer" not in base or "cer" not in tuned:
+        return f"guard: {guard.get('note', 'no figures')}"
+    dropped = sum(guard.get("dropped", {}).values())
+    return (
+        f"guard: CER base {base['cer']:.2f} -> fine-tuned {tuned['cer']:.2f} "
+        f"({guard.get('verdict', '?')}), n={base.get('n', '?')}"
+        + (f", {dropped} dropped" if dropped else "")
+    )
+
+
 def headline(metrics: dict[str, Any]) -> str:
     """The figures a person looks at first, from a pipeline's metrics.json."""
     parts = []
@@ -547,7 +580,8 @@ def headline(metrics: dict[str, Any]) -> str:
             f"; long utterances CER {long['base']['cer']:.1%} -> {long['finetuned']['cer']:.1%}"
             f" (n={long['base'].get('n', '?')})"
         )
-    return line
+    guard = guard_headline(metrics.get("guard", {}))
+    return f"{line}; {guard}" if guard else line
 
 
 def export_headline(report: dict[str, Any]) -> str:

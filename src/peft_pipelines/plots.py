@@ -71,7 +71,8 @@ def _bars(axes: Any, labels: list[str], base: list[float], tuned: list[float], f
 def error_rate_figure(metrics: dict[str, Any], pipeline: str) -> Figure:
     """Base vs fine-tuned character and word error rates, in per cent, on the evaluated split.
 
-    With a long-utterance score in the metrics, its CER is a third pair of bars.
+    With a long-utterance score in the metrics, its CER is a third pair of
+    bars; with a guard's (``metrics["guard"]``, when a guard was set), a fourth.
     """
     figure = Figure(figsize=(6, 4.2), layout="constrained")
     axes = figure.add_subplot()
@@ -83,6 +84,11 @@ def error_rate_figure(metrics: dict[str, Any], pipeline: str) -> Figure:
         labels.append(f"CER, long\n({long['base']['n']} recordings)")
         base_values.append(long["base"]["cer"])
         tuned_values.append(long["finetuned"]["cer"])
+    guard = metrics.get("guard", {})
+    if "cer" in guard.get("base", {}):
+        labels.append(f"CER, guard\n({guard['base']['n']} recordings)")
+        base_values.append(guard["base"]["cer"])
+        tuned_values.append(guard["finetuned"]["cer"])
     _bars(
         axes,
         labels,

@@ -78,7 +78,7 @@ class CorpusFormatError(UserError, ValueError):
     """A split file that cannot be read as a Common Voice TSV at all."""
 
 
-def _decoded_lines(tsv: Path) -> list[tuple[int, str, str | None]]:
+def decoded_lines(tsv: Path) -> list[tuple[int, str, str | None]]:
     """(line number, text, why it is not UTF-8 or None) of every non-empty line of ``tsv``.
 
     Each line is decoded on its own, so one stray Latin-1 byte costs one row,
@@ -106,7 +106,7 @@ def read_common_voice_tsv(
     tsv: Path,
 ) -> tuple[list[str], list[dict[str, str]], list[dict[str, Any]]]:
     """Rows of one Common Voice TSV, and the malformed or undecodable lines it holds (as drop records)."""
-    lines = _decoded_lines(tsv)
+    lines = decoded_lines(tsv)
     header = lines[0][1].split("\t") if lines and lines[0][2] is None else None
     if header is None or "path" not in header or "sentence" not in header:
         shown = "none" if not lines else header if header else "not UTF-8 text"

@@ -414,32 +414,63 @@ def open_ctranslate2(export: CTranslate2Folder, model_class: str, **options: Any
         ) from error
 
 
-def ctranslate2_export_of(adapter: Path) -> Path | None:
-    """Where the export stages write the CTranslate2 export of a versioned adapter, or None outside that layout.
+def _version_folders(root: Path) -> list[str]:
+    """The version strings under a versioned dataset's folder, oldest first (they sort by time)."""
+    if not root.is_dir():
+        return []
+    return sorted(child.name for child in root.iterdir() if child.is_dir())
 
-    ``<dir>/adapter/<version>/adapter`` -> ``<dir>/ctranslate2/<version>/ctranslate2``
-    (the same version string: the export of exactly that adapter; the catalog's
-    ``{namespace}.adapter`` and ``{namespace}.ctranslate2_model`` are siblings).
+
+def _made_from(version: str, sources: list[str], derived: list[str]) -> str | None:
+    """The newest of ``derived`` made while ``version`` was the newest of ``sources``; None if none.
+
+    A stage loads the newest version of its input: a run at time ``t`` worked
+    on the newest source version not after ``t``. So the derived versions that
+    belong to source ``version`` are those from it up to the next source version.
+    """
+    later = [other for other in sources if other > version]
+    until = later[0] if later else None
+    own = [v for v in derived if v >= version and (until is None or v < until)]
+    return own[-1] if own else None
+
+
+def ctranslate2_export_of(adapter: Path) -> Path | None:
+    """The CTranslate2 export the export stages made of a versioned adapter, or None outside that layout.
+
+    ``<dir>/adapter/<version>/adapter`` -> ``<dir>/ctranslate2/<version'>/ctranslate2``:
+    the same version when the adapter was trained and exported in one run,
+    else the newest export made while it was the newest adapter
+    (``kedro run --tags export`` later). None of those: the same-version folder
+    (which does not exist), for messages to name.
     """
     version = adapter.parent
     if adapter.name != "adapter" or version.parent.name != "adapter":
         return None
-    return version.parent.parent / "ctranslate2" / version.name / "ctranslate2"
+    exports = version.parent.parent / "ctranslate2"
+    made = _made_from(version.name, _version_folders(version.parent), _version_folders(exports))
+    return exports / (made or version.name) / "ctranslate2"
 
 
 def export_verdict_of(adapter: Path) -> ExportVerdict | None:
     """The parity verdict on the CTranslate2 export of a versioned adapter; None if none was saved.
 
-    ``<dir>/adapter/<version>/adapter`` -> ``<dir>/export_verdict.json/<version>/export_verdict.json``
-    (the catalog's ``{namespace}.export_verdict``, versioned as the export).
-    An unreadable verdict is no verdict: :class:`ExportError`.
+    ``<dir>/export_verdict.json/<version>/export_verdict.json`` (the catalog's
+    ``{namespace}.export_verdict``), the newest made while that export was the
+    newest. An unreadable verdict is no verdict: :class:`ExportError`.
     """
-    version = adapter.parent
-    if adapter.name != "adapter" or version.parent.name != "adapter":
+    export = ctranslate2_export_of(adapter)
+    if export is None or not export.is_dir():
         return None
-    file = version.parent.parent / EXPORT_VERDICT / version.name / EXPORT_VERDICT
-    if not file.is_file():
+    export_version = export.parent
+    verdicts = export_version.parent.parent / EXPORT_VERDICT
+    made = _made_from(
+        export_version.name,
+        _version_folders(export_version.parent),
+        _version_folders(verdicts),
+    )
+    if made is None:
         return None
+    file = verdicts / made / EXPORT_VERDICT
     try:
         return ExportVerdict.from_dict(json.loads(file.read_text(encoding="utf-8")))
     except (OSError, ValueError, KeyError, TypeError) as error:

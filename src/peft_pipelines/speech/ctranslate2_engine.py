@@ -22,8 +22,6 @@ changes that make it several times faster on a CPU:
 
 from __future__ import annotations
 
-import os
-import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +31,14 @@ import numpy as np
 
 from peft_pipelines.errors import UserError, first_line
 from peft_pipelines.io.exported_models import CTranslate2Folder, check_vocabulary
+from peft_pipelines.speech.ctranslate2_whisper import (
+    SUPPORTED_BINARY_VERSION,
+    CTranslate2FormatError,
+    CTranslate2Model,
+    CTranslate2TruncatedError,
+    CTranslate2VersionError,
+    read_ctranslate2_model,
+)
 from peft_pipelines.speech.decoding import DecodingOptions, Transcript
 from peft_pipelines.speech.features import compact_log_mel, pad_log_mel
 from peft_pipelines.speech.transcribe import (
@@ -48,9 +54,7 @@ EXPORT_FILES = (
     "tokenizer.json",
     "preprocessor_config.json",
 )
-# CTranslate2's model.bin layout (binary version 6): its variables' shapes tell the window.
-MODEL_BINARY_VERSION = 6
-_ITEM_SIZES = {0: 4, 1: 1, 2: 2, 3: 4, 4: 2, 5: 2}  # float32 int8 int16 int32 float16 bfloat16
+# The encoder's position table in model.bin: its length tells the window.
 ENCODER_POSITIONS = "encoder/position_encodings/encodings"
 ENCODER_FRAMES_PER_POSITION = 2  # the encoder's second convolution has stride 2
 
@@ -59,70 +63,28 @@ class CTranslate2ModelError(UserError, ValueError):
     """A CTranslate2 export folder that cannot be used: a file missing or cut short, a vocabulary mismatch."""
 
 
-@dataclass(frozen=True)
-class ModelFileShapes:
-    """What :func:`read_model_shapes` found in a ``model.bin``: its spec and the shape of each variable."""
-
-    spec: str
-    shapes: dict[str, tuple[int, ...]]
-
-
-class _Header:
-    """Sequential reads of a ``model.bin``; a read past its end is a truncated file."""
-
-    def __init__(self, handle: Any, path: Path) -> None:
-        self._handle, self._path = handle, path
-
-    def take(self, n_bytes: int) -> bytes:
-        data = self._handle.read(n_bytes)
-        if len(data) != n_bytes:
-            raise CTranslate2ModelError(
-                f"{self._path} is truncated: it ends at byte {self._handle.tell()}; "
-                "export the model again"
-            )
-        return data
-
-    def number(self, fmt: str) -> int:
-        return struct.unpack("<" + fmt, self.take(struct.calcsize(fmt)))[0]
-
-    def string(self) -> str:
-        return self.take(self.number("H")).rstrip(b"\0").decode("utf-8", errors="replace")
-
-    def skip(self, n_bytes: int) -> None:
-        # Seeking past the end does not fail: the size check below catches a cut file.
-        self._handle.seek(n_bytes, os.SEEK_CUR)
-
-
-def read_model_shapes(path: Path) -> ModelFileShapes:
+def read_model_shapes(path: Path) -> CTranslate2Model:
     """The spec name and variable shapes of a CTranslate2 ``model.bin``, its weights skipped, not read.
 
-    Raises :class:`CTranslate2ModelError` if the file is not a CTranslate2
-    model of binary version 6 or is shorter than its own header says.
+    Raises :class:`CTranslate2ModelError` naming the file if it is not a
+    CTranslate2 model of binary version 6 or is shorter than its own header says.
     """
-    size = path.stat().st_size
-    with path.open("rb") as handle:
-        header = _Header(handle, path)
-        version = header.number("I")
-        if version != MODEL_BINARY_VERSION:
-            raise CTranslate2ModelError(
-                f"{path} is not a CTranslate2 model of binary version {MODEL_BINARY_VERSION} "
-                f"(it starts with {version})"
-            )
-        spec = header.string()
-        header.number("I")  # the spec's revision
-        shapes: dict[str, tuple[int, ...]] = {}
-        for _ in range(header.number("I")):
-            name = header.string()
-            shape = tuple(header.number("I") for _ in range(header.number("B")))
-            header.number("B")  # dtype: the byte count that follows says how much to skip
-            header.skip(header.number("I"))
-            shapes[name] = shape
-        if handle.tell() > size:
-            raise CTranslate2ModelError(
-                f"{path} is truncated: its variables need {handle.tell()} bytes, "
-                f"the file has {size}; export the model again"
-            )
-    return ModelFileShapes(spec=spec, shapes=shapes)
+    try:
+        return read_ctranslate2_model([path], weights=False)
+    except CTranslate2TruncatedError as error:
+        raise CTranslate2ModelError(
+            f"{path} is truncated: it has {path.stat().st_size} bytes, its header announces "
+            "more; export the model again"
+        ) from error
+    except CTranslate2VersionError as error:
+        raise CTranslate2ModelError(
+            f"{path} is not a CTranslate2 model of binary version {SUPPORTED_BINARY_VERSION}; "
+            "export the model again"
+        ) from error
+    except CTranslate2FormatError as error:
+        raise CTranslate2ModelError(
+            f"{path}: {first_line(error)}; export the model again"
+        ) from error
 
 
 def check_export_folder(folder: Path) -> int:

@@ -64,24 +64,45 @@ class CTranslate2FormatError(UserError, ValueError):
     """The CTranslate2 file is not a whole Whisper model this converter can map exactly."""
 
 
+class CTranslate2TruncatedError(CTranslate2FormatError):
+    """The file ends before the bytes its own header announces."""
+
+
+class CTranslate2VersionError(CTranslate2FormatError):
+    """The file does not start with a binary version this reader knows: likely not a CTranslate2 model."""
+
+
 @dataclass
 class CTranslate2Model:
-    """A parsed CTranslate2 model file: its spec name and revision, variables and aliases."""
+    """A parsed CTranslate2 model file: its spec name and revision, variables (and their shapes) and aliases."""
 
     spec: str
     revision: int
     variables: dict[str, np.ndarray]
     aliases: dict[str, str] = field(default_factory=dict)
+    shapes: dict[str, tuple[int, ...]] = field(default_factory=dict)
 
 
 class _PartsReader:
-    """Sequential reads over the concatenated parts, naming the part where the bytes ran out."""
+    """Sequential reads over the concatenated parts, naming the part where the bytes ran out.
+
+    Reads from the files as it goes; :meth:`skip` seeks, so a caller that
+    wants only the layout (names, shapes) never reads the weights.
+    """
 
     def __init__(self, parts: list[Path]) -> None:
         self._parts = parts
         self._sizes = [part.stat().st_size for part in parts]
-        self._buffer = b"".join(part.read_bytes() for part in parts)
+        self._total = sum(self._sizes)
+        self._handles = [part.open("rb") for part in parts]
         self.offset = 0
+
+    def __enter__(self) -> _PartsReader:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        for handle in self._handles:
+            handle.close()
 
     def _where(self, offset: int) -> str:
         start = 0
@@ -91,23 +112,37 @@ class _PartsReader:
             start += size
         return f"the end of {self._parts[-1].name}"
 
-    def take(self, n_bytes: int, what: str) -> memoryview:
-        if self.offset + n_bytes > len(self._buffer):
-            raise CTranslate2FormatError(
+    def _check_left(self, n_bytes: int, what: str) -> None:
+        if self.offset + n_bytes > self._total:
+            raise CTranslate2TruncatedError(
                 f"CTranslate2 model truncated: {what} needs {n_bytes} bytes from "
-                f"{self._where(self.offset)}, only {len(self._buffer) - self.offset} are left "
+                f"{self._where(self.offset)}, only {self._total - self.offset} are left "
                 f"(parts: {', '.join(str(p) for p in self._parts)})"
             )
-        view = memoryview(self._buffer)[self.offset : self.offset + n_bytes]
+
+    def take(self, n_bytes: int, what: str) -> bytes:
+        self._check_left(n_bytes, what)
+        data = bytearray()
+        start = 0
+        for handle, size in zip(self._handles, self._sizes, strict=True):
+            position = self.offset + len(data) - start  # where the next byte lies in this part
+            if len(data) < n_bytes and 0 <= position < size:
+                handle.seek(position)
+                data += handle.read(min(n_bytes - len(data), size - position))
+            start += size
         self.offset += n_bytes
-        return view
+        return bytes(data)
+
+    def skip(self, n_bytes: int, what: str) -> None:
+        self._check_left(n_bytes, what)
+        self.offset += n_bytes
 
     def number(self, fmt: str, what: str) -> int:
         return struct.unpack("<" + fmt, self.take(struct.calcsize(fmt), what))[0]
 
     def string(self, what: str) -> str:
         length = self.number("H", what)
-        raw = bytes(self.take(length, what))
+        raw = self.take(length, what)
         try:
             return raw.rstrip(b"\0").decode("utf-8")
         except UnicodeDecodeError as error:
@@ -116,13 +151,13 @@ class _PartsReader:
             ) from error
 
     def at_end(self) -> bool:
-        return self.offset == len(self._buffer)
+        return self.offset == self._total
 
     def where_now(self) -> str:
         return self._where(self.offset)
 
 
-def read_ctranslate2_model(parts: list[Path]) -> CTranslate2Model:
+def read_ctranslate2_model(parts: list[Path], *, weights: bool = True) -> CTranslate2Model:
     """Parse a CTranslate2 ``model.bin`` given as one or more consecutive parts.
 
     Layout (spec binary version 6): uint32 version; spec name (uint16 length
@@ -130,44 +165,55 @@ def read_ctranslate2_model(parts: list[Path]) -> CTranslate2Model:
     variable its name, uint8 rank, rank x uint32 dims, uint8 dtype, uint32 byte
     count and the little-endian data; then uint32 alias count and
     (alias, target) name pairs. Arrays are read-only views of the file's bytes.
+    ``weights=False``: the layout only (``shapes``; ``variables`` empty), the
+    data skipped unread, any dtype accepted (an int8 export's too).
     """
-    reader = _PartsReader(parts)
-    version = reader.number("I", "the binary version")
-    if version != SUPPORTED_BINARY_VERSION:
-        raise CTranslate2FormatError(
-            f"CTranslate2 model binary version {version}, expected {SUPPORTED_BINARY_VERSION} "
-            f"({parts[0]}): not a model file this converter knows"
-        )
-    spec = reader.string("the spec name")
-    revision = reader.number("I", "the spec revision")
-    count = reader.number("I", "the variable count")
-    variables: dict[str, np.ndarray] = {}
-    for index in range(count):
-        name = reader.string(f"the name of variable {index}")
-        rank = reader.number("B", f"the rank of {name}")
-        dims = [reader.number("I", f"the shape of {name}") for _ in range(rank)]
-        code = reader.number("B", f"the dtype of {name}")
-        n_bytes = reader.number("I", f"the size of {name}")
-        if code not in _DTYPES or _DTYPES[code] == "bfloat16":
-            raise CTranslate2FormatError(f"variable {name} has dtype code {code}, not supported")
-        dtype = np.dtype(_DTYPES[code])
-        expected = int(np.prod(dims, dtype=np.int64)) * dtype.itemsize
-        if n_bytes != expected:
-            raise CTranslate2FormatError(
-                f"CTranslate2 model corrupt: variable {name} of shape {dims} ({dtype}) "
-                f"declares {n_bytes} bytes, its shape needs {expected}"
+    with _PartsReader(parts) as reader:
+        version = reader.number("I", "the binary version")
+        if version != SUPPORTED_BINARY_VERSION:
+            raise CTranslate2VersionError(
+                f"CTranslate2 model binary version {version}, expected {SUPPORTED_BINARY_VERSION} "
+                f"({parts[0]}): not a model file this converter knows"
             )
-        data = reader.take(n_bytes, f"the data of {name}")
-        variables[name] = np.frombuffer(data, dtype=dtype).reshape(dims)
-    aliases = {}
-    for index in range(reader.number("I", "the alias count")):
-        alias = reader.string(f"alias {index}")
-        aliases[alias] = reader.string(f"the target of alias {alias}")
-    if not reader.at_end():
+        spec = reader.string("the spec name")
+        revision = reader.number("I", "the spec revision")
+        model = CTranslate2Model(spec=spec, revision=revision, variables={})
+        for index in range(reader.number("I", "the variable count")):
+            _read_variable(reader, index, model, weights=weights)
+        for index in range(reader.number("I", "the alias count")):
+            alias = reader.string(f"alias {index}")
+            model.aliases[alias] = reader.string(f"the target of alias {alias}")
+        if not reader.at_end():
+            raise CTranslate2FormatError(
+                f"CTranslate2 model corrupt: unexpected bytes after the aliases ({reader.where_now()})"
+            )
+    return model
+
+
+def _read_variable(
+    reader: _PartsReader, index: int, model: CTranslate2Model, *, weights: bool
+) -> None:
+    """One variable's name, shape and (with ``weights``) data into ``model``."""
+    name = reader.string(f"the name of variable {index}")
+    rank = reader.number("B", f"the rank of {name}")
+    dims = [reader.number("I", f"the shape of {name}") for _ in range(rank)]
+    code = reader.number("B", f"the dtype of {name}")
+    n_bytes = reader.number("I", f"the size of {name}")
+    model.shapes[name] = tuple(dims)
+    if not weights:
+        reader.skip(n_bytes, f"the data of {name}")
+        return
+    if code not in _DTYPES or _DTYPES[code] == "bfloat16":
+        raise CTranslate2FormatError(f"variable {name} has dtype code {code}, not supported")
+    dtype = np.dtype(_DTYPES[code])
+    expected = int(np.prod(dims, dtype=np.int64)) * dtype.itemsize
+    if n_bytes != expected:
         raise CTranslate2FormatError(
-            f"CTranslate2 model corrupt: unexpected bytes after the aliases ({reader.where_now()})"
+            f"CTranslate2 model corrupt: variable {name} of shape {dims} ({dtype}) "
+            f"declares {n_bytes} bytes, its shape needs {expected}"
         )
-    return CTranslate2Model(spec=spec, revision=revision, variables=variables, aliases=aliases)
+    data = reader.take(n_bytes, f"the data of {name}")
+    model.variables[name] = np.frombuffer(data, dtype=dtype).reshape(dims)
 
 
 class _Variables:

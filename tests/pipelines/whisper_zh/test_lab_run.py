@@ -11,7 +11,12 @@ import pytest
 from peft_pipelines.errors import ConfigurationError
 from peft_pipelines.runner import IncrementalRunner
 from tests.scratch_project import copy_project, run_pipeline
-from tests.support import QUICK_WHISPER_CATALOG, QUICK_WHISPER_RUN, lab_parameters
+from tests.support import (
+    QUICK_WHISPER_CATALOG,
+    QUICK_WHISPER_RUN,
+    lab_parameters,
+    make_guard_folder,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -57,8 +62,15 @@ def lab_project(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def first_run(lab_project) -> set[str]:
-    return _run(lab_project, QUICK_WHISPER_RUN)
+def guarded_params(tmp_path_factory) -> dict:
+    """QUICK_WHISPER_RUN with guard recordings: they must reach every variant."""
+    guard = make_guard_folder(tmp_path_factory.mktemp("guard"), "files")
+    return {**copy.deepcopy(QUICK_WHISPER_RUN), "guard_dir": str(guard)}
+
+
+@pytest.fixture(scope="module")
+def first_run(lab_project, guarded_params) -> set[str]:
+    return _run(lab_project, guarded_params)
 
 
 def test_the_lab_runs_the_data_stages_once_and_each_variant_writes_its_own_outputs(
@@ -111,7 +123,7 @@ def test_the_comparison_has_one_row_per_variant_with_every_field(lab_project, fi
             assert isinstance(row[field], int | float) and row[field] > 0, field
         for figure in ("test_cer", "test_wer", "long_cer", "long_wer"):
             assert isinstance(row["metrics"][figure], float), figure
-        assert row["metrics"]["guard_cer"] is None  # no guard recordings given
+        assert isinstance(row["metrics"]["guard_cer"], float)  # the guard reaches every variant
         # float32 LoRA A and B: 4 bytes per trainable parameter.
         assert row["adapter_bytes"] == 4 * row["trainable_parameters"]
     assert rows["rank2"]["trainable_parameters"] * 2 == rows["own"]["trainable_parameters"]
@@ -123,10 +135,12 @@ def test_the_comparison_has_one_row_per_variant_with_every_field(lab_project, fi
     assert (lab_project / LAB / "comparison.png").read_bytes().startswith(b"\x89PNG")
 
 
-def test_changing_one_variant_reruns_only_that_variant_and_the_comparison(lab_project, first_run):
+def test_changing_one_variant_reruns_only_that_variant_and_the_comparison(
+    lab_project, first_run, guarded_params
+):
     assert first_run
-    assert _run(lab_project, QUICK_WHISPER_RUN) == set()
-    changed = copy.deepcopy(QUICK_WHISPER_RUN)
+    assert _run(lab_project, guarded_params) == set()
+    changed = copy.deepcopy(guarded_params)
     changed["peft_lab"] = {"whisper_zh": {"variants": {"rank2": {"peft": {"r": 3}}}}}
     assert _run(lab_project, changed) == _variant_nodes("rank2") | COMPARISON_NODES
     table = json.loads((lab_project / LAB / "comparison.json").read_text())
@@ -179,3 +193,26 @@ def test_every_default_variant_trains_saves_and_reloads_on_the_tiny_whisper(tmp_
         )
         reloaded = load_adapter(folder)
         assert reloaded.peft_config["default"].peft_type.value == row["method"].split("+")[0]
+
+
+def test_a_variant_evaluates_on_every_input_the_pipeline_evaluates_on():
+    from peft_pipelines.pipelines.whisper_zh.pipeline import (  # noqa: PLC0415
+        create_lab_pipeline,
+        create_pipeline,
+    )
+
+    def inputs(pipeline, name: str) -> list[str]:
+        (node,) = [n for n in pipeline.nodes if n.name == name]
+        return node.inputs
+
+    own = inputs(create_pipeline(), "whisper_zh.evaluate_transcription")
+    variant = inputs(create_lab_pipeline(["v"]), "whisper_zh_lab.v.evaluate_transcription")
+    # The same datasets and parameters (the guard recordings among them), but its own
+    # adapter and PEFT settings.
+    assert "whisper_zh.guard_recordings" in own
+    assert [
+        name.replace("whisper_zh_lab.v.adapter", "whisper_zh.adapter").replace(
+            "whisper_zh_lab.v.peft", "params:whisper_zh.peft"
+        )
+        for name in variant
+    ] == own

@@ -29,6 +29,7 @@ from peft_pipelines.errors import ConfigurationError
 from peft_pipelines.io.base_model_manifest import BaseModelManifest
 from peft_pipelines.io.common_voice import CorpusFormatError
 from peft_pipelines.io.exported_models import CTranslate2Folder
+from peft_pipelines.io.guard_recordings import GuardRecordings
 from peft_pipelines.io.model_loading import (
     WHISPER_POSITIONS_PER_SECOND,
     load_base_model,
@@ -44,6 +45,12 @@ from peft_pipelines.speech.export_parity import (
     compare_runs,
     parity_failures,
     timed_transcripts,
+)
+from peft_pipelines.speech.guard import (
+    DEFAULT_GUARD_TOLERANCE,
+    NO_GUARD,
+    decode_guard,
+    guard_report,
 )
 from peft_pipelines.speech.metrics import NORMALISER, character_error_rate
 from peft_pipelines.speech.transcribe import (
@@ -226,6 +233,7 @@ def evaluate_transcription(  # noqa: PLR0917 (a Kedro node: inputs arrive by pos
     features: DatasetDict,
     corpus_16k: DatasetDict,
     long_utterances: Dataset,
+    guard_recordings: GuardRecordings | None,
     processor: WhisperProcessor,
     model: dict[str, Any],
     evaluation: dict[str, Any],
@@ -233,11 +241,11 @@ def evaluate_transcription(  # noqa: PLR0917 (a Kedro node: inputs arrive by pos
 ) -> tuple[dict[str, Any], pd.DataFrame]:
     """CER and WER of the base (adapter disabled) and the fine-tuned model on the same audio.
 
-    Two sets, through one loop (:func:`transcribe_and_score`): the clips of
+    Three sets, through one loop (:func:`transcribe_and_score`): the clips of
     ``evaluation["split"]`` (batched greedy decoding in the training window,
-    as the seed evaluated), and ``long_utterances`` (several clips joined),
-    transcribed as a file is, with the model's full window
-    (:func:`transcribe_recordings`). The voice activity detector
+    as the seed evaluated); ``long_utterances`` (several clips joined) and the
+    guard recordings, if set (:func:`_score_guard`), each transcribed as a file
+    is, in the model's full window (:func:`transcribe_recordings`). The voice activity detector
     (``evaluation["vad"]``, null: off) hears each clip's 16 kHz audio
     (``corpus_16k``): a clip without speech is not decoded and is scored as "";
     a clip with speech is decoded whole, as the model was trained on it. Of a
@@ -260,9 +268,11 @@ def evaluate_transcription(  # noqa: PLR0917 (a Kedro node: inputs arrive by pos
         lambda: transcribe_features(adapter, processor.tokenizer, clips, options, speech=speech),
     )
     long_scores, long_texts = _score_long_utterances(adapter, processor, long_utterances, options)
+    guard, guard_rows = _score_guard(adapter, processor, guard_recordings, options, evaluation)
     metrics = {
         **clip_scores,
         "long_utterances": long_scores,
+        "guard": guard,
         "window_seconds": {
             "clips": base_model_manifest.window_seconds,
             "long_utterances": "full",
@@ -273,7 +283,7 @@ def evaluate_transcription(  # noqa: PLR0917 (a Kedro node: inputs arrive by pos
     warn_if_random_base(base_model_manifest)
     _log_figures(metrics, len(split), len(long_utterances))
     table = _predictions_table(split_name, split, long_utterances, clip_texts, long_texts)
-    return metrics, table
+    return metrics, pd.concat([table, guard_rows], ignore_index=True) if len(guard_rows) else table
 
 
 def _log_figures(metrics: dict[str, Any], n_clips: int, n_long: int) -> None:
@@ -295,23 +305,70 @@ def _score_long_utterances(
     long_utterances: Dataset,
     options: DecodingOptions,
 ) -> tuple[dict[str, Any], dict[str, list[str]]]:
-    """Scores and texts of both sides on the joined recordings, decoded with the model's full window."""
-    recordings = [
-        np.asarray(row["audio_16k"], dtype=np.float32)
-        for row in long_utterances.with_format("numpy", columns=["audio_16k"])
-    ]
+    """Scores (with each recording's seconds) and texts of both sides on the joined recordings."""
+    scores, texts = _score_recordings(
+        adapter,
+        processor,
+        long_utterances.with_format("numpy", columns=["audio_16k"])["audio_16k"],
+        list(long_utterances["sentence"]),
+        options,
+    )
+    seconds = [round(float(d), 2) for d in long_utterances["duration_s"]]
+    return {side: {**figures, "seconds": seconds} for side, figures in scores.items()}, texts
 
-    def transcribe_long() -> list[Transcript]:
+
+def _score_recordings(
+    adapter: PeftModel,
+    processor: WhisperProcessor,
+    audio: list[np.ndarray],
+    references: list[str],
+    options: DecodingOptions,
+) -> tuple[dict[str, Any], dict[str, list[str]]]:
+    """Scores and texts of both sides on 16 kHz recordings of any length, decoded as a file is, in the model's full window."""
+    recordings = [np.asarray(samples, dtype=np.float32) for samples in audio]
+
+    def transcribe_whole_window() -> list[Transcript]:
         with whisper_encoder_window(adapter, None):
             return transcribe_recordings(adapter, processor, recordings, options)
 
-    scores, texts = transcribe_and_score(
-        adapter, list(long_utterances["sentence"]), transcribe_long
-    )
-    seconds = [round(float(d), 2) for d in long_utterances["duration_s"]]
-    return {
-        side: {**side_scores, "seconds": seconds} for side, side_scores in scores.items()
-    }, texts
+    return transcribe_and_score(adapter, references, transcribe_whole_window)
+
+
+def _score_guard(
+    adapter: PeftModel,
+    processor: WhisperProcessor,
+    guard: GuardRecordings | None,
+    options: DecodingOptions,
+    evaluation: dict[str, Any],
+) -> tuple[dict[str, Any], pd.DataFrame]:
+    """``metrics["guard"]`` (:func:`guard_report`; :data:`NO_GUARD` if none is set) and its prediction rows (set ``guard``).
+
+    Every usable recording is decoded whole as the long utterances are; an
+    entry that cannot be used is dropped, counted by reason and logged.
+    """
+    if guard is None:
+        logger.info("Guard: none set (--params guard_dir=<folder> sets one)")
+        return dict(NO_GUARD), _prediction_rows("guard", [], [], {side: [] for side in SIDES})
+    decoded = decode_guard(guard, processor.feature_extractor.sampling_rate)
+    scores, texts = None, {side: [] for side in SIDES}
+    if decoded.recordings:
+        scores, texts = _score_recordings(
+            adapter, processor, decoded.recordings, decoded.references, options
+        )
+    tolerance = float(evaluation.get("guard_tolerance", DEFAULT_GUARD_TOLERANCE))
+    report = guard_report(guard, decoded, scores, tolerance)
+    for row in decoded.dropped:
+        logger.warning("Guard entry dropped (%s): %s", row["reason"], row["detail"])
+    if scores is not None:
+        logger.info(
+            "Guard (%d recordings of %s): CER base %.3f -> fine-tuned %.3f (%s)",
+            len(decoded.recordings),
+            guard.folder,
+            scores["base"]["cer"],
+            scores["finetuned"]["cer"],
+            report["verdict"],
+        )
+    return report, _prediction_rows("guard", decoded.utt_ids, decoded.references, texts)
 
 
 def _predictions_table(
@@ -322,13 +379,27 @@ def _predictions_table(
     long_texts: dict[str, list[str]],
 ) -> pd.DataFrame:
     """One row per clip, then per long utterance: reference, both raw transcripts, both CERs."""
+    return _prediction_rows(
+        [split_name] * len(split) + ["long_utterances"] * len(long_utterances),
+        list(split[ROW_ID_COLUMN]) + [" + ".join(ids) for ids in long_utterances["clips"]],
+        list(split["sentence"]) + list(long_utterances["sentence"]),
+        {side: clip_texts[side] + long_texts[side] for side in SIDES},
+    )
+
+
+def _prediction_rows(
+    set_names: str | list[str],
+    row_ids: list[str],
+    references: list[str],
+    texts: dict[str, list[str]],
+) -> pd.DataFrame:
+    """Rows of ``predictions.csv``: set, row id, reference, both raw transcripts, both CERs."""
     table = pd.DataFrame(
         {
-            "set": [split_name] * len(split) + ["long_utterances"] * len(long_utterances),
-            ROW_ID_COLUMN: list(split[ROW_ID_COLUMN])
-            + [" + ".join(ids) for ids in long_utterances["clips"]],
-            "reference": list(split["sentence"]) + list(long_utterances["sentence"]),
-            **{f"{side}_prediction": clip_texts[side] + long_texts[side] for side in SIDES},
+            "set": [set_names] * len(row_ids) if isinstance(set_names, str) else set_names,
+            ROW_ID_COLUMN: row_ids,
+            "reference": references,
+            **{f"{side}_prediction": texts[side] for side in SIDES},
         }
     )
     for side in SIDES:

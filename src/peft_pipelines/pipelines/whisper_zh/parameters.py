@@ -17,6 +17,7 @@ from transformers.models.whisper.tokenization_whisper import LANGUAGES, TO_LANGU
 from peft_pipelines.io.model_loading import WHISPER_POSITIONS_PER_SECOND
 from peft_pipelines.speech.decoding import DecodingOptions
 from peft_pipelines.speech.export_parity import TranscriptParitySettings
+from peft_pipelines.speech.guard import DEFAULT_GUARD_TOLERANCE
 from peft_pipelines.speech.vad import DEFAULT_VAD
 from peft_pipelines.training.parameter_schema import (
     BaseModelSection,
@@ -111,6 +112,7 @@ class EvaluationSection(Section):
     vad: VadSection | None = Field(default_factory=VadSection)  # null: every clip decoded
     max_clips: Count | None = None
     seed: int | None = None
+    guard_tolerance: Annotated[float, Field(ge=0, le=1)] = DEFAULT_GUARD_TOLERANCE
 
 
 class TranscriptParityExportSection(ExportSection):

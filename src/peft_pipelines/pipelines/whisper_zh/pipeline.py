@@ -79,7 +79,7 @@ def create_data_pipeline() -> Pipeline:
 
 
 def create_model_pipeline(peft: str = "params:peft", training: str = "params:training") -> Pipeline:
-    """Base model (8-bit) -> PEFT adapter -> Seq2SeqTrainer -> CER/WER before and after.
+    """Base model (8-bit) -> PEFT adapter -> Seq2SeqTrainer -> CER/WER before and after (and on the guard, if set).
 
     ``peft`` and ``training`` name the settings: the parameters, or a lab variant's datasets.
     """
@@ -94,6 +94,7 @@ def create_model_pipeline(peft: str = "params:peft", training: str = "params:tra
                     "features",
                     "corpus_16k",
                     "long_utterances",
+                    "guard_recordings",
                     "processor",
                     "params:model",
                     "params:evaluation",
