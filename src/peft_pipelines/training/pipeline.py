@@ -178,7 +178,8 @@ def assemble_lab_pipeline(
     data_stages: Pipeline,
     model_stages: Pipeline,
     variants: list[str],
-    comparison: Callable[[list[str]], Pipeline],
+    compare_variants: Callable,
+    plot_comparison: Callable,
 ) -> Pipeline:
     """``<pipeline>_lab``: the data stages once, one copy of the model stages per variant, the comparison.
 
@@ -187,9 +188,10 @@ def assemble_lab_pipeline(
     depend on them (the base-model manifest, a tokenizer the data stages
     need) run once, beside the data stages, under the pipeline's own names, so
     the lab reuses what a run of the pipeline saved (the incremental runner
-    skips them while fresh). ``comparison(variants)`` is the pipeline's
-    comparison stage (namespace ``<pipeline>_lab``), reading every variant's reports
-    (:func:`variant_reports`).
+    skips them while fresh). Then the comparison (namespace ``<pipeline>_lab``):
+    ``compare_variants(*reports, variants=...)`` on every variant's reports
+    (:func:`variant_reports`) -> ``comparison``, ``comparison_table``; and
+    ``plot_comparison(comparison)`` -> ``comparison_plot``.
     """
     for name in variants:
         check_variant_name(pipeline, name)
@@ -197,7 +199,7 @@ def assemble_lab_pipeline(
     shared = Pipeline([data_stages, model_stages - per_variant], namespace=pipeline)
     copies = [_variant_pipeline(pipeline, name, per_variant) for name in variants]
     compare = Pipeline(
-        comparison(variants),
+        _comparison_stages(variants, compare_variants, plot_comparison),
         inputs={
             local: f"{pipeline}_lab.{local.replace('__', '.')}"
             for local in variant_reports(variants)
@@ -206,6 +208,22 @@ def assemble_lab_pipeline(
         tags=["lab"],
     )
     return Pipeline([shared, *copies, compare])
+
+
+def _comparison_stages(
+    variants: list[str], compare_variants: Callable, plot_comparison: Callable
+) -> Pipeline:
+    return Pipeline(
+        [
+            Node(
+                bound(compare_variants, variants=list(variants)),
+                variant_reports(variants),
+                ["comparison", "comparison_table"],
+                name="compare_variants",
+            ),
+            Node(plot_comparison, "comparison", "comparison_plot", name="plot_comparison"),
+        ]
+    )
 
 
 def variant_reports(variants: list[str]) -> list[str]:

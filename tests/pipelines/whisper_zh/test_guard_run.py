@@ -84,18 +84,23 @@ def test_the_guard_is_scored_its_bad_entries_counted_and_the_run_says_so(guarded
     assert run.data.metrics["whisper_zh.guard.dropped.no_audio"] == 1
 
 
-def test_another_guard_folder_reruns_only_the_evaluation(guarded_run):
-    project = guarded_run["project"]
-    scp_guard = make_guard_folder(guarded_run["root"] / "scp", "wav.scp")
+def _rerun_with_guard(guarded_run: dict, guard: Path) -> set[str]:
+    """The nodes the incremental runner found stale in a run with ``guard`` as guard_dir."""
     runner = IncrementalRunner()
     run_pipeline(
-        project,
+        guarded_run["project"],
         "whisper_zh",
-        {**guarded_run["params"], "guard_dir": str(scp_guard)},
+        {**guarded_run["params"], "guard_dir": str(guard)},
         tags=TAGS,
         runner=runner,
     )
-    assert set(runner.last_plan.stale) == {"whisper_zh.evaluate_transcription"}
+    return set(runner.last_plan.stale)
+
+
+def test_another_guard_folder_reruns_only_the_evaluation(guarded_run):
+    project = guarded_run["project"]
+    scp_guard = make_guard_folder(guarded_run["root"] / "scp", "wav.scp")
+    assert _rerun_with_guard(guarded_run, scp_guard) == {"whisper_zh.evaluate_transcription"}
     report = _metrics(project)["guard"]
     assert report["folder"] == str(scp_guard) and report["base"]["n"] == 3
     assert report["dropped"] == GUARD_DROPS["wav.scp"]
@@ -103,15 +108,7 @@ def test_another_guard_folder_reruns_only_the_evaluation(guarded_run):
     # An edited recording outside the folder (named by its wav.scp) counts as a change too.
     outside = guarded_run["root"] / "scp" / "elsewhere" / "g3.flac"
     outside.write_bytes((scp_guard / "audio" / "g2.wav").read_bytes())
-    runner = IncrementalRunner()
-    run_pipeline(
-        project,
-        "whisper_zh",
-        {**guarded_run["params"], "guard_dir": str(scp_guard)},
-        tags=TAGS,
-        runner=runner,
-    )
-    assert set(runner.last_plan.stale) == {"whisper_zh.evaluate_transcription"}
+    assert _rerun_with_guard(guarded_run, scp_guard) == {"whisper_zh.evaluate_transcription"}
 
 
 def test_without_a_guard_metrics_say_none_was_set(guarded_run):

@@ -30,7 +30,6 @@ from peft_pipelines.training.pipeline import (
     create_adapter_training_pipeline,
     create_export_pipeline,
     create_parity_pipeline,
-    variant_reports,
 )
 
 
@@ -137,25 +136,6 @@ def create_pipeline(**kwargs) -> Pipeline:
     )
 
 
-def _lab_comparison(variants: list[str]) -> Pipeline:
-    return Pipeline(
-        [
-            Node(
-                bound(compare_variants, variants=list(variants)),
-                variant_reports(variants),
-                ["comparison", "comparison_table"],
-                name="compare_variants",
-            ),
-            Node(
-                bound(lab_front_figure, figures=["perplexity"]),
-                "comparison",
-                "comparison_plot",
-                name="plot_comparison",
-            ),
-        ]
-    )
-
-
 def create_lab_pipeline(variants: list[str]) -> Pipeline:
     """``opt_quotes_lab``: the data stages once, the model stages once per PEFT variant, their comparison.
 
@@ -167,5 +147,6 @@ def create_lab_pipeline(variants: list[str]) -> Pipeline:
         data_stages=create_data_pipeline(),
         model_stages=create_model_pipeline(peft="peft", training="training"),
         variants=variants,
-        comparison=_lab_comparison,
+        compare_variants=compare_variants,
+        plot_comparison=bound(lab_front_figure, figures=["perplexity"]),
     )
