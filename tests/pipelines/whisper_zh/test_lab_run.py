@@ -179,6 +179,7 @@ def test_every_default_variant_trains_saves_and_reloads_on_the_tiny_whisper(tmp_
     methods = {row["variant"]: row["method"] for row in table["variants"]}
     assert methods == {
         "seed_lora": "LORA",
+        "encoder_lora_alpha64": "LORA",
         "encoder_lora": "LORA",
         "dora": "LORA+DoRA",
         "adalora": "ADALORA",
