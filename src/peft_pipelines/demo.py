@@ -258,7 +258,8 @@ class ExportedModel:
 def find_export(project: Path, adapter: AdapterInfo) -> ExportedModel | None:
     """The CTranslate2 export of ``adapter``, checked; None if there is none.
 
-    The export stages save it beside the adapter, under the adapter's version
+    The export stages save it beside the adapter: under the adapter's version,
+    or a later one when exported by a later run
     (:func:`~peft_pipelines.io.exported_models.ctranslate2_export_of`, as the
     transcribe command finds it). A folder that is there but not a whole export
     (a cut ``model.bin``, a vocabulary that is not its tokenizer's), or whose
